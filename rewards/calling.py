@@ -1,0 +1,86 @@
+"""Calling reward functions so that a broken reward fails loudly, naming itself and the sample."""
+
+import math
+from collections.abc import Callable
+from numbers import Real
+
+from .registry import reward_name
+
+
+class RewardError(RuntimeError):
+    """A reward function raised, or returned something that is not one finite number or `None` per completion."""
+
+
+def call_reward(func: Callable, completions: list, **columns) -> list[float | None]:
+    """Calls a reward function the way `GRPOTrainer` does, and checks what it returns.
+
+    When the function raises, it is called again one sample at a time to find the first sample that fails; the error
+    then names the reward and that sample's index.
+
+    Args:
+        func (`Callable`):
+            A reward function following TRL's contract.
+        completions (`list`):
+            The completions, as strings or conversational messages.
+        **columns:
+            Dataset columns (one value per completion) and trainer extras, passed on unchanged.
+
+    Returns:
+        `list[float | None]`: the rewards, one per completion.
+
+    Raises:
+        [`RewardError`]: the function raised, returned a list of the wrong length, or a value that is not a finite
+            number or `None`.
+    """
+    name = reward_name(func)
+    try:
+        rewards = func(completions=completions, **columns)
+    except Exception as error:
+        index = _first_failing_sample(func, completions, columns)
+        where = f"on sample {index}" if index is not None else f"on a batch of {len(completions)}"
+        raise RewardError(f"Reward {name!r} raised {where}: {type(error).__name__}: {error}") from error
+    if not isinstance(rewards, list | tuple) or len(rewards) != len(completions):
+        got = f"{len(rewards)} values" if isinstance(rewards, list | tuple) else repr(rewards)
+        raise RewardError(f"Reward {name!r} returned {got} for {len(completions)} completions.")
+    for index, value in enumerate(rewards):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+            raise RewardError(
+                f"Reward {name!r} returned {value!r} for sample {index}; expected a finite number or None."
+            )
+    return list(rewards)
+
+
+class SafeReward:
+    """Wraps a reward function so that every call goes through [`call_reward`]; keeps its name and pickles.
+
+    Args:
+        func (`Callable`):
+            A reward function following TRL's contract.
+    """
+
+    def __init__(self, func: Callable):
+        self.func = func
+        self.__name__ = reward_name(func)
+
+    def __call__(self, completions: list, **columns) -> list[float | None]:
+        return call_reward(self.func, completions, **columns)
+
+    def __repr__(self) -> str:
+        return f"SafeReward({self.func!r})"
+
+
+def _first_failing_sample(func: Callable, completions: list, columns: dict) -> int | None:
+    size = len(completions)
+    for index in range(size):
+        # Per-sample columns are sliced; trainer extras (trainer_state, log_metric, ...) are passed as they are.
+        sample_columns = {
+            key: value[index : index + 1] if isinstance(value, list) and len(value) == size else value
+            for key, value in columns.items()
+        }
+        try:
+            func(completions=completions[index : index + 1], **sample_columns)
+        except Exception:
+            return index
+    return None
