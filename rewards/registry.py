@@ -32,7 +32,7 @@ def register_reward(name: str, target: str | None = None) -> Callable:
             A `"package.module:attr"` to register instead of decorating.
 
     Returns:
-        `Callable`: the decorator, which returns the decorated object unchanged.
+        `Callable`: the decorator, which returns the decorated object unchanged (with `target`: `target` itself).
 
     Raises:
         `ValueError`: the name is already registered.
