@@ -1,0 +1,33 @@
+"""Make `model_type: "tinyllava"` known to transformers: Auto classes and the released checkpoint key names."""
+
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    AutoProcessor,
+)
+from transformers.conversion_mapping import register_checkpoint_conversion_mapping
+from transformers.core_model_loading import WeightRenaming
+
+from r1video.model.configuration import TinyLlavaVideoConfig
+from r1video.model.modeling import TinyLlavaVideoForConditionalGeneration, TinyLlavaVideoModel
+from r1video.model.processing import TinyLlavaVideoProcessor
+
+# Released key name -> module path here (reversed on save, so checkpoints keep the released layout).
+RELEASED_KEY_RENAMES = [
+    WeightRenaming(source_patterns=r"^language_model\.lm_head", target_patterns="lm_head"),
+    WeightRenaming(source_patterns=r"^language_model\.model", target_patterns="model.language_model"),
+    WeightRenaming(source_patterns=r"^vision_tower", target_patterns="model.vision_tower"),
+    WeightRenaming(source_patterns=r"^connector", target_patterns="model.connector"),
+]
+
+
+def register() -> None:
+    """Idempotent: safe to call from several imports."""
+    AutoConfig.register(TinyLlavaVideoConfig.model_type, TinyLlavaVideoConfig, exist_ok=True)
+    AutoModel.register(TinyLlavaVideoConfig, TinyLlavaVideoModel, exist_ok=True)
+    AutoModelForCausalLM.register(TinyLlavaVideoConfig, TinyLlavaVideoForConditionalGeneration, exist_ok=True)
+    AutoModelForImageTextToText.register(TinyLlavaVideoConfig, TinyLlavaVideoForConditionalGeneration, exist_ok=True)
+    AutoProcessor.register(TinyLlavaVideoConfig, TinyLlavaVideoProcessor, exist_ok=True)
+    register_checkpoint_conversion_mapping(TinyLlavaVideoConfig.model_type, RELEASED_KEY_RENAMES, overwrite=True)

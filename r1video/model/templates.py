@@ -1,0 +1,62 @@
+"""Prompt strings of TinyLLaVA-Video and TinyLLaVA-Video-R1, exactly as the original code builds them (seed-facts §4).
+
+The `qwen2_base` conversation format:
+
+    "{SYSTEM}USER: <image>\\n{question} ASSISTANT:"                       generation (no trailing space)
+    "{SYSTEM}USER: <image>\\n{question} ASSISTANT: {answer}<|endoftext|>"   training
+
+The same format is available as a chat template (`chat_templates/qwen2_base.jinja`) for TRL's conversational prompts.
+"""
+
+from importlib import resources
+
+VIDEO_PLACEHOLDER = "<image>"  # the original uses the image placeholder for videos too; there is no <video> token
+EOS = "<|endoftext|>"
+QWEN2_BASE_SYSTEM = (
+    "A chat between a curious user and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the user's questions. "
+)
+REASON_INSTRUCTION = (
+    "Output the thinking process in <think> </think> and final answer (option) in <answer> </answer> tags."
+)
+OPTION_INSTRUCTION = "Answer with the option's letter from the given choices directly."
+OPEN_ENDED_INSTRUCTION = "Answer the question directly without explanation."
+
+
+def load_chat_template(name: str = "qwen2_base") -> str:
+    return resources.files("r1video.model").joinpath("chat_templates", f"{name}.jinja").read_text()
+
+
+def strip_placeholders(text: str) -> str:
+    return text.replace("<image>", "").replace("<video>", "").strip()
+
+
+def qwen2_base_prompt(question: str, answer: str | None = None, system: str = QWEN2_BASE_SYSTEM) -> str:
+    """One round with a video. `answer=None` gives the generation prompt, ending in "ASSISTANT:"."""
+    prompt = f"{system}USER: {VIDEO_PLACEHOLDER}\n{strip_placeholders(question)} ASSISTANT:"
+    return prompt if answer is None else f"{prompt} {answer}{EOS}"
+
+
+def grpo_question(problem: str) -> str:
+    """The R1 training question: the problem, a space, then the reasoning instruction (R1 train.py)."""
+    return f"{problem} {REASON_INSTRUCTION}"
+
+
+def format_options(choices: list[str], style: str = "dot") -> str:
+    """`["x", "y"]` -> "A. x\\nB. y" (`dot`) or "(A) x\\n(B) y" (`paren`)."""
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    if style == "dot":
+        return "\n".join(f"{letters[i]}. {choice}" for i, choice in enumerate(choices))
+    if style == "paren":
+        return "\n".join(f"({letters[i]}) {choice}" for i, choice in enumerate(choices))
+    raise ValueError(f"Unknown option style {style!r}; use 'dot' or 'paren'")
+
+
+def reason_question(question: str, options: str, options_header: str = "Options:\n") -> str:
+    """The R1 evaluation question (reason mode): question, options, reasoning instruction, newline-separated."""
+    return f"{question}\n{options_header}{options}\n{REASON_INSTRUCTION}"
+
+
+def option_question(question: str, options: str) -> str:
+    """The TinyLLaVA-Video evaluation question (option mode): answer with the letter directly."""
+    return f"{question}\n{options}\n{OPTION_INSTRUCTION}"
