@@ -1,0 +1,293 @@
+"""Video decoding with PyAV: sample frames by index without decoding the whole clip.
+
+Frame selection follows the TinyLLaVA-Video rule, so training and evaluation see the frames the released models saw:
+`N` frames are `np.linspace(0, T - 1, N, dtype=int)` over the `T` frames of the stream (rounded down, repeats
+allowed when `N > T`), and "`f` frames per second" means `max(1, int(duration * f))` frames picked by the same rule.
+
+How a frame is found. The container is first *demuxed* (packets are read, nothing is decoded) to build a timestamp
+index: the presentation timestamp of every frame, in display order, and where the keyframes are. Frame `i` is then
+the frame whose timestamp is the `i`-th smallest, which is exact for variable-frame-rate streams and for containers
+that do not store a frame count (Matroska, WebM, MPEG-TS). To decode it we seek to the keyframe at or before it and
+decode forward to its timestamp; when the next target lies in the GOP being decoded we keep decoding instead of
+seeking again. Decoding from a keyframe gives bit-identical frames to a sequential decode. Streams whose packets carry
+no timestamps (raw elementary streams) fall back to one sequential decode of every frame.
+"""
+
+import bisect
+import os
+from fractions import Fraction
+from typing import NamedTuple
+
+import av
+import numpy as np
+
+__all__ = [
+    "VideoDecodeError",
+    "VideoFrames",
+    "fps_frame_count",
+    "load_video_frames",
+    "uniform_indices",
+    "write_video",
+]
+
+
+class VideoDecodeError(ValueError):
+    """A video file that cannot be used.
+
+    Args:
+        path: The file.
+        reason: What is wrong with it, in a few words.
+        kind: One of `missing`, `not_a_video`, `no_video_stream`, `no_frames`, `truncated`, `corrupt`.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str, kind: str = "corrupt"):
+        self.path = str(path)
+        self.reason = reason
+        self.kind = kind
+        super().__init__(f"{self.path}: {reason}")
+
+
+class VideoFrames(NamedTuple):
+    """Frames sampled from a video.
+
+    Attributes:
+        frames: `uint8` array of shape `(N, H, W, 3)`, RGB.
+        indices: The frame index (in display order) of each returned frame; repeats when more frames were asked for
+            than the stream has.
+        fps: The stream's average frame rate (frames per second).
+        duration: The stream's duration in seconds.
+        num_total_frames: `T`, the number of frames in the stream.
+    """
+
+    frames: np.ndarray
+    indices: list[int]
+    fps: float
+    duration: float
+    num_total_frames: int
+
+
+def uniform_indices(num_total_frames: int, num_frames: int) -> list[int]:
+    """`num_frames` indices spread uniformly over `[0, num_total_frames - 1]`, rounded down (the original rule)."""
+    if num_total_frames <= 0 or num_frames <= 0:
+        raise ValueError(f"need a positive frame count, got {num_total_frames} total and {num_frames} asked for")
+    return np.linspace(0, num_total_frames - 1, num_frames, dtype=int).tolist()
+
+
+def fps_frame_count(duration: float, fps: float, max_frames: int | None = None) -> int:
+    """How many frames "`fps` frames per second" means for a clip: `max(1, int(duration * fps))`, capped."""
+    count = max(1, int(duration * fps))
+    return min(count, max_frames) if max_frames else count
+
+
+class _Index(NamedTuple):
+    """The timestamp index of a video stream, from demuxing alone."""
+
+    pts: list[int]  # presentation timestamps in display order, in stream.time_base units
+    num_packets: int  # packets read, including the ones an edit list discards
+    keyframe_pts: list[int]  # sorted timestamps of keyframes
+    frame_duration: float | None  # seconds, of the last packet (for the clip's duration)
+
+
+def load_video_frames(
+    path: str | os.PathLike,
+    num_frames: int | None = None,
+    fps: float | None = None,
+    max_frames: int | None = None,
+) -> VideoFrames:
+    """Decode selected frames of a video file.
+
+    Args:
+        path: The video file (anything FFmpeg reads: mp4, mkv, webm, avi, ...).
+        num_frames: Take this many frames at `np.linspace(0, T - 1, num_frames, dtype=int)`.
+        fps: Take `max(1, int(duration * fps))` frames, spread by the same rule. Exclusive with `num_frames`.
+        max_frames: Upper bound on the number of frames (with `fps`, or alone to cap "every frame").
+            With neither `num_frames` nor `fps`, every frame is returned.
+
+    Returns:
+        A [`VideoFrames`] with the RGB frames, the indices used, the stream's fps and its duration.
+
+    Raises:
+        VideoDecodeError: The file is missing, not a video, has no video stream, has no decodable frame, or is
+            truncated (a frame the index lists cannot be decoded).
+    """
+    if num_frames is not None and fps is not None:
+        raise ValueError("pass `num_frames` or `fps`, not both")
+    if not os.path.isfile(path):
+        raise VideoDecodeError(path, "missing (no such file)", "missing")
+    container = _open(path)
+    try:
+        if not container.streams.video:
+            raise VideoDecodeError(path, "no video stream", "no_video_stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        index = _build_index(container, stream, path)
+        if index is None:  # no timestamps: decode everything once
+            return _load_sequential(container, stream, path, num_frames, fps, max_frames)
+        total = len(index.pts)
+        if total == 0:
+            raise VideoDecodeError(path, "zero decodable frames (the video stream is empty)", "no_frames")
+        if stream.frames and index.num_packets < stream.frames:  # MP4: the index promises frames the file lacks
+            reason = f"truncated (the container lists {stream.frames} frames, the file holds {index.num_packets})"
+            raise VideoDecodeError(path, reason, "truncated")
+        stream_fps = _stream_fps(stream, index, total)
+        duration = _duration(stream, index, total, stream_fps)
+        indices = _select(total, duration, num_frames, fps, max_frames)
+        frames = _decode_at(container, stream, path, index, indices)
+    finally:
+        container.close()
+    return VideoFrames(frames, indices, stream_fps, duration, total)
+
+
+def _open(path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), mode="r")
+    except av.FFmpegError as exc:
+        with open(path, "rb") as f:
+            head = f.read(12)
+        if head[4:8] == b"ftyp":  # an MP4/MOV header whose index (moov box) never arrived
+            raise VideoDecodeError(path, f"truncated or corrupt MP4 ({_ffmpeg_message(exc)})", "truncated") from exc
+        raise VideoDecodeError(path, f"not a video ({_ffmpeg_message(exc)})", "not_a_video") from exc
+
+
+def _ffmpeg_message(exc: av.FFmpegError) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _build_index(container, stream, path) -> _Index | None:
+    """Demux every packet of `stream` (no decoding); `None` when the packets carry no timestamps."""
+    pts, keyframe_pts, last_duration, num_packets = [], [], None, 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:  # the flush packet at the end
+                continue
+            num_packets += 1
+            if packet.is_discard:  # a frame an edit list cuts
+                continue
+            if packet.pts is None:
+                return None
+            pts.append(packet.pts)
+            if packet.is_keyframe:
+                keyframe_pts.append(packet.pts)
+            last_duration = packet.duration
+    except av.FFmpegError as exc:
+        raise VideoDecodeError(path, f"corrupt container ({_ffmpeg_message(exc)})") from exc
+    pts.sort()
+    keyframe_pts.sort()
+    frame_duration = float(last_duration * stream.time_base) if last_duration else None
+    return _Index(pts, num_packets, keyframe_pts, frame_duration)
+
+
+def _stream_fps(stream, index: _Index, total: int) -> float:
+    if stream.average_rate:
+        return float(stream.average_rate)
+    if total > 1:
+        return (total - 1) / float((index.pts[-1] - index.pts[0]) * stream.time_base)
+    return float(stream.guessed_rate or 0.0)
+
+
+def _duration(stream, index: _Index, total: int, stream_fps: float) -> float:
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    last_frame = index.frame_duration or (1 / stream_fps if stream_fps else 0.0)
+    return float((index.pts[-1] - index.pts[0]) * stream.time_base) + last_frame
+
+
+def _select(total: int, duration: float, num_frames, fps, max_frames) -> list[int]:
+    if num_frames is not None:
+        return uniform_indices(total, num_frames)
+    if fps is not None:
+        return uniform_indices(total, fps_frame_count(duration, fps, max_frames))
+    return uniform_indices(total, min(total, max_frames) if max_frames else total)
+
+
+def _decode_at(container, stream, path, index: _Index, indices: list[int]) -> np.ndarray:
+    """Decode the frames at `indices`, seeking only when the next target is past the next keyframe."""
+    targets = sorted({index.pts[i] for i in indices})
+    decoded: dict[int, np.ndarray] = {}
+    frames_iter, position = None, None  # position: pts of the last decoded frame
+    any_decoded = False
+    try:
+        for target in targets:
+            keyframe = _keyframe_at_or_before(index.keyframe_pts, target)
+            if frames_iter is None or position is None or position >= target or keyframe > position:
+                container.seek(keyframe, stream=stream, backward=True)
+                frames_iter = container.decode(stream)
+            for frame in frames_iter:
+                any_decoded = True
+                position = frame.pts
+                if position is not None and position >= target:
+                    break
+            else:
+                frames_iter = None
+            if position != target:
+                raise VideoDecodeError(path, *_missing_frame_reason(index, target, any_decoded))
+            decoded[target] = frame.to_ndarray(format="rgb24")
+    except av.FFmpegError as exc:
+        if not any_decoded:
+            raise VideoDecodeError(path, f"zero decodable frames ({_ffmpeg_message(exc)})", "no_frames") from exc
+        raise VideoDecodeError(path, f"corrupt or truncated stream ({_ffmpeg_message(exc)})") from exc
+    return np.stack([decoded[index.pts[i]] for i in indices])
+
+
+def _keyframe_at_or_before(keyframe_pts: list[int], target: int) -> int:
+    position = bisect.bisect_right(keyframe_pts, target)
+    # No keyframe at or before the target (a stream cut mid-GOP): seek to the target and let FFmpeg pick.
+    return keyframe_pts[position - 1] if position else target
+
+
+def _missing_frame_reason(index: _Index, target: int, any_decoded: bool) -> tuple[str, str]:
+    if not any_decoded:
+        return "zero decodable frames", "no_frames"
+    frame_number = index.pts.index(target)
+    return (
+        f"truncated (frame {frame_number} of the {len(index.pts)} the container lists cannot be decoded)",
+        "truncated",
+    )
+
+
+def _load_sequential(container, stream, path, num_frames, fps, max_frames) -> VideoFrames:
+    """Fallback for streams without timestamps: decode every frame once, then pick."""
+    container.seek(0)
+    try:
+        all_frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+    except av.FFmpegError as exc:
+        raise VideoDecodeError(path, f"corrupt or truncated stream ({_ffmpeg_message(exc)})") from exc
+    total = len(all_frames)
+    if total == 0:
+        raise VideoDecodeError(path, "zero decodable frames", "no_frames")
+    stream_fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+    duration = total / stream_fps if stream_fps else 0.0
+    indices = _select(total, duration, num_frames, fps, max_frames)
+    return VideoFrames(np.stack([all_frames[i] for i in indices]), indices, stream_fps, duration, total)
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: np.ndarray,
+    fps: int = 25,
+    codec: str = "libx264",
+    crf: int = 18,
+    gop: int | None = None,
+    options: dict[str, str] | None = None,
+) -> None:
+    """Write RGB frames to a video file (H.264 in MP4 by default); used by the synthetic data set and the tests.
+
+    Args:
+        path: Output file; the container comes from its extension.
+        frames: `uint8` array `(T, H, W, 3)`; `H` and `W` must be even (4:2:0 chroma).
+        fps: Constant frame rate.
+        codec: FFmpeg encoder name.
+        crf: x264 quality (lower is better; 18 is visually lossless).
+        gop: Keyframe interval in frames (x264's default is 250).
+        options: More encoder options, e.g. `{"threads": "1"}`.
+    """
+    frames = np.asarray(frames, dtype=np.uint8)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=Fraction(fps))
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        encoder_options = {"crf": str(crf), "preset": "veryfast"} if codec == "libx264" else {}
+        stream.options = {**encoder_options, **({"g": str(gop)} if gop else {}), **(options or {})}
+        for array in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode())

@@ -1,0 +1,118 @@
+"""Frame sampling with PyAV on real H.264 files: the right frames, found without decoding the whole clip."""
+
+import numpy as np
+import pytest
+from video_fixtures import (
+    decode_all,
+    truncate,
+    write_audio_only,
+    write_faststart_clip,
+    write_numbered_clip,
+    write_vfr_clip,
+    write_zero_frame_clip,
+)
+
+from r1video.data.video import VideoDecodeError, load_video_frames, write_video
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return write_numbered_clip(tmp_path_factory.mktemp("video") / "clip.mp4", count=50, fps=25, gop=10)
+
+
+@pytest.mark.parametrize("num_frames", [1, 8, 16, 50, 64])
+def test_uniform_indices_and_frames_match_a_full_decode(clip, num_frames):
+    reference = decode_all(clip)
+    result = load_video_frames(clip, num_frames=num_frames)
+    assert result.indices == np.linspace(0, 49, num_frames, dtype=int).tolist()
+    assert result.frames.dtype == np.uint8 and result.frames.shape == (num_frames, 32, 32, 3)
+    np.testing.assert_array_equal(result.frames, reference[result.indices])
+    assert (result.fps, result.duration, result.num_total_frames) == (25.0, 2.0, 50)
+
+
+def test_all_frames_by_default_and_max_frames_caps(clip):
+    assert load_video_frames(clip).indices == list(range(50))
+    assert load_video_frames(clip, max_frames=10).indices == np.linspace(0, 49, 10, dtype=int).tolist()
+
+
+@pytest.mark.parametrize(
+    ("fps", "max_frames", "expected"), [(1, None, 2), (2.5, None, 5), (8, None, 16), (8, 6, 6), (0.1, None, 1)]
+)
+def test_fps_mode_counts(clip, fps, max_frames, expected):
+    result = load_video_frames(clip, fps=fps, max_frames=max_frames)  # the clip lasts 2 s
+    assert result.indices == np.linspace(0, 49, expected, dtype=int).tolist()
+
+
+def test_variable_frame_rate_picks_frames_by_position_not_time(tmp_path):
+    durations = [40, 40, 120, 40, 200, 40, 40, 80, 40, 40] * 3  # milliseconds per frame
+    path = write_vfr_clip(tmp_path / "vfr.mp4", durations)
+    reference = decode_all(path)
+    result = load_video_frames(path, num_frames=8)
+    assert len(reference) == result.num_total_frames == 30
+    assert result.indices == np.linspace(0, 29, 8, dtype=int).tolist()
+    np.testing.assert_array_equal(result.frames, reference[result.indices])
+
+
+def test_container_without_frame_count(tmp_path):
+    path = tmp_path / "clip.mkv"  # Matroska stores no frame count: the index comes from the packets
+    write_numbered_clip(path, count=40, gop=12)
+    result = load_video_frames(path, num_frames=16)
+    assert result.num_total_frames == 40
+    np.testing.assert_array_equal(result.frames, decode_all(path)[result.indices])
+
+
+def test_long_gop_with_b_frames(tmp_path):
+    path = write_numbered_clip(tmp_path / "long.mp4", count=120, gop=None)  # x264 defaults: one GOP, B-frames
+    result = load_video_frames(path, num_frames=16)
+    np.testing.assert_array_equal(result.frames, decode_all(path)[result.indices])
+
+
+def test_colours_survive_the_round_trip(tmp_path):
+    frames = np.zeros((4, 32, 32, 3), np.uint8)
+    frames[:, :, :] = (200, 40, 40)
+    write_video(tmp_path / "red.mp4", frames, fps=4)
+    result = load_video_frames(tmp_path / "red.mp4")
+    assert np.abs(result.frames.astype(int) - frames).max() <= 6
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(VideoDecodeError, match="missing") as info:
+        load_video_frames(tmp_path / "nope.mp4", num_frames=4)
+    assert str(tmp_path / "nope.mp4") in str(info.value)
+
+
+def test_not_a_video(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("these are not frames")
+    with pytest.raises(VideoDecodeError, match="not a video") as info:
+        load_video_frames(path)
+    assert info.value.kind == "not_a_video" and isinstance(info.value, ValueError)
+
+
+def test_audio_only(tmp_path):
+    with pytest.raises(VideoDecodeError, match="no video stream"):
+        load_video_frames(write_audio_only(tmp_path / "audio.mp4"), num_frames=4)
+
+
+def test_zero_decodable_frames(tmp_path):
+    with pytest.raises(VideoDecodeError, match="zero decodable frames") as info:
+        load_video_frames(write_zero_frame_clip(tmp_path / "blank.mp4"), num_frames=4)
+    assert info.value.kind == "no_frames"
+
+
+def test_truncated_mp4_without_index(tmp_path):
+    path = truncate(write_numbered_clip(tmp_path / "cut.mp4"), 0.6)  # the index (moov) was at the end
+    with pytest.raises(VideoDecodeError, match="truncated") as info:
+        load_video_frames(path, num_frames=4)
+    assert info.value.path == path
+
+
+def test_truncated_mp4_with_index_first(tmp_path):
+    path = truncate(write_faststart_clip(tmp_path / "cut.mp4"), 0.6)  # index intact, frame data cut
+    with pytest.raises(VideoDecodeError, match="truncated"):
+        load_video_frames(path, num_frames=4)
+
+
+def test_num_frames_and_fps_are_exclusive(clip):
+    with pytest.raises(ValueError, match="not both"):
+        load_video_frames(clip, num_frames=4, fps=1)

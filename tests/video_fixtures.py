@@ -1,0 +1,99 @@
+"""Small video files for the data tests, written with PyAV (libx264) in the test's temporary directory."""
+
+import os
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from r1video.data.video import write_video
+
+
+def numbered_frames(count: int, size: int = 32) -> np.ndarray:
+    """`(count, size, size, 3)` frames that differ from each other: frame `i` has a bar at column `i % size`."""
+    frames = np.zeros((count, size, size, 3), np.uint8)
+    for i in range(count):
+        frames[i, :, :, 0] = (i * 5) % 256
+        frames[i, :, i % size, 1] = 255
+    return frames
+
+
+def write_numbered_clip(path, count: int = 50, fps: int = 25, gop: int | None = 10, size: int = 32) -> str:
+    """A constant-frame-rate H.264 clip of `numbered_frames`; a short GOP so that seeking really happens."""
+    write_video(path, numbered_frames(count, size), fps=fps, gop=gop)
+    return str(path)
+
+
+def write_vfr_clip(path, durations_ms: list[int], size: int = 32) -> str:
+    """An H.264 clip whose frame `i` lasts `durations_ms[i]` milliseconds (variable frame rate)."""
+    frames = numbered_frames(len(durations_ms), size)
+    pts = np.concatenate([[0], np.cumsum(durations_ms)[:-1]])
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        stream.options = {"g": "10"}
+        for array, timestamp in zip(frames, pts, strict=True):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts, frame.time_base = int(timestamp), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return str(path)
+
+
+def write_audio_only(path, seconds: float = 0.5) -> str:
+    """An MP4 with one AAC audio stream and no video."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        samples = int(16000 * seconds)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, samples), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return str(path)
+
+
+def write_zero_frame_clip(path) -> str:
+    """An MP4 whose video stream lists 50 frames, none of which decodes: the frame data is zeroed.
+
+    (An MP4 with no frame at all cannot be made: FFmpeg drops a stream without samples, which is the
+    audio-only case.)
+    """
+    write_numbered_clip(path)
+    with open(path, "r+b") as f:
+        data = bytearray(f.read())
+        start = data.index(b"mdat") + 4
+        end = data.index(b"moov") - 4
+        data[start:end] = bytes(end - start)
+        f.seek(0)
+        f.write(data)
+    return str(path)
+
+
+def truncate(path, fraction: float = 0.6) -> str:
+    """Cut a file to `fraction` of its size, as an interrupted download would."""
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(int(size * fraction))
+    return str(path)
+
+
+def write_faststart_clip(path, count: int = 50) -> str:
+    """Like `write_numbered_clip` but with the MP4 index first, so a truncated copy still opens."""
+    frames = numbered_frames(count)
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"g": "10"}
+        for array in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode())
+    return str(path)
+
+
+def decode_all(path) -> np.ndarray:
+    """Every frame of a file, decoded sequentially from the start: the reference the sampler must match."""
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])])
