@@ -299,3 +299,60 @@ def test_config_json_of_tiny_model_names_no_local_path(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model_type"] == "tinyllava"
     assert str(tmp_path) not in json.dumps(config)
+
+
+def test_phi_language_model_with_released_names(tmp_path):
+    """Any causal LM config works as the language model; Phi's biased LM head keeps its released name."""
+    from transformers import PhiConfig
+
+    config = TinyLlavaVideoConfig(
+        text_config=PhiConfig(
+            vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2
+        ),
+        vision_config=SiglipVisionConfig(
+            image_size=32,
+            patch_size=8,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+        ),
+        num_queries=8,
+        group=2,
+        resampler_heads=2,
+        resampler_dim_head=8,
+        image_token_id=99,
+    )
+    torch.manual_seed(0)
+    model = TinyLlavaVideoForConditionalGeneration(config)
+    input_ids = torch.tensor([[1, 2] + [99] * 8 + [3]])
+    logits = model(input_ids=input_ids, pixel_values_videos=torch.randn(1, 2, 3, 32, 32)).logits
+    assert logits.shape == (1, 11, 100)
+    model.save_pretrained(tmp_path)
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:
+        assert {"language_model.lm_head.weight", "language_model.lm_head.bias"} <= set(f.keys())
+    assert torch.equal(AutoModelForCausalLM.from_pretrained(tmp_path).lm_head.bias, model.lm_head.bias)
+
+
+def test_attention_is_sdpa_by_default_and_selectable(tmp_path):
+    build_tiny_model(tmp_path)
+    assert AutoModelForCausalLM.from_pretrained(tmp_path).config.text_config._attn_implementation == "sdpa"
+    eager = AutoModelForCausalLM.from_pretrained(tmp_path, attn_implementation="eager")
+    assert eager.config.text_config._attn_implementation == "eager"
+
+
+def test_evaluation_prompts_are_the_originals():
+    from r1video.model.templates import format_options, option_question, reason_question
+
+    options = format_options(["run", "jump"])
+    assert reason_question("What happens?", options) == (
+        "What happens?\nOptions:\nA. run\nB. jump\nOutput the thinking process in <think> </think> and final "
+        "answer (option) in <answer> </answer> tags."
+    )
+    assert option_question("What happens?", format_options(["run", "jump"], style="paren")) == (
+        "What happens?\n(A) run\n(B) jump\nAnswer with the option's letter from the given choices directly."
+    )
+    assert qwen2_base_prompt("<image>\nQ?", answer="B").startswith(
+        "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "
+        "detailed, and polite answers to the user's questions. USER: <image>\nQ? ASSISTANT: B<|endoftext|>"
+    )
