@@ -1,0 +1,168 @@
+"""Check every record of an annotation file, and its video, before anyone spends GPU hours on it."""
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from r1video.data.jsonio import iter_records
+from r1video.data.paths import PathEscapeError, resolve_video_path
+from r1video.data.records import RecordError, check_record
+from r1video.data.video import VideoDecodeError, load_video_frames
+
+__all__ = ["Issue", "ValidationReport", "format_report", "validate_file"]
+
+# VideoDecodeError.kind -> issue code
+_VIDEO_CODES = {"missing": "video_missing", "no_frames": "video_no_frames"}
+
+
+@dataclass
+class Issue:
+    """One problem in one record.
+
+    Attributes:
+        line: 1-based line where the record starts.
+        field: The field at fault (`"video_filename"`, `"conversations[1]"`, `"record"`, ...).
+        code: The kind of problem: `invalid_json`, `missing_field`, `wrong_type`, `bad_conversation`,
+            `answer_not_an_option`, `duplicate`, `path_escape`, `video_missing`, `video_corrupt`, `video_no_frames`.
+        message: A sentence for a human.
+    """
+
+    line: int
+    field: str
+    code: str
+    message: str
+
+
+@dataclass
+class ValidationReport:
+    """What [`validate_file`] found."""
+
+    file: str
+    num_records: int = 0
+    num_videos: int = 0
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for issue in self.issues:
+            counts[issue.code] = counts.get(issue.code, 0) + 1
+        return counts
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "ok": self.ok,
+            "records": self.num_records,
+            "videos_checked": self.num_videos,
+            "bad_records": len({issue.line for issue in self.issues}),
+            "counts": self.counts(),
+            "issues": [asdict(issue) for issue in self.issues],
+        }
+
+
+def validate_file(
+    path: str | os.PathLike,
+    video_root: str | os.PathLike,
+    num_frames: int = 4,
+    check_videos: bool = True,
+    progress: bool | None = None,
+) -> ValidationReport:
+    """Check an annotation file (GRPO JSONL or LLaVA-style SFT JSON) and the videos it points to.
+
+    Checks, per record: the JSON parses; it is an object with the fields of its format, of the right types; a
+    conversation alternates human/assistant turns; the solution is one of the question's options (when the question
+    has lettered options); the video path stays inside `video_root`; the video exists and `num_frames` frames spread
+    over the whole clip decode (so truncated files fail); the record is not a duplicate (same video and question,
+    or same `id`) of an earlier one. Each distinct video is decoded once.
+
+    Args:
+        path: The annotation file.
+        video_root: Directory the video paths are relative to.
+        num_frames: Frames decoded per video (first and last included).
+        check_videos: Decode the videos (otherwise only paths are checked).
+        progress: Show a progress bar; by default only for files of 200 records or more on a terminal.
+
+    Returns:
+        A [`ValidationReport`]; `report.ok` is `True` when nothing is wrong.
+    """
+    from tqdm.auto import tqdm
+
+    report = ValidationReport(file=str(path))
+    records = list(iter_records(path))
+    report.num_records = len(records)
+    video_results: dict[str, Issue | None] = {}  # resolved path -> the problem with it (None: fine)
+    first_seen: dict[tuple, int] = {}
+    disable = (not progress) if progress is not None else (len(records) < 200 or None)
+    for record in tqdm(records, desc=f"validate {os.path.basename(path)}", unit="rec", disable=disable):
+        if record.error:
+            report.issues.append(Issue(record.line, "record", "invalid_json", record.error))
+            continue
+        try:
+            fmt, video_name, question = check_record(record.value)
+        except RecordError as exc:
+            report.issues.append(Issue(record.line, exc.field, exc.code, str(exc)))
+            continue
+        video_field = "video" if fmt == "sft" else "video_filename"
+        _check_duplicates(record, fmt, video_name, question, first_seen, report)
+        try:
+            video_path = resolve_video_path(video_root, video_name)
+        except PathEscapeError as exc:
+            report.issues.append(Issue(record.line, video_field, "path_escape", str(exc)))
+            continue
+        if video_path not in video_results:
+            video_results[video_path] = _check_video(video_path, num_frames, check_videos)
+        problem = video_results[video_path]
+        if problem is not None:
+            report.issues.append(Issue(record.line, video_field, problem.code, problem.message))
+    report.num_videos = len(video_results)
+    return report
+
+
+def _check_duplicates(record, fmt, video_name, question, first_seen, report) -> None:
+    keys = [("content", os.path.normpath(video_name.removeprefix("./").lstrip("/")), question.strip())]
+    if fmt == "sft" and "id" in record.value:
+        keys.append(("id", str(record.value["id"])))
+    for key in keys:
+        if key in first_seen:
+            what = "id" if key[0] == "id" else "video and question"
+            message = f"same {what} as the record on line {first_seen[key]}"
+            report.issues.append(Issue(record.line, "id" if key[0] == "id" else "record", "duplicate", message))
+        else:
+            first_seen[key] = record.line
+
+
+def _check_video(video_path: str, num_frames: int, decode: bool) -> Issue | None:
+    if not decode:
+        if os.path.isfile(video_path):
+            return None
+        return Issue(0, "", "video_missing", f"{video_path}: missing (no such file)")
+    try:
+        load_video_frames(video_path, num_frames=num_frames)
+    except VideoDecodeError as exc:
+        return Issue(0, "", _VIDEO_CODES.get(exc.kind, "video_corrupt"), str(exc))
+    return None
+
+
+def format_report(report: ValidationReport, max_issues: int = 50) -> str:
+    """A summary table (problem kind, count, first lines) and the first `max_issues` problems, one per line."""
+    lines = [f"{report.file}: {report.num_records} records, {report.num_videos} videos checked"]
+    if report.ok:
+        lines.append("OK: no problems found")
+        return "\n".join(lines)
+    counts = report.counts()
+    width = max(len("problem"), *(len(code) for code in counts))
+    lines.append(f"{'problem':<{width}}  {'count':>5}  first lines")
+    for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        first = sorted({issue.line for issue in report.issues if issue.code == code})[:5]
+        lines.append(f"{code:<{width}}  {count:>5}  {', '.join(map(str, first))}")
+    bad_records = len({issue.line for issue in report.issues})
+    lines.append(f"{len(report.issues)} problems in {bad_records} of {report.num_records} records")
+    lines.append("")
+    for issue in report.issues[:max_issues]:
+        lines.append(f"line {issue.line}: [{issue.code}] {issue.message}")
+    if len(report.issues) > max_issues:
+        lines.append(f"... {len(report.issues) - max_issues} more (use --json to see all)")
+    return "\n".join(lines)
