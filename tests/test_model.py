@@ -356,3 +356,87 @@ def test_evaluation_prompts_are_the_originals():
         "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "
         "detailed, and polite answers to the user's questions. USER: <image>\nQ? ASSISTANT: B<|endoftext|>"
     )
+
+
+class TestVisionReuse:
+    """Precomputed tower features + `video_index`: the tower and the connector run once per distinct video."""
+
+    def _rows(self, processor, videos, index):
+        prompts = [qwen2_base_prompt(f"Question {i}?") for i in range(len(index))]
+        return processor(text=prompts, videos=[videos[i] for i in index], padding_side="left")
+
+    def test_tower_sees_only_distinct_frames_and_connector_runs_per_distinct_video(self, tiny):
+        model, processor = tiny
+        videos, index = [_video(8, seed=10), _video(8, seed=11)], [0, 0, 1, 1, 0]
+        batch = self._rows(processor, videos, index)
+        tower_frames, connector_videos = [], []
+        hooks = [
+            model.model.vision_tower.register_forward_hook(lambda m, args, out: tower_frames.append(args[0].shape[0])),
+            model.model.connector.register_forward_hook(
+                lambda m, args, out: connector_videos.append(args[0].shape[0])
+            ),
+        ]
+        try:
+            with torch.no_grad():
+                distinct = torch.stack([processor.preprocess_frames(v) for v in videos])
+                features = model.model.get_video_tower_features(distinct)
+                for _ in range(2):  # e.g. the old and the reference log-prob passes
+                    model(
+                        input_ids=batch["input_ids"],
+                        attention_mask=batch["attention_mask"],
+                        video_tower_features=features,
+                        video_index=torch.tensor(index),
+                    )
+        finally:
+            for hook in hooks:
+                hook.remove()
+        assert tower_frames == [16]  # 2 distinct videos × 8 frames, once
+        assert connector_videos == [2, 2]  # once per distinct video per forward
+
+    def test_loss_and_gradients_match_the_per_row_path(self, tiny):
+        model, processor = tiny
+        videos, index = [_video(8, seed=12), _video(8, seed=13)], [1, 0, 1, 1]
+        batch = self._rows(processor, videos, index)
+        labels = batch["input_ids"].masked_fill(batch["input_ids"] == model.config.image_token_id, -100)
+        labels = labels.masked_fill(batch["attention_mask"] == 0, -100)
+
+        def loss_and_grads(**video_inputs):
+            model.zero_grad(set_to_none=True)
+            loss = model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels, **video_inputs
+            ).loss
+            loss.backward()
+            grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+            model.zero_grad(set_to_none=True)
+            return loss.detach(), grads
+
+        per_row_loss, per_row_grads = loss_and_grads(pixel_values_videos=batch["pixel_values_videos"])
+        with torch.no_grad():
+            features = model.model.get_video_tower_features(
+                torch.stack([processor.preprocess_frames(v) for v in videos])
+            )
+        model.model.vision_tower.requires_grad_(False)
+        try:
+            reuse_loss, reuse_grads = loss_and_grads(video_tower_features=features, video_index=torch.tensor(index))
+        finally:
+            model.model.vision_tower.requires_grad_(True)
+        torch.testing.assert_close(reuse_loss, per_row_loss, atol=1e-5, rtol=1e-5)
+        for name, grad in reuse_grads.items():
+            torch.testing.assert_close(grad, per_row_grads[name], atol=1e-5, rtol=1e-4, msg=name)
+        assert any(".connector." in name for name in reuse_grads)
+
+    def test_generation_from_precomputed_features_equals_from_pixels(self, tiny):
+        model, processor = tiny
+        video = _video(8, seed=14)
+        batch = processor(text=[qwen2_base_prompt("What moves?")], videos=[video])
+        from_pixels = model.generate(**batch, max_new_tokens=8, do_sample=False)
+        features = model.model.get_video_tower_features(batch["pixel_values_videos"])
+        from_features = model.generate(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            video_tower_features=features,
+            video_index=torch.tensor([0]),
+            max_new_tokens=8,
+            do_sample=False,
+        )
+        assert from_features.tolist() == from_pixels.tolist()

@@ -70,25 +70,33 @@ class TinyLlavaVideoModel(TinyLlavaVideoPreTrainedModel):
         return [chunk.flatten(0, 1) for chunk in features.split(frame_counts, dim=0)]
 
     def get_video_features(
-        self, pixel_values_videos: VideoInput | None = None, video_tower_features: list[torch.Tensor] | None = None
+        self,
+        pixel_values_videos: VideoInput | None = None,
+        video_tower_features: list[torch.Tensor] | None = None,
+        video_index: torch.LongTensor | None = None,
     ) -> torch.Tensor:
-        """Videos -> `[num_videos, num_queries, D]` embeddings for the LLM.
+        """Videos -> `[num_placeholder_groups, num_queries, D]` embeddings for the LLM.
 
         `video_tower_features` (from `get_video_tower_features`) skips the vision tower, so a caller that reuses one
-        video many times (GRPO's G rollouts) pays for the frozen tower once; the connector always runs here.
+        video many times (GRPO's G rollouts and its several log-prob passes) pays for the frozen tower once.
+        `video_index[i]` names the video of the i-th placeholder group; with it, the given videos are the distinct
+        ones and the connector runs once per distinct video, its output shared by every row that shows that video.
         """
         if video_tower_features is None:
             video_tower_features = self.get_video_tower_features(pixel_values_videos)
         lengths = {features.shape[0] for features in video_tower_features}
         if len(lengths) == 1:  # same frame count: one batched connector call
-            return self.connector(torch.stack(video_tower_features))
-        return torch.cat([self.connector(features.unsqueeze(0)) for features in video_tower_features])
+            embeds = self.connector(torch.stack(video_tower_features))
+        else:
+            embeds = torch.cat([self.connector(features.unsqueeze(0)) for features in video_tower_features])
+        return embeds if video_index is None else embeds[video_index.to(embeds.device)]
 
     def embed_inputs(
         self,
         input_ids: torch.LongTensor,
         pixel_values_videos: VideoInput | None = None,
         video_tower_features: list[torch.Tensor] | None = None,
+        video_index: torch.LongTensor | None = None,
     ) -> torch.Tensor:
         """Token embeddings with each video's embeddings written over its placeholder tokens."""
         inputs_embeds = self.get_input_embeddings()(input_ids)
@@ -99,7 +107,7 @@ class TinyLlavaVideoModel(TinyLlavaVideoPreTrainedModel):
                 "config.image_token_id is not set, so the model cannot find the video placeholders. Load the model "
                 "with r1video.model.load_pretrained(path), which takes it from the processor."
             )
-        video_embeds = self.get_video_features(pixel_values_videos, video_tower_features)
+        video_embeds = self.get_video_features(pixel_values_videos, video_tower_features, video_index)
         placeholder = input_ids == self.config.image_token_id
         if placeholder.sum().item() != video_embeds.shape[0] * video_embeds.shape[1]:
             raise ValueError(
@@ -119,13 +127,14 @@ class TinyLlavaVideoModel(TinyLlavaVideoPreTrainedModel):
         past_key_values=None,
         inputs_embeds: torch.Tensor | None = None,
         video_tower_features: list[torch.Tensor] | None = None,
+        video_index: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds")
         if inputs_embeds is None:
-            inputs_embeds = self.embed_inputs(input_ids, pixel_values_videos, video_tower_features)
+            inputs_embeds = self.embed_inputs(input_ids, pixel_values_videos, video_tower_features, video_index)
         return self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
@@ -174,6 +183,14 @@ class TinyLlavaVideoForConditionalGeneration(TinyLlavaVideoPreTrainedModel, Gene
     def connector(self):
         return self.model.connector
 
+    def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
+        inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
+        # Like pixel values, precomputed video features belong to the prefill only: later steps read the KV cache.
+        if not is_first_iteration and kwargs.get("use_cache", True):
+            inputs.pop("video_tower_features", None)
+            inputs.pop("video_index", None)
+        return inputs
+
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -183,6 +200,7 @@ class TinyLlavaVideoForConditionalGeneration(TinyLlavaVideoPreTrainedModel, Gene
         past_key_values=None,
         inputs_embeds: torch.Tensor | None = None,
         video_tower_features: list[torch.Tensor] | None = None,
+        video_index: torch.LongTensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
@@ -196,6 +214,7 @@ class TinyLlavaVideoForConditionalGeneration(TinyLlavaVideoPreTrainedModel, Gene
             past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             video_tower_features=video_tower_features,
+            video_index=video_index,
             use_cache=use_cache,
             **kwargs,
         )
