@@ -24,6 +24,13 @@ from r1video.model.vision import VisionTower
 VideoInput = torch.Tensor | list[torch.Tensor]
 
 
+def as_video_list(videos: VideoInput) -> list[torch.Tensor]:
+    """Per-video tensors from a stacked tensor, a nested tensor (videos of different lengths) or a list."""
+    if isinstance(videos, torch.Tensor) and videos.is_nested:
+        return list(videos.unbind())
+    return list(videos)
+
+
 class TinyLlavaVideoPreTrainedModel(PreTrainedModel):
     config_class = TinyLlavaVideoConfig
     config: TinyLlavaVideoConfig
@@ -64,7 +71,7 @@ class TinyLlavaVideoModel(TinyLlavaVideoPreTrainedModel):
         Returns one `[F_i * tokens_per_frame, vision_hidden]` tensor per video (frames flattened along the token axis,
         as the connector expects).
         """
-        videos = list(pixel_values_videos)
+        videos = as_video_list(pixel_values_videos)
         frame_counts = [video.shape[0] for video in videos]
         features = self.vision_tower(torch.cat(videos, dim=0))  # [sum F_i, P, Dv]
         return [chunk.flatten(0, 1) for chunk in features.split(frame_counts, dim=0)]
@@ -84,6 +91,7 @@ class TinyLlavaVideoModel(TinyLlavaVideoPreTrainedModel):
         """
         if video_tower_features is None:
             video_tower_features = self.get_video_tower_features(pixel_values_videos)
+        video_tower_features = as_video_list(video_tower_features)
         lengths = {features.shape[0] for features in video_tower_features}
         if len(lengths) == 1:  # same frame count: one batched connector call
             embeds = self.connector(torch.stack(video_tower_features))

@@ -87,6 +87,10 @@ class TinyLlavaVideoProcessor(ProcessorMixin):
     def expand_placeholders(self, text: str) -> str:
         return text.replace(self.video_token, self.video_token * self.num_queries)
 
+    def tokenize_prompts(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of prompts, placeholders expanded, unpadded (the videos are passed to the model separately)."""
+        return self.tokenizer([self.expand_placeholders(t) for t in texts])["input_ids"]
+
     def __call__(self, text=None, videos=None, padding=True, return_tensors="pt", **tokenizer_kwargs) -> BatchFeature:
         """Tokenise prompts and preprocess their videos.
 

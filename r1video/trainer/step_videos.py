@@ -1,0 +1,79 @@
+"""The videos of one GRPO generation batch: each distinct clip decoded and preprocessed once.
+
+A generation batch holds every prompt G times (TRL's sampler repeats it), so decoding per row would decode each clip G
+times. [`load_step_videos`] decodes the distinct paths once and keeps, for every row, the index of its clip.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from r1video.data.bad_samples import BadSampleTracker
+
+
+@dataclass
+class StepVideos:
+    """Distinct videos of a batch and the row → video map.
+
+    Attributes:
+        pixels: one `[F_i, 3, S, S]` tensor per distinct video.
+        index: `[rows]` long tensor, the distinct video of each row.
+        bad_rows: `[rows]` bool tensor, rows whose clip failed to decode (they were given black frames and must get
+            no loss).
+        tower_features: per distinct video, the vision tower's output `[F_i * tokens, Dv]`, when precomputed.
+    """
+
+    pixels: list[torch.Tensor]
+    index: torch.LongTensor
+    bad_rows: torch.BoolTensor
+    tower_features: list[torch.Tensor] | None = None
+
+
+def load_step_videos(
+    paths: list[str],
+    preprocess,
+    tracker: BadSampleTracker,
+    num_frames: int | None = None,
+    fps: float | None = None,
+    max_frames: int | None = None,
+) -> StepVideos:
+    """Decode and preprocess the distinct clips of a batch.
+
+    Args:
+        paths: the `video` column of the batch's rows (repeats allowed).
+        preprocess: frames `[T, H, W, 3]` uint8 -> `[T, 3, S, S]` tensor (the processor's `preprocess_frames`).
+        tracker: counts clips that fail to decode and stops the run past its limit.
+        num_frames, fps, max_frames: frame sampling, as `load_video_frames`.
+    """
+    distinct = list(dict.fromkeys(paths))
+    decoded = {path: tracker.load(path, num_frames=num_frames, fps=fps, max_frames=max_frames) for path in distinct}
+    pixels = {path: preprocess(video.frames) for path, video in decoded.items() if video is not None}
+    if len(pixels) < len(distinct):
+        # A bad clip still needs a tensor of a usable shape so the batch runs; its rows are masked out of the loss.
+        shape = next(iter(pixels.values())).shape if pixels else None
+        for path in distinct:
+            if path not in pixels:
+                pixels[path] = torch.zeros(shape) if shape is not None else preprocess_black(preprocess, num_frames)
+    position = {path: i for i, path in enumerate(distinct)}
+    return StepVideos(
+        pixels=[pixels[path] for path in distinct],
+        index=torch.tensor([position[path] for path in paths], dtype=torch.long),
+        bad_rows=torch.tensor([decoded[path] is None for path in paths], dtype=torch.bool),
+    )
+
+
+def preprocess_black(preprocess, num_frames: int | None) -> torch.Tensor:
+    """Black frames at the processor's size, for a batch whose clips all failed."""
+    import numpy as np
+
+    return torch.zeros_like(preprocess(np.zeros((num_frames or 1, 8, 8, 3), dtype=np.uint8)))
+
+
+def pack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """One tensor for a list of per-video tensors: stacked when shapes agree, else a nested tensor.
+
+    TRL forwards only tensors to `generate`; a nested tensor carries videos with different frame counts.
+    """
+    if len({tuple(t.shape) for t in tensors}) == 1:
+        return torch.stack(tensors)
+    return torch.nested.nested_tensor(tensors)
