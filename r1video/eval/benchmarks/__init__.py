@@ -1,0 +1,72 @@
+"""The benchmarks `r1video eval` knows: how to read each one, how to prompt for it and how to average its score.
+
+Prompt layouts follow the original evaluation code (seed-facts §9): the reason prompt (R1) and the option prompt
+(TinyLLaVA-Video) differ per benchmark in how options are written (`A. text` or `(A) text`) and whether an
+`Options:` line comes first.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from r1video.eval.benchmarks import mlvu, mmvu, mvbench, videomme
+from r1video.eval.samples import EvalSample
+
+__all__ = ["BENCHMARKS", "Benchmark", "get_benchmark"]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """How to load, prompt and score one benchmark.
+
+    Args:
+        name (`str`): The `--benchmark` value.
+        title (`str`): Display name.
+        load (`Callable`): `load(data_dir, tasks=None, video_dir=None, **options) -> list[EvalSample]`.
+        layouts (`dict`): Prompt type (`"reason"`, `"option"`) -> `(option style, options header)`, the arguments
+            of `format_options` and `reason_question`.
+        average (`str`): The headline: `"micro"` (correct / total) or `"macro"` (mean of the group accuracies).
+        group_label (`str`): What a group is (`"Task"`, `"Duration"`).
+        options (`tuple[str, ...]`): Extra keyword arguments `load` accepts.
+    """
+
+    name: str
+    title: str
+    load: Callable[..., list[EvalSample]]
+    layouts: dict[str, tuple[str, str]]
+    average: str
+    group_label: str
+    options: tuple[str, ...] = ()
+
+
+BENCHMARKS = {
+    "mvbench": Benchmark(
+        "mvbench",
+        "MVBench",
+        mvbench.load,
+        {"reason": ("dot", "Options:\n"), "option": ("paren", "")},
+        "micro",
+        "Task",
+        options=("respect_bounds",),
+    ),
+    "videomme": Benchmark(
+        "videomme",
+        "Video-MME (wo sub)",
+        videomme.load,
+        {"reason": ("dot", "Options:\n"), "option": ("dot", "")},
+        "micro",
+        "Duration",
+    ),
+    "mlvu": Benchmark(
+        "mlvu", "MLVU (dev)", mlvu.load, {"reason": ("paren", ""), "option": ("paren", "")}, "macro", "Task"
+    ),
+    "mmvu": Benchmark(
+        "mmvu", "MMVU (mc)", mmvu.load, {"reason": ("dot", ""), "option": ("dot", "")}, "micro", "Question type"
+    ),
+}
+
+
+def get_benchmark(name: str) -> Benchmark:
+    try:
+        return BENCHMARKS[name]
+    except KeyError:
+        raise ValueError(f"unknown benchmark {name!r}; choose from: {', '.join(BENCHMARKS)}") from None

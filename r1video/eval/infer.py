@@ -1,0 +1,106 @@
+"""`r1video infer`: answer one question about one video, streaming the answer to the terminal.
+
+Examples:
+
+    r1video infer --model Zhang199/TinyLLaVA-Video-R1 --video clip.mp4 \\
+        --question "What does the person do after opening the door?" --options "Sits down" "Leaves" "Waves"
+    r1video infer --model runs/sft --video clip.mp4 --question "Which way does the ball move?" \\
+        --options left right --prompt option --frames 8
+
+A command-line module like the `cli.py` files: it prints (ruff's T201 is silenced line by line).
+"""
+
+import argparse
+import sys
+
+from r1video.model.templates import (
+    OPEN_ENDED_INSTRUCTION,
+    REASON_INSTRUCTION,
+    format_options,
+    option_question,
+    qwen2_base_prompt,
+    reason_question,
+)
+
+
+def build_question(question: str, options: list[str] | None, prompt: str) -> str:
+    """The evaluation question layout: `A. x` options after `Options:` (reason) or `(A) x` options (option).
+
+    Without options, the reason prompt keeps its instruction and the option prompt asks for a direct answer.
+    """
+    question = question.strip()
+    if options:
+        if prompt == "reason":
+            return reason_question(question, format_options(options, "dot"))
+        return option_question(question, format_options(options, "paren"))
+    return f"{question}\n{REASON_INSTRUCTION if prompt == 'reason' else OPEN_ENDED_INSTRUCTION}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="r1video infer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", required=True, help="checkpoint directory or Hub id")
+    parser.add_argument("--video", required=True, help="video file")
+    parser.add_argument("--question", required=True)
+    parser.add_argument("--options", nargs="+", help="option texts; letters A, B, C, ... are added")
+    parser.add_argument(
+        "--prompt",
+        choices=["reason", "option"],
+        default="reason",
+        help="reason: think then answer (R1); option: the letter directly (default: %(default)s)",
+    )
+    parser.add_argument("--frames", type=int, default=16, help="uniform frames (default: %(default)s)")
+    parser.add_argument("--fps", type=float, help="sample frames per second instead of --frames")
+    parser.add_argument("--max-frames", type=int, help="frame cap with --fps")
+    parser.add_argument("--max-new-tokens", type=int, default=512, help="default: %(default)s")
+    parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    parser.add_argument("--temperature", type=float, help="sampling temperature (with --sample)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16", "auto"])
+    parser.add_argument("--device", help="default: cuda if available, else cpu")
+    parser.add_argument("--show-prompt", action="store_true", help="print the prompt before the answer")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    import torch
+    from transformers import TextStreamer
+
+    from r1video.data.video import VideoDecodeError, load_video_frames
+    from r1video.eval.runner import generate_batch
+    from r1video.eval.scoring import extract_prediction
+    from r1video.model import load_pretrained
+
+    try:
+        if args.fps is not None:
+            video = load_video_frames(args.video, fps=args.fps, max_frames=args.max_frames)
+        else:
+            video = load_video_frames(args.video, num_frames=args.frames)
+    except VideoDecodeError as exc:
+        print(f"r1video infer: cannot read the video: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
+    model, processor = load_pretrained(args.model, dtype=dtype)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.to(device).eval()
+
+    prompt = qwen2_base_prompt(build_question(args.question, args.options, args.prompt))
+    if args.show_prompt:
+        print(prompt, end="\n\n")  # noqa: T201
+    print(f"[{len(video.frames)} frames of {video.num_total_frames}, {video.duration:.1f}s]", file=sys.stderr)  # noqa: T201
+    gen_kwargs = {"max_new_tokens": args.max_new_tokens, "do_sample": args.sample}
+    if args.sample:
+        torch.manual_seed(args.seed)
+        if args.temperature is not None:
+            gen_kwargs["temperature"] = args.temperature
+    streamer = TextStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    (completion,) = generate_batch(model, processor, [prompt], [video.frames], gen_kwargs, streamer=streamer)
+    if args.options:
+        letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: len(args.options)]
+        letter, _ = extract_prediction(completion, letters, args.prompt)
+        chosen = f"{letter}. {args.options[letters.index(letter)]}" if letter else "none found"
+        print(f"\nAnswer: {chosen}")  # noqa: T201
+    return 0

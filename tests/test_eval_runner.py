@@ -1,0 +1,252 @@
+"""`r1video eval` and `r1video infer` end to end on tiny benchmark copies with a tiny random model."""
+
+import json
+import os
+
+import pytest
+from eval_fixtures import MAKERS, MVBENCH_TASKS, write_clip
+
+from r1video.eval import EvalConfig, build_prompt, get_benchmark, load_samples, run_evaluation
+from r1video.eval import cli as eval_cli
+from r1video.eval import infer as infer_cli
+from r1video.model import build_tiny_model, load_pretrained
+
+EXPECTED = {  # benchmark -> (questions, groups, headline label)
+    "mvbench": (5, ["Action Sequence", "Action Antonym", "Object Shuffle", "Episodic Reasoning"], "Avg (micro"),
+    "videomme": (4, ["short", "medium", "long"], "Avg (micro"),
+    "mlvu": (9, ["plotQA", "needle", "ego", "count", "order", "anomaly_reco", "topic_reasoning"], "M-Avg (macro"),
+    "mmvu": (2, ["multiple-choice"], "Avg (micro"),
+}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny-model")
+    build_tiny_model(out, seed=0)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def tiny(model_dir):
+    return load_pretrained(model_dir)
+
+
+@pytest.fixture(scope="module")
+def copies(tmp_path_factory):
+    root = tmp_path_factory.mktemp("benchmarks")
+    return {name: make(root / name) for name, make in MAKERS.items()}
+
+
+def _read_predictions(output_dir):
+    with open(os.path.join(output_dir, "predictions.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.mark.parametrize("benchmark", list(EXPECTED))
+def test_cli_scores_each_benchmark_and_saves_markdown_and_json(benchmark, copies, model_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [
+        "--benchmark",
+        benchmark,
+        "--data-dir",
+        copies[benchmark],
+        "--model",
+        model_dir,
+        "--output-dir",
+        str(out),
+        "--max-new-tokens",
+        "4",
+        "--frames",
+        "4",
+        "--batch-size",
+        "2",
+        "--no-progress",
+    ]
+    if benchmark == "mvbench":
+        argv += ["--tasks", ",".join(MVBENCH_TASKS)]
+    assert eval_cli.main(argv) == 0
+
+    questions, groups, headline = EXPECTED[benchmark]
+    printed = capsys.readouterr().out
+    assert f"| **{headline}" in printed
+    results = json.loads((out / "results.json").read_text())
+    assert [g["name"] for g in results["groups"]] == groups
+    assert results["counts"]["questions"] == questions
+    assert results["settings"]["prompt"] == "reason" and results["settings"]["do_sample"] is False
+    assert (out / "results.md").read_text() in printed
+    records = _read_predictions(out)
+    assert len(records) == questions
+    assert all(len(r["frame_indices"]) == 4 for r in records)
+
+
+def test_headline_policy_switch_reports_the_seeded_guess(copies, tiny, tmp_path):
+    config = EvalConfig(
+        "mlvu",
+        copies["mlvu"],
+        "tiny",
+        output_dir=str(tmp_path),
+        max_new_tokens=3,
+        num_frames=2,
+        no_answer="random",
+        seed=3,
+    )
+    result = run_evaluation(config, *tiny, progress=False)
+    head = result.results["headline"]
+    assert head["reported"] == "random" and head["average"] == "macro"
+    assert "Reported score (`--no-answer random`)" in result.markdown
+    # A random 3-token completion never holds an <answer> tag: wrong under the default, guessed under the switch.
+    assert head["no_answer_wrong"] == 0.0
+    again = run_evaluation(config, *tiny, progress=False)  # resumed: same guesses, same score
+    assert again.num_generated == 0 and again.results["headline"] == head
+
+
+def test_batched_generation_gives_the_greedy_answers_of_one_by_one(copies, tiny, tmp_path):
+    # The questions differ in length, so the batch of 4 is really left-padded.
+    samples = load_samples(EvalConfig("videomme", copies["videomme"], "tiny"))
+    prompts = [build_prompt(s, "option", get_benchmark("videomme").layouts) for s in samples]
+    assert len({len(tiny[1].tokenizer(p).input_ids) for p in prompts}) == 4
+    common = dict(max_new_tokens=6, num_frames=4, prompt="option")
+    one = run_evaluation(
+        EvalConfig("videomme", copies["videomme"], "tiny", output_dir=str(tmp_path / "b1"), batch_size=1, **common),
+        *tiny,
+        progress=False,
+    )
+    four = run_evaluation(
+        EvalConfig("videomme", copies["videomme"], "tiny", output_dir=str(tmp_path / "b4"), batch_size=4, **common),
+        *tiny,
+        progress=False,
+    )
+    assert one.num_generated == four.num_generated == 4
+    completions = [r["completion"] for r in _read_predictions(one.output_dir)]
+    assert [r["completion"] for r in _read_predictions(four.output_dir)] == completions
+    assert any(completions)
+
+
+class TestResume:
+    def test_interrupted_run_resumes_where_it_stopped(self, copies, tiny, tmp_path):
+        config = EvalConfig(
+            "mlvu", copies["mlvu"], "tiny", output_dir=str(tmp_path), max_new_tokens=4, num_frames=2, batch_size=2
+        )
+        seen = []
+
+        def stop_after_three(record):
+            seen.append(record["id"])
+            if len(seen) == 3:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            run_evaluation(config, *tiny, progress=False, on_record=stop_after_three)
+        before = _read_predictions(tmp_path)
+        assert [r["id"] for r in before] == seen == ["1_plotQA/0", "1_plotQA/1", "1_plotQA/2"]
+
+        result = run_evaluation(config, *tiny, progress=False)
+        after = _read_predictions(tmp_path)
+        assert (result.num_resumed, result.num_generated) == (3, 6)
+        assert after[:3] == before  # done answers were neither redone nor rewritten
+        assert len({r["id"] for r in after}) == len(after) == 9
+
+    def test_a_line_cut_by_a_kill_is_dropped_and_redone(self, copies, tiny, tmp_path):
+        config = EvalConfig("mmvu", copies["mmvu"], "tiny", output_dir=str(tmp_path), max_new_tokens=3, num_frames=2)
+        run_evaluation(config, *tiny, progress=False)
+        path = tmp_path / "predictions.jsonl"
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text(lines[0] + lines[1][: len(lines[1]) // 2])  # killed while writing the second record
+        result = run_evaluation(config, *tiny, progress=False)
+        assert (result.num_resumed, result.num_generated) == (1, 1)
+        assert [r["id"] for r in _read_predictions(tmp_path)] == ["mc-0", "mc-1"]
+
+    def test_resuming_with_other_settings_is_refused_unless_overwriting(
+        self, copies, tiny, model_dir, tmp_path, capsys
+    ):
+        config = EvalConfig(
+            "mmvu", copies["mmvu"], model_dir, output_dir=str(tmp_path), max_new_tokens=3, num_frames=2
+        )
+        run_evaluation(config, *tiny, progress=False)
+        argv = [
+            "--benchmark",
+            "mmvu",
+            "--data-dir",
+            copies["mmvu"],
+            "--model",
+            model_dir,
+            "--output-dir",
+            str(tmp_path),
+            "--max-new-tokens",
+            "3",
+            "--frames",
+            "2",
+            "--prompt",
+            "option",
+            "--no-progress",
+        ]
+        assert eval_cli.main(argv) == 2
+        assert "prompt: 'reason' -> 'option'" in capsys.readouterr().err
+        assert eval_cli.main([*argv, "--overwrite"]) == 0
+        assert json.loads((tmp_path / "results.json").read_text())["settings"]["prompt"] == "option"
+
+
+def test_unreadable_video_is_counted_wrong_and_the_run_goes_on(copies, tiny, tmp_path):
+    root = MAKERS["mmvu"](tmp_path / "MMVU")
+    with open(os.path.join(root, "videos/Art/1.mp4"), "wb") as f:
+        f.write(b"\x00" * 500)
+    config = EvalConfig("mmvu", root, "tiny", output_dir=str(tmp_path / "out"), max_new_tokens=3, num_frames=2)
+    result = run_evaluation(config, *tiny, progress=False)
+    assert result.results["counts"]["video_errors"] == 1
+    broken = [r for r in _read_predictions(tmp_path / "out") if r["id"] == "mc-1"][0]
+    assert broken["status"] == "video_error" and "1.mp4" in broken["error"]
+
+
+def test_missing_copy_fails_with_the_file_named(tmp_path, model_dir, capsys):
+    argv = ["--benchmark", "videomme", "--data-dir", str(tmp_path), "--model", model_dir, "--no-progress"]
+    assert eval_cli.main(argv) == 1
+    assert "videomme/test-00000-of-00001.parquet: missing" in capsys.readouterr().err
+
+
+def test_sampling_is_reproducible_with_a_seed(copies, tiny, tmp_path):
+    def run(name):
+        config = EvalConfig(
+            "mmvu",
+            copies["mmvu"],
+            "tiny",
+            output_dir=str(tmp_path / name),
+            max_new_tokens=8,
+            num_frames=2,
+            do_sample=True,
+            temperature=1.0,
+            seed=5,
+        )
+        run_evaluation(config, *tiny, progress=False)
+        return [r["completion"] for r in _read_predictions(tmp_path / name)]
+
+    assert run("a") == run("b")
+
+
+def test_infer_streams_the_answer_and_reports_the_option(model_dir, tmp_path, capsys):
+    video = write_clip(str(tmp_path / "clip.mp4"))
+    argv = [
+        "--model",
+        model_dir,
+        "--video",
+        video,
+        "--question",
+        "Which way does the square move?",
+        "--options",
+        "left",
+        "right",
+        "--frames",
+        "4",
+        "--max-new-tokens",
+        "5",
+        "--show-prompt",
+    ]
+    assert infer_cli.main(argv) == 0
+    out = capsys.readouterr()
+    assert "Which way does the square move?\nOptions:\nA. left\nB. right\nOutput the thinking" in out.out
+    assert "\nAnswer: " in out.out
+    assert "[4 frames of 24" in out.err
+
+
+def test_infer_names_an_unreadable_video(model_dir, tmp_path, capsys):
+    argv = ["--model", model_dir, "--video", str(tmp_path / "none.mp4"), "--question", "What?"]
+    assert infer_cli.main(argv) == 1
+    assert "none.mp4: missing" in capsys.readouterr().err
