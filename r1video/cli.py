@@ -10,6 +10,7 @@ import sys
 
 # name -> (module exposing `main(argv)`, one-line help)
 COMMANDS = {
+    "grpo": ("r1video.grpo", "GRPO training from a YAML recipe (multi-GPU: accelerate launch -m r1video.grpo)"),
     "tiny": ("r1video.model.cli", "build a random tiny TinyLLaVA-Video model + tokenizer offline and run it"),
     "data": ("r1video.data.cli", "validate datasets (`data validate`) and write synthetic video QA (`data synth`)"),
 }

@@ -1,0 +1,99 @@
+"""Recipes parse with the real parser, carry no absolute paths, and the smoke recipe trains on 2 CPU processes."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from accelerate.commands.config.config_args import load_config_from_file
+from safetensors import safe_open
+from transformers import AutoModelForCausalLM
+
+import r1video  # noqa: F401
+from r1video.grpo import make_parser
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if "accelerate_configs" not in p.parts)
+ACCELERATE_CONFIGS = sorted((REPO / "recipes" / "accelerate_configs").glob("*.yaml"))
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: str(p.relative_to(REPO)))
+def test_recipe_parses_with_the_real_parser(recipe):
+    config = yaml.safe_load(recipe.read_text())
+    # GPU recipes ask for bf16, which TrainingArguments refuses on a CPU machine; everything else is checked as is.
+    overrides = ["--bf16", "false", "--use_cpu", "true"] if config.get("bf16") else []
+    script_args, training_args, model_args = make_parser().parse_args_and_config(["--config", str(recipe), *overrides])
+    assert script_args.train_file and model_args.model_name_or_path
+    assert training_args.num_generations >= 2
+
+
+@pytest.mark.parametrize("recipe", RECIPES + ACCELERATE_CONFIGS, ids=lambda p: str(p.relative_to(REPO)))
+def test_recipe_has_no_absolute_paths(recipe):
+    for value in _strings(yaml.safe_load(recipe.read_text())):
+        assert not value.startswith(("/", "~")), f"{recipe.name}: absolute path {value!r}"
+
+
+def test_unknown_recipe_key_is_an_error(tmp_path):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text((REPO / "recipes/tiny/grpo_smoke.yaml").read_text() + "num_generatoins: 8\n")
+    with pytest.raises(ValueError, match="num_generatoins"):
+        make_parser().parse_args_and_config(["--config", str(recipe)])
+
+
+@pytest.mark.parametrize("config", ACCELERATE_CONFIGS, ids=lambda p: p.name)
+def test_accelerate_configs_load(config):
+    loaded = load_config_from_file(str(config))
+    assert loaded.num_processes >= 2
+
+
+def test_paper_recipe_matches_the_original_settings():
+    script_args, args, model_args = make_parser().parse_args_and_config(
+        ["--config", str(REPO / "recipes/TinyLLaVA-Video-Qwen2.5-3B/grpo_nextqa.yaml"), "--bf16", "false"]
+    )
+    assert (args.num_generations, args.beta, args.loss_type, args.max_completion_length) == (8, 0.01, "grpo", 512)
+    assert (args.learning_rate, args.lr_scheduler_type, args.warmup_steps) == (1e-6, "cosine", 0.03)
+    assert (args.temperature, args.top_k, args.num_frames, args.advantage_noise_std) == (1.0, 50, 16, 0.02)
+    assert args.freeze_vision_tower and args.num_iterations == 1 and args.scale_rewards == "group"
+    assert script_args.reward_funcs == ["tinyllava_r1"]
+
+
+def test_smoke_recipe_on_two_cpu_processes_saves_a_released_layout_checkpoint(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    prepare = [
+        [sys.executable, "-m", "r1video", "tiny", "--out", "runs/tiny-model"],
+        [sys.executable, "-m", "r1video", "data", "synth", "--out", "runs/synth", "--n", "16", "--n-test", "4"],
+    ]
+    for command in prepare:
+        subprocess.run(command, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300)
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", str(REPO / "recipes/accelerate_configs/cpu.yaml"),
+        "-m", "r1video.grpo", "--config", str(REPO / "recipes/tiny/grpo_smoke.yaml"),
+        "--max_steps", "2", "--save_steps", "2",
+    ]  # fmt: skip
+    result = subprocess.run(launch, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "runs" / "grpo-smoke"
+    state = yaml.safe_load((out / "checkpoint-2" / "trainer_state.json").read_text())
+    # 2 processes × 1 prompt per step × 2 steps out of 16 prompts
+    assert state["global_step"] == 2 and state["epoch"] == pytest.approx(2 * 2 / 16)
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        keys = set(f.keys())
+    assert "language_model.model.embed_tokens.weight" in keys
+    assert "vision_tower._vision_tower.vision_model.embeddings.patch_embedding.weight" in keys
+    assert any(k.startswith("connector._connector.") for k in keys)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert type(model).__name__ == "TinyLlavaVideoForConditionalGeneration"
