@@ -69,6 +69,11 @@ class TestVideoMME:
         assert samples[0].id == "000-1"
         assert samples[0].video == os.path.join(copies["videomme"], "data", "vid0.mp4")
 
+    def test_videos_folder_is_used_when_there_is_no_data_folder(self, tmp_path):
+        root = make_videomme(tmp_path / "Video-MME")
+        os.rename(os.path.join(root, "data"), os.path.join(root, "videos"))
+        assert videomme.load(root)[0].video == os.path.join(root, "videos", "vid0.mp4")
+
     def test_duration_selection(self, copies):
         assert [s.group for s in videomme.load(copies["videomme"], tasks=["long"])] == ["long"]
 

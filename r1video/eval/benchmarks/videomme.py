@@ -5,7 +5,8 @@ Layout read (as published, and as TinyLLaVA-Video-R1's `eval_videomme.py` reads 
     DIR/videomme/test-00000-of-00001.parquet   columns video_id, duration (short/medium/long), domain,
                                                sub_category, url, videoID, question_id, task_type, question,
                                                options (["A. ...", "B. ...", ...]), answer ("A")
-    DIR/data/<videoID>.mp4                     the unzipped videos_chunked_*.zip
+    DIR/data/<videoID>.mp4                     the unzipped videos_chunked_*.zip (they unzip to `data/`;
+                                               a `videos/` folder is used when there is no `data/`)
 
 Scoring: accuracy per duration, as the original reports it (it ran short, medium and long separately), plus the
 accuracy over all selected questions.
@@ -30,7 +31,7 @@ def load(
     Args:
         data_dir: The Video-MME copy (holding `videomme/test-00000-of-00001.parquet` and `data/`).
         tasks: Durations to keep (`short`, `medium`, `long`); all by default.
-        video_dir: The folder of `<videoID>.mp4` files, if not `data_dir/data`.
+        video_dir: The folder of `<videoID>.mp4` files, if not `data_dir/data` (or `data_dir/videos`).
 
     Raises:
         BenchmarkDataError: The parquet file is missing, unreadable, lacks a column, or a row is malformed.
@@ -42,7 +43,7 @@ def load(
         rows = pq.read_table(path).to_pylist()
     except Exception as exc:  # pyarrow raises several types for a bad file
         raise BenchmarkDataError(f"{path}: not a readable parquet file ({exc})") from exc
-    video_root = os.fspath(video_dir) if video_dir else os.path.join(data_dir, "data")
+    video_root = os.fspath(video_dir) if video_dir else _default_video_root(data_dir)
     wanted = set(select(DURATIONS, tasks, {}, "Video-MME"))
     samples = []
     for i, row in enumerate(rows):
@@ -68,6 +69,12 @@ def load(
             )
         )
     return samples
+
+
+def _default_video_root(data_dir) -> str:
+    data = os.path.join(data_dir, "data")
+    videos = os.path.join(data_dir, "videos")
+    return videos if not os.path.isdir(data) and os.path.isdir(videos) else data
 
 
 def _parse_options(options, where: str) -> tuple[str, ...]:

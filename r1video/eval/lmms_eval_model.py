@@ -1,0 +1,138 @@
+"""A TinyLLaVA-Video model for lmms-eval, through its published plugin interface.
+
+lmms-eval (>= 0.7) finds plugin models through the entry-point group `lmms_eval.models`, whose entry points return
+a `ModelManifest` naming the model class; the class subclasses `lmms_eval.api.model.lmms` and answers
+`generate_until` requests `(context, gen_kwargs, doc_to_visual, doc_id, task, split)`. With r1video installed, the
+entry point `r1video = r1video.eval.lmms_eval_model:lmms_eval_manifest` makes this model available as::
+
+    lmms-eval --model r1video --model_args pretrained=runs/grpo,num_frames=16 --tasks mvbench
+
+The task's own prompt (question, options, instruction) is wrapped in the `qwen2_base` conversation format and the
+videos it names are read with the training sampler (16 uniform frames, or `fps` + `max_frames`). Greedy unless the
+task asks for `temperature > 0` or `do_sample`. Only generation tasks are supported: `loglikelihood` raises.
+
+This module imports lmms-eval, which is not a dependency of r1video (it requires torchvision, which breaks the CPU
+PyTorch build; see the README).
+"""
+
+from lmms_eval.api.instance import Instance
+from lmms_eval.api.model import lmms
+from lmms_eval.models.registry_v2 import ModelManifest
+
+from r1video.data.video import load_video_frames
+from r1video.eval.runner import generate_batch
+from r1video.model.templates import qwen2_base_prompt
+
+MODEL_ID = "r1video"
+
+
+def lmms_eval_manifest() -> ModelManifest:
+    """The entry point's payload: where lmms-eval finds the model class."""
+    return ModelManifest(model_id=MODEL_ID, simple_class_path=f"{__name__}.R1VideoLMM")
+
+
+class R1VideoLMM(lmms):
+    """lmms-eval model backed by [`r1video.model.load_pretrained`].
+
+    Args:
+        pretrained (`str`): Checkpoint directory or Hub id.
+        num_frames (`int`): Uniform frames per video (16).
+        fps (`float`, *optional*): Sample frames per second instead, capped by `max_frames`.
+        max_frames (`int`, *optional*): Cap in `fps` mode.
+        batch_size (`int`): Requests per `generate` call.
+        max_new_tokens (`int`): Used when the task gives no `max_new_tokens`.
+        dtype (`str`): `float32` (as the original evaluation), `bfloat16`, `float16` or `auto`.
+        device (`str`, *optional*): `cuda` when available, else `cpu`.
+    """
+
+    def __init__(
+        self,
+        pretrained: str,
+        num_frames: int = 16,
+        fps: float | None = None,
+        max_frames: int | None = None,
+        batch_size: int = 1,
+        max_new_tokens: int = 1024,
+        dtype: str = "float32",
+        device: str | None = None,
+        **unused,
+    ):
+        super().__init__()
+        import torch
+
+        from r1video.model import load_pretrained
+
+        self.num_frames = int(num_frames)
+        self.fps = float(fps) if fps not in (None, "", "None") else None
+        self.max_frames = int(max_frames) if max_frames not in (None, "", "None") else None
+        self.batch_size = int(batch_size)
+        self.max_new_tokens = int(max_new_tokens)
+        weights = dtype if dtype == "auto" else getattr(torch, dtype)
+        self.model, self.processor = load_pretrained(str(pretrained), dtype=weights)
+        self.model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
+
+    def _frames(self, path: str):
+        if self.fps is not None:
+            return load_video_frames(path, fps=self.fps, max_frames=self.max_frames).frames
+        return load_video_frames(path, num_frames=self.num_frames).frames
+
+    def _gen_kwargs(self, task_kwargs: dict) -> dict:
+        temperature = float(task_kwargs.get("temperature") or 0.0)
+        do_sample = bool(task_kwargs.get("do_sample", False)) or temperature > 0
+        kwargs = {
+            "max_new_tokens": int(task_kwargs.get("max_new_tokens") or self.max_new_tokens),
+            "do_sample": do_sample,
+        }
+        if do_sample:
+            if temperature > 0:
+                kwargs["temperature"] = temperature
+            if task_kwargs.get("top_p") is not None:
+                kwargs["top_p"] = float(task_kwargs["top_p"])
+        return kwargs
+
+    def generate_until(self, requests: list[Instance]) -> list[str]:
+        """Answer generation requests in batches of `batch_size` (requests with the same generation settings)."""
+        answers = []
+        for start in range(0, len(requests), self.batch_size):
+            batch = [request.args for request in requests[start : start + self.batch_size]]
+            prompts, videos, settings = [], [], []
+            for context, task_kwargs, doc_to_visual, doc_id, task, split in batch:
+                paths = doc_to_visual(self.task_dict[task][split][doc_id])
+                if len(paths) != 1 or not isinstance(paths[0], str):
+                    raise ValueError(f"{task}: r1video models take exactly one video per question, got {paths!r}")
+                prompts.append(qwen2_base_prompt(context))
+                videos.append(self._frames(paths[0]))
+                settings.append(task_kwargs)
+            answers += self._generate(prompts, videos, settings)
+        return answers
+
+    def _generate(self, prompts, videos, settings) -> list[str]:
+        # Requests of one batch normally share the task's settings; generate per distinct setting otherwise.
+        outputs: list[str | None] = [None] * len(prompts)
+        keys = [repr(sorted(s.items())) for s in settings]
+        for key in dict.fromkeys(keys):
+            chosen = [i for i, k in enumerate(keys) if k == key]
+            texts = generate_batch(
+                self.model,
+                self.processor,
+                [prompts[i] for i in chosen],
+                [videos[i] for i in chosen],
+                self._gen_kwargs(settings[chosen[0]]),
+            )
+            for i, text in zip(chosen, texts, strict=True):
+                outputs[i] = _cut_at_stops(text, settings[i].get("until"))
+        return outputs
+
+    def loglikelihood(self, requests):
+        raise NotImplementedError("r1video's lmms-eval model supports generation tasks (generate_until) only")
+
+    def generate_until_multi_round(self, requests):
+        raise NotImplementedError("r1video's lmms-eval model supports single-round generation only")
+
+
+def _cut_at_stops(text: str, until) -> str:
+    """Truncate at the first of the task's stop strings (lmms-eval's `until`)."""
+    for stop in [until] if isinstance(until, str) else until or []:
+        if stop:
+            text = text.split(stop)[0]
+    return text
