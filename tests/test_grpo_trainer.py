@@ -230,3 +230,26 @@ def test_config_rejects_both_or_neither_frame_rule(tmp_path):
         VideoGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, num_frames=16, fps=1.0)
     with pytest.raises(ValueError, match="exactly one of num_frames"):
         VideoGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, num_frames=None)
+
+
+def test_text_only_and_mixed_batches_train(model_dir, data, tmp_path):
+    from datasets import Dataset
+
+    text_row = {
+        "prompt": [{"role": "user", "content": [{"type": "text", "text": "Say A or B."}]}],
+        "video": None,
+        "solution": "A",
+    }
+    video_row = {key: data[0][key] for key in ("prompt", "video", "solution")}
+    mixed = Dataset.from_list([video_row, text_row] * 4)
+    trainer = make_trainer(model_dir, mixed, tmp_path, max_steps=2)
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1
+    batch = trainer._generate_and_score_completions([video_row, video_row, text_row, text_row])
+    assert batch["video_index"].tolist() == [0, 0, -1, -1]
+    loss = trainer._compute_loss(trainer.model, batch)
+    loss.backward()
+    assert trainer.model.model.connector._connector.latents.grad is not None
+
+    text_only = Dataset.from_list([{k: v for k, v in text_row.items() if k != "video"}] * 4)
+    make_trainer(model_dir, text_only, tmp_path / "text").train()

@@ -1,7 +1,7 @@
 """`VideoGRPOTrainer`: TRL's GRPOTrainer for TinyLLaVA-Video, with each video encoded once per step.
 
-Rows carry a conversational `prompt` with one `{"type": "video"}` part and a `video` column (a file path). Only the
-seams that need video are overridden:
+Rows carry a conversational `prompt` with one `{"type": "video"}` part and a `video` column (a file path); a row whose
+`video` is `None` (or a dataset without the column) is text-only. Only the seams that need video are overridden:
 
 - `_generate_and_score_completions`: decode the batch's distinct clips once (skipping bad ones), run the frozen vision
   tower once over them, then let TRL generate, score and compute advantages; add the row → video map to its output.
@@ -73,11 +73,9 @@ class VideoGRPOTrainer(GRPOTrainer):
         return any(p.requires_grad for p in tower.parameters())
 
     def _load_videos(self, inputs: list[dict]) -> StepVideos:
-        if "video" not in inputs[0]:
-            raise ValueError("VideoGRPOTrainer needs a `video` column (a path per row); see r1video.data loaders")
         args = self.args
         videos = load_step_videos(
-            [row["video"] for row in inputs],
+            [row.get("video") for row in inputs],
             self.processing_class.preprocess_frames,
             self.bad_videos,
             num_frames=args.num_frames,
@@ -87,15 +85,18 @@ class VideoGRPOTrainer(GRPOTrainer):
         device = self.accelerator.device
         videos.pixels = [p.to(device) for p in videos.pixels]
         videos.index = videos.index.to(device)
-        if args.reuse_vision and not self._vision_tower_trainable():
+        if videos.pixels and args.reuse_vision and not self._vision_tower_trainable():
             model = self.accelerator.unwrap_model(self.model).model
             with torch.no_grad():
                 videos.tower_features = model.get_video_tower_features(videos.pixels)
         return videos
 
     def _video_inputs(self, rows: torch.LongTensor) -> dict:
-        """Model keyword arguments that give `rows` (distinct-video indices, one per row) their videos."""
+        """Model keyword arguments that give `rows` (distinct-video indices, one per row; -1: no video) their videos."""
         videos = self._step_videos
+        rows = rows[rows >= 0]  # placeholder groups appear in row order; text-only rows have none
+        if rows.numel() == 0:
+            return {}
         if not self.args.reuse_vision:
             return {"pixel_values_videos": pack([videos.pixels[i] for i in rows.tolist()])}
         used, remapped = torch.unique(rows, return_inverse=True)
@@ -142,11 +143,13 @@ class VideoGRPOTrainer(GRPOTrainer):
             for prompt in prompts
         ]
         token = self.processing_class.video_token
-        for row, text in enumerate(texts):
-            if text.count(token) != 1:
+        for row, (text, video) in enumerate(zip(texts, self._step_videos.index.tolist(), strict=True)):
+            expected = 0 if video < 0 else 1
+            if text.count(token) != expected:
                 raise ValueError(
-                    f"Row {row} of the batch renders {text.count(token)} video placeholders; each GRPO prompt needs "
-                    f"exactly one {{'type': 'video'}} part. Prompt: {prompts[row]!r}"
+                    f"Row {row} of the batch renders {text.count(token)} video placeholders but has "
+                    f"{'no' if video < 0 else 'a'} video: a row with a video needs exactly one {{'type': 'video'}} "
+                    f"part in its prompt, a text-only row none. Prompt: {prompts[row]!r}"
                 )
         prompt_ids = self.processing_class.tokenize_prompts(texts)
         return prompt_ids, None, self._video_inputs(self._step_videos.index)

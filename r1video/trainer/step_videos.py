@@ -17,7 +17,7 @@ class StepVideos:
 
     Attributes:
         pixels: one `[F_i, 3, S, S]` tensor per distinct video.
-        index: `[rows]` long tensor, the distinct video of each row.
+        index: `[rows]` long tensor, the distinct video of each row; -1 for a text-only row.
         bad_rows: `[rows]` bool tensor, rows whose clip failed to decode (they were given black frames and must get
             no loss).
         tower_features: per distinct video, the vision tower's output `[F_i * tokens, Dv]`, when precomputed.
@@ -30,7 +30,7 @@ class StepVideos:
 
 
 def load_step_videos(
-    paths: list[str],
+    paths: list[str | None],
     preprocess,
     tracker: BadSampleTracker,
     num_frames: int | None = None,
@@ -40,12 +40,12 @@ def load_step_videos(
     """Decode and preprocess the distinct clips of a batch.
 
     Args:
-        paths: the `video` column of the batch's rows (repeats allowed).
+        paths: the `video` column of the batch's rows (repeats allowed; `None` for a text-only row).
         preprocess: frames `[T, H, W, 3]` uint8 -> `[T, 3, S, S]` tensor (the processor's `preprocess_frames`).
         tracker: counts clips that fail to decode and stops the run past its limit.
         num_frames, fps, max_frames: frame sampling, as `load_video_frames`.
     """
-    distinct = list(dict.fromkeys(paths))
+    distinct = list(dict.fromkeys(path for path in paths if path is not None))
     decoded = {path: tracker.load(path, num_frames=num_frames, fps=fps, max_frames=max_frames) for path in distinct}
     pixels = {path: preprocess(video.frames) for path, video in decoded.items() if video is not None}
     if len(pixels) < len(distinct):
@@ -57,8 +57,8 @@ def load_step_videos(
     position = {path: i for i, path in enumerate(distinct)}
     return StepVideos(
         pixels=[pixels[path] for path in distinct],
-        index=torch.tensor([position[path] for path in paths], dtype=torch.long),
-        bad_rows=torch.tensor([decoded[path] is None for path in paths], dtype=torch.bool),
+        index=torch.tensor([position.get(path, -1) for path in paths], dtype=torch.long),
+        bad_rows=torch.tensor([path is not None and decoded[path] is None for path in paths], dtype=torch.bool),
     )
 
 
