@@ -250,3 +250,21 @@ def test_infer_names_an_unreadable_video(model_dir, tmp_path, capsys):
     argv = ["--model", model_dir, "--video", str(tmp_path / "none.mp4"), "--question", "What?"]
     assert infer_cli.main(argv) == 1
     assert "none.mp4: missing" in capsys.readouterr().err
+
+
+def test_fps_mode_batches_videos_of_different_frame_counts(copies, tiny, tmp_path):
+    config = EvalConfig(
+        "mvbench",
+        copies["mvbench"],
+        "tiny",
+        output_dir=str(tmp_path),
+        tasks=MVBENCH_TASKS,
+        fps=1.0,
+        max_frames=8,
+        batch_size=5,
+        max_new_tokens=3,
+    )
+    result = run_evaluation(config, *tiny, progress=False)
+    assert result.num_generated == 5
+    # 3 s clips give 3 frames; the 10 s frame folder gives 10, capped at 8.
+    assert [len(r["frame_indices"]) for r in _read_predictions(tmp_path)] == [3, 3, 3, 3, 8]
