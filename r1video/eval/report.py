@@ -65,7 +65,8 @@ def markdown_table(payload: dict) -> str:
     """The results as a markdown table, headline row last, followed by counts and settings."""
     reported = payload["headline"]["reported"]
     average = payload["headline"]["average"]
-    label = "M-Avg (macro over groups)" if average == "macro" else "Avg (micro, all questions)"
+    group = payload["group_label"].lower()
+    label = f"M-Avg (macro over {group}s)" if average == "macro" else "Avg (micro, all questions)"
     lines = [
         f"### {payload['benchmark']}",
         "",
