@@ -12,11 +12,16 @@ from safetensors import safe_open
 from transformers import AutoModelForCausalLM
 
 import r1video  # noqa: F401
+from r1video import sft
 from r1video.grpo import make_parser
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if "accelerate_configs" not in p.parts)
 ACCELERATE_CONFIGS = sorted((REPO / "recipes" / "accelerate_configs").glob("*.yaml"))
+
+
+def _is_sft(recipe: Path) -> bool:
+    return "sft" in recipe.stem or "coldstart" in recipe.stem
 
 
 def _strings(value):
@@ -35,9 +40,10 @@ def test_recipe_parses_with_the_real_parser(recipe):
     config = yaml.safe_load(recipe.read_text())
     # GPU recipes ask for bf16, which TrainingArguments refuses on a CPU machine; everything else is checked as is.
     overrides = ["--bf16", "false", "--use_cpu", "true"] if config.get("bf16") else []
-    script_args, training_args, model_args = make_parser().parse_args_and_config(["--config", str(recipe), *overrides])
+    parser = sft.make_parser() if _is_sft(recipe) else make_parser()
+    script_args, training_args, model_args = parser.parse_args_and_config(["--config", str(recipe), *overrides])
     assert script_args.train_file and model_args.model_name_or_path
-    assert training_args.num_generations >= 2
+    assert _is_sft(recipe) or training_args.num_generations >= 2
 
 
 @pytest.mark.parametrize("recipe", RECIPES + ACCELERATE_CONFIGS, ids=lambda p: str(p.relative_to(REPO)))

@@ -1,0 +1,70 @@
+"""Cold-start SFT on video: `accelerate launch -m r1video.sft --config recipe.yaml`.
+
+A recipe is a flat YAML of `VideoScriptArguments` (`train_file`: LLaVA-style SFT json, `video_root`),
+`VideoSFTConfig` (TRL's SFT options plus the video ones) and TRL's `ModelConfig` keys; command-line flags override
+it, unknown keys are errors. The conversations are trained as they are in the file (their questions already carry
+any instruction, so `question_template` and the reward keys do not apply here). The saved output directory is a
+checkpoint that `r1video.grpo` starts from and uses as its reference model.
+"""
+
+import logging
+import sys
+
+from trl import ModelConfig, TrlParser, get_peft_config
+
+from r1video.configs import VideoScriptArguments, VideoSFTConfig
+from r1video.grpo import setup_logging
+
+logger = logging.getLogger(__name__)
+
+
+def make_parser() -> TrlParser:
+    return TrlParser((VideoScriptArguments, VideoSFTConfig, ModelConfig))
+
+
+def train(script_args: VideoScriptArguments, training_args: VideoSFTConfig, model_args: ModelConfig):
+    """Load data, model and processor; train the LLM and connector on the assistant replies; save."""
+    from r1video.data.loaders import load_sft_dataset
+    from r1video.model import load_pretrained
+    from r1video.trainer import VideoSFTTrainer
+
+    setup_logging(training_args)
+    logger.info("script arguments: %s", script_args)
+    logger.info("model arguments: %s", model_args)
+
+    if script_args.train_file is None:
+        raise ValueError("Set train_file in the recipe (a LLaVA-style SFT json, see data_cards/) and video_root.")
+    if model_args.model_name_or_path is None:
+        raise ValueError("Set model_name_or_path in the recipe: a TinyLLaVA-Video checkpoint directory or Hub id.")
+    train_dataset = load_sft_dataset(script_args.train_file, script_args.video_root)
+
+    model, processor = load_pretrained(
+        model_args.model_name_or_path,
+        dtype=model_args.dtype or "float32",
+        attn_implementation=model_args.attn_implementation,
+        revision=model_args.model_revision,
+    )
+    trainer = VideoSFTTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        processing_class=processor,
+        peft_config=get_peft_config(model_args),
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+    logger.info("saved the model to %s", training_args.output_dir)
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=script_args.train_file)
+    return trainer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
+    train(script_args, training_args, model_args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
