@@ -133,7 +133,7 @@ class VideoSFTCollator:
         self.frame_kwargs = {"num_frames": num_frames, "fps": fps, "max_frames": max_frames}
         self.max_length = max_length
         self.pad_to_multiple_of = pad_to_multiple_of
-        self.tracker = tracker or BadSampleTracker(max_bad_fraction=max_bad_video_fraction)
+        self.tracker = BadSampleTracker(max_bad_fraction=max_bad_video_fraction) if tracker is None else tracker
         tokenizer = processor.tokenizer
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
