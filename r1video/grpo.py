@@ -13,7 +13,7 @@ from trl import ModelConfig, TrlParser, get_peft_config
 
 from r1video.configs import VideoGRPOConfig, VideoScriptArguments
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("r1video.grpo")  # not __name__: run as `-m r1video.grpo` it is "__main__"
 
 
 def make_parser() -> TrlParser:
@@ -39,6 +39,7 @@ def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, mod
     from r1video.model import load_pretrained
     from r1video.model.templates import REASON_INSTRUCTION
     from r1video.trainer import VideoGRPOTrainer
+    from r1video.trainer.checkpoints import resolve_resume
     from rewards import SafeReward, get_reward_funcs
 
     setup_logging(training_args)
@@ -67,7 +68,10 @@ def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, mod
         processing_class=processor,
         peft_config=get_peft_config(model_args),
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    if resume is not None:
+        logger.info("resuming from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
     logger.info("saved the model to %s", training_args.output_dir)
     if training_args.push_to_hub:

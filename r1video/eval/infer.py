@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             video = load_video_frames(args.video, num_frames=args.frames)
     except VideoDecodeError as exc:
-        print(f"r1video infer: cannot read the video: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"r1video infer: cannot read the video: {exc}", file=sys.stderr)
         return 1
     dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
     model, processor = load_pretrained(args.model, dtype=dtype)
@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
     prompt = qwen2_base_prompt(build_question(args.question, args.options, args.prompt))
     if args.show_prompt:
-        print(prompt, end="\n\n")  # noqa: T201
-    print(f"[{len(video.frames)} frames of {video.num_total_frames}, {video.duration:.1f}s]", file=sys.stderr)  # noqa: T201
+        print(prompt, end="\n\n")
+    print(f"[{len(video.frames)} frames of {video.num_total_frames}, {video.duration:.1f}s]", file=sys.stderr)
     gen_kwargs = {"max_new_tokens": args.max_new_tokens, "do_sample": args.sample}
     if args.sample:
         torch.manual_seed(args.seed)
@@ -102,5 +102,5 @@ def main(argv: list[str] | None = None) -> int:
         letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: len(args.options)]
         letter, _ = extract_prediction(completion, letters, args.prompt)
         chosen = f"{letter}. {args.options[letters.index(letter)]}" if letter else "none found"
-        print(f"\nAnswer: {chosen}")  # noqa: T201
+        print(f"\nAnswer: {chosen}")
     return 0

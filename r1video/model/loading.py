@@ -1,6 +1,11 @@
 """Load a TinyLLaVA-Video checkpoint (ours or a released one) with a processor that matches it."""
 
+import json
+import os
+import re
+
 import torch
+from safetensors.torch import load_file
 
 from r1video.model.modeling import TinyLlavaVideoForConditionalGeneration
 from r1video.model.processing import TinyLlavaVideoProcessor
@@ -34,3 +39,40 @@ def load_pretrained(
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = processor.tokenizer.pad_token_id or eos_id
     return model, processor
+
+
+def module_key(released_key: str) -> str:
+    """A released checkpoint key (`language_model.model.layers.0...`) -> this model's parameter name."""
+    from r1video.model.registration import RELEASED_KEY_PATTERNS
+
+    for pattern, replacement in RELEASED_KEY_PATTERNS:
+        if re.match(pattern, released_key):
+            return re.sub(pattern, replacement, released_key, count=1)
+    return released_key
+
+
+def load_checkpoint_weights(model: TinyLlavaVideoForConditionalGeneration, checkpoint_dir: str | os.PathLike) -> None:
+    """Load the safetensors weights of a checkpoint directory (released layout) into an existing model, in place.
+
+    For resuming a run: the model keeps its identity (optimizer and wrappers point at its parameters). Every parameter
+    must be found, except tied ones the checkpoint stores once; anything else is an error, never a silent skip.
+    """
+    checkpoint_dir = str(checkpoint_dir)
+    index_file = os.path.join(checkpoint_dir, "model.safetensors.index.json")
+    if os.path.exists(index_file):
+        with open(index_file) as f:
+            shards = sorted(set(json.load(f)["weight_map"].values()))
+    else:
+        shards = ["model.safetensors"]
+    state_dict = {}
+    for shard in shards:
+        for key, tensor in load_file(os.path.join(checkpoint_dir, shard), device="cpu").items():
+            state_dict[module_key(key)] = tensor
+    result = model.load_state_dict(state_dict, strict=False)
+    tied = set(getattr(model, "_tied_weights_keys", None) or {}) if model.config.tie_word_embeddings else set()
+    missing = set(result.missing_keys) - tied
+    if missing or result.unexpected_keys:
+        raise ValueError(
+            f"{checkpoint_dir} does not match the model: missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(result.unexpected_keys)[:5]}"
+        )

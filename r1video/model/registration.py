@@ -15,12 +15,13 @@ from r1video.model.modeling import TinyLlavaVideoForConditionalGeneration, TinyL
 from r1video.model.processing import TinyLlavaVideoProcessor
 
 # Released key name -> module path here (reversed on save, so checkpoints keep the released layout).
-RELEASED_KEY_RENAMES = [
-    WeightRenaming(source_patterns=r"^language_model\.lm_head", target_patterns="lm_head"),
-    WeightRenaming(source_patterns=r"^language_model\.model", target_patterns="model.language_model"),
-    WeightRenaming(source_patterns=r"^vision_tower", target_patterns="model.vision_tower"),
-    WeightRenaming(source_patterns=r"^connector", target_patterns="model.connector"),
-]
+RELEASED_KEY_PATTERNS = (
+    (r"^language_model\.lm_head", "lm_head"),
+    (r"^language_model\.model", "model.language_model"),
+    (r"^vision_tower", "model.vision_tower"),
+    (r"^connector", "model.connector"),
+)
+RELEASED_KEY_RENAMES = [WeightRenaming(source_patterns=s, target_patterns=t) for s, t in RELEASED_KEY_PATTERNS]
 
 
 def register() -> None:

@@ -22,6 +22,7 @@ from trl import GRPOTrainer
 
 from r1video.configs import VideoGRPOConfig
 from r1video.data.bad_samples import BadSampleTracker
+from r1video.trainer.checkpoints import ReleasedLayoutResumeMixin
 from r1video.trainer.step_videos import StepVideos, load_step_videos, pack
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ _IMAGE_KWARGS = (
 )
 
 
-class VideoGRPOTrainer(GRPOTrainer):
+class VideoGRPOTrainer(ReleasedLayoutResumeMixin, GRPOTrainer):
     """GRPO on video rows. Arguments as [`trl.GRPOTrainer`]; `args` is a [`VideoGRPOConfig`] and
     `processing_class` a [`TinyLlavaVideoProcessor`]."""
 

@@ -1,17 +1,18 @@
 """`VideoSFTTrainer`: TRL's SFTTrainer for TinyLLaVA-Video (the cold-start stage).
 
-Only the constructor differs: it builds a [`VideoSFTCollator`] from the [`VideoSFTConfig`] when none is given and
-freezes the vision tower. Loss, logging, saving and distribution are TRL's: the loss is the fused LM head's
+The constructor builds a [`VideoSFTCollator`] from the [`VideoSFTConfig`] when none is given and freezes the vision
+tower; resuming loads the released-layout checkpoint weights by name ([`ReleasedLayoutResumeMixin`]). Loss, logging, saving and distribution are TRL's: the loss is the fused LM head's
 negative log-likelihood over the tokens whose label is not -100 (the assistant replies and their end-of-text).
 """
 
 from trl import SFTTrainer
 
 from r1video.configs import VideoSFTConfig
+from r1video.trainer.checkpoints import ReleasedLayoutResumeMixin
 from r1video.trainer.sft_collator import VideoSFTCollator
 
 
-class VideoSFTTrainer(SFTTrainer):
+class VideoSFTTrainer(ReleasedLayoutResumeMixin, SFTTrainer):
     """SFT on video rows (`messages` + `video` columns, as `r1video.data.loaders.load_sft_dataset` gives).
 
     Arguments as [`trl.SFTTrainer`]; `args` is a [`VideoSFTConfig`] and `processing_class` a
