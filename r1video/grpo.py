@@ -7,8 +7,6 @@ video ones) and TRL's `ModelConfig` keys; command-line flags override it, unknow
 import logging
 import sys
 
-import datasets
-import transformers
 from trl import ModelConfig, TrlParser, get_peft_config
 
 from r1video.configs import VideoGRPOConfig, VideoScriptArguments
@@ -20,46 +18,26 @@ def make_parser() -> TrlParser:
     return TrlParser((VideoScriptArguments, VideoGRPOConfig, ModelConfig))
 
 
-def setup_logging(training_args: VideoGRPOConfig) -> None:
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        handlers=[logging.StreamHandler()],
-    )
-    level = training_args.get_process_log_level()
-    for name in ("r1video", "rewards"):
-        logging.getLogger(name).setLevel(level)
-    datasets.utils.logging.set_verbosity(level)
-    transformers.utils.logging.set_verbosity(level)
-
-
 def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, model_args: ModelConfig):
     """Build rewards (checked before any model loads), model, processor and data; train; save."""
     from r1video.data.loaders import load_grpo_dataset
-    from r1video.model import load_pretrained
     from r1video.model.templates import REASON_INSTRUCTION
+    from r1video.runs import keep_hub_token_out_of_checkpoints, load_model, run, setup_logging
     from r1video.trainer import VideoGRPOTrainer
-    from r1video.trainer.checkpoints import resolve_resume
     from rewards import SafeReward, get_reward_funcs
 
     setup_logging(training_args)
+    keep_hub_token_out_of_checkpoints(training_args)
     logger.info("script arguments: %s", script_args)
     logger.info("model arguments: %s", model_args)
 
     reward_funcs = [SafeReward(f) for f in get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)]
     if script_args.train_file is None:
         raise ValueError("Set train_file in the recipe (a GRPO jsonl, see data_cards/) and video_root.")
-    if model_args.model_name_or_path is None:
-        raise ValueError("Set model_name_or_path in the recipe: a TinyLLaVA-Video checkpoint directory or Hub id.")
     template = f"{{Question}} {REASON_INSTRUCTION}" if script_args.question_template == "r1" else None
     train_dataset = load_grpo_dataset(script_args.train_file, script_args.video_root, question_template=template)
 
-    model, processor = load_pretrained(
-        model_args.model_name_or_path,
-        dtype=model_args.dtype or "float32",
-        attn_implementation=model_args.attn_implementation,
-        revision=model_args.model_revision,
-    )
+    model, processor = load_model(model_args)
     trainer = VideoGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
@@ -68,14 +46,7 @@ def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, mod
         processing_class=processor,
         peft_config=get_peft_config(model_args),
     )
-    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
-    if resume is not None:
-        logger.info("resuming from %s", resume)
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(training_args.output_dir)
-    logger.info("saved the model to %s", training_args.output_dir)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=script_args.train_file)
+    run(trainer, training_args, script_args.train_file)
     return trainer
 
 

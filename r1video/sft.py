@@ -13,9 +13,8 @@ import sys
 from trl import ModelConfig, TrlParser, get_peft_config
 
 from r1video.configs import VideoScriptArguments, VideoSFTConfig
-from r1video.grpo import setup_logging
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("r1video.sft")  # not __name__: run as `-m r1video.sft` it is "__main__"
 
 
 def make_parser() -> TrlParser:
@@ -25,25 +24,19 @@ def make_parser() -> TrlParser:
 def train(script_args: VideoScriptArguments, training_args: VideoSFTConfig, model_args: ModelConfig):
     """Load data, model and processor; train the LLM and connector on the assistant replies; save."""
     from r1video.data.loaders import load_sft_dataset
-    from r1video.model import load_pretrained
+    from r1video.runs import keep_hub_token_out_of_checkpoints, load_model, run, setup_logging
     from r1video.trainer import VideoSFTTrainer
 
     setup_logging(training_args)
+    keep_hub_token_out_of_checkpoints(training_args)
     logger.info("script arguments: %s", script_args)
     logger.info("model arguments: %s", model_args)
 
     if script_args.train_file is None:
         raise ValueError("Set train_file in the recipe (a LLaVA-style SFT json, see data_cards/) and video_root.")
-    if model_args.model_name_or_path is None:
-        raise ValueError("Set model_name_or_path in the recipe: a TinyLLaVA-Video checkpoint directory or Hub id.")
     train_dataset = load_sft_dataset(script_args.train_file, script_args.video_root)
 
-    model, processor = load_pretrained(
-        model_args.model_name_or_path,
-        dtype=model_args.dtype or "float32",
-        attn_implementation=model_args.attn_implementation,
-        revision=model_args.model_revision,
-    )
+    model, processor = load_model(model_args)
     trainer = VideoSFTTrainer(
         model=model,
         args=training_args,
@@ -51,11 +44,7 @@ def train(script_args: VideoScriptArguments, training_args: VideoSFTConfig, mode
         processing_class=processor,
         peft_config=get_peft_config(model_args),
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model(training_args.output_dir)
-    logger.info("saved the model to %s", training_args.output_dir)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=script_args.train_file)
+    run(trainer, training_args, script_args.train_file)
     return trainer
 
 

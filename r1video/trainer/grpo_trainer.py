@@ -23,6 +23,7 @@ from trl import GRPOTrainer
 from r1video.configs import VideoGRPOConfig
 from r1video.data.bad_samples import BadSampleTracker
 from r1video.trainer.checkpoints import ReleasedLayoutResumeMixin
+from r1video.trainer.model_card import ModelCardMixin
 from r1video.trainer.step_videos import StepVideos, load_step_videos, pack
 
 logger = logging.getLogger(__name__)
@@ -42,11 +43,12 @@ _IMAGE_KWARGS = (
 )
 
 
-class VideoGRPOTrainer(ReleasedLayoutResumeMixin, GRPOTrainer):
+class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
     """GRPO on video rows. Arguments as [`trl.GRPOTrainer`]; `args` is a [`VideoGRPOConfig`] and
     `processing_class` a [`TinyLlavaVideoProcessor`]."""
 
     _tag_names = ["trl", "grpo", "r1video"]
+    card_stage = "GRPO"
 
     def __init__(self, model, reward_funcs, args: VideoGRPOConfig, processing_class, **kwargs):
         if not isinstance(args, VideoGRPOConfig):

@@ -9,10 +9,11 @@ from trl import SFTTrainer
 
 from r1video.configs import VideoSFTConfig
 from r1video.trainer.checkpoints import ReleasedLayoutResumeMixin
+from r1video.trainer.model_card import ModelCardMixin
 from r1video.trainer.sft_collator import VideoSFTCollator
 
 
-class VideoSFTTrainer(ReleasedLayoutResumeMixin, SFTTrainer):
+class VideoSFTTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, SFTTrainer):
     """SFT on video rows (`messages` + `video` columns, as `r1video.data.loaders.load_sft_dataset` gives).
 
     Arguments as [`trl.SFTTrainer`]; `args` is a [`VideoSFTConfig`] and `processing_class` a
@@ -20,6 +21,7 @@ class VideoSFTTrainer(ReleasedLayoutResumeMixin, SFTTrainer):
     """
 
     _tag_names = ["trl", "sft", "r1video"]
+    card_stage = "supervised fine-tuning (cold start)"
 
     def __init__(self, model, args: VideoSFTConfig, processing_class, data_collator=None, **kwargs):
         if not isinstance(args, VideoSFTConfig):
