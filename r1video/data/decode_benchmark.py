@@ -30,11 +30,14 @@ def make_clip(
     write_video(path, frames, fps=fps, crf=23, gop=gop)
 
 
-def full_decode(path: str) -> int:
-    """Decode every frame to RGB, as the original loader did; returns the frame count."""
+def full_decode(path: str, thread_type: str = "AUTO") -> int:
+    """Decode every frame to RGB, as the original loader did; returns the frame count.
+
+    `thread_type` is PyAV's: `"AUTO"` (FFmpeg's frame threads) or `"SLICE"` (one thread for x264's one-slice frames).
+    """
     with av.open(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream.thread_type = thread_type
         return sum(1 for frame in container.decode(stream) if frame.to_ndarray(format="rgb24") is not None)
 
 

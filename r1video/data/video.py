@@ -9,7 +9,8 @@ index: the presentation timestamp of every frame, in display order, and where th
 the frame whose timestamp is the `i`-th smallest, which is exact for variable-frame-rate streams and for containers
 that do not store a frame count (Matroska, WebM, MPEG-TS). To decode it we seek to the keyframe at or before it and
 decode forward to its timestamp; when the next target lies in the GOP being decoded we keep decoding instead of
-seeking again. Decoding from a keyframe gives bit-identical frames to a sequential decode. Streams whose packets carry
+seeking again; on the way, non-reference frames that are not targets are skipped (nothing is predicted from them).
+Decoding from a keyframe gives bit-identical frames to a sequential decode. Streams whose packets carry
 no timestamps (raw elementary streams) fall back to one sequential decode of every frame.
 """
 
@@ -203,6 +204,9 @@ def _select(total: int, duration: float, num_frames, fps, max_frames) -> list[in
 def _decode_at(container, stream, path, index: _Index, indices: list[int]) -> np.ndarray:
     """Decode the frames at `indices`, seeking only when the next target is past the next keyframe."""
     targets = sorted({index.pts[i] for i in indices})
+    # One decoding thread: frame threads are drained at every seek and refill cold, which made the seek-and-skip path
+    # slower, not faster (`r1video bench decode`); it also leaves the other cores to data-loader workers.
+    stream.thread_type = "SLICE"
     decoded: dict[int, np.ndarray] = {}
     frames_iter, position = None, None  # position: pts of the last decoded frame
     any_decoded = False
@@ -211,7 +215,7 @@ def _decode_at(container, stream, path, index: _Index, indices: list[int]) -> np
             keyframe = _keyframe_at_or_before(index.keyframe_pts, target)
             if frames_iter is None or position is None or position >= target or keyframe > position:
                 container.seek(keyframe, stream=stream, backward=True)
-                frames_iter = container.decode(stream)
+                frames_iter = _decode_skipping_nonref(container, stream, set(targets))
             for frame in frames_iter:
                 any_decoded = True
                 position = frame.pts
@@ -227,6 +231,20 @@ def _decode_at(container, stream, path, index: _Index, indices: list[int]) -> np
             raise VideoDecodeError(path, f"zero decodable frames ({_ffmpeg_message(exc)})", "no_frames") from exc
         raise VideoDecodeError(path, f"corrupt or truncated stream ({_ffmpeg_message(exc)})") from exc
     return np.stack([decoded[index.pts[i]] for i in indices])
+
+
+def _decode_skipping_nonref(container, stream, keep: set[int]):
+    """Decode from the current position, skipping the non-reference frames whose timestamp is not in `keep`.
+
+    No other frame is predicted from a non-reference frame, so the frames that are decoded are bit-identical to a
+    sequential decode; with x264's defaults about half the frames are non-reference B-frames. The skip is set per
+    packet, before the packet is sent (frame threads copy it at submission).
+    """
+    context = stream.codec_context
+    for packet in container.demux(stream):
+        context.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in keep else "NONREF"
+        yield from context.decode(packet)
+    context.skip_frame = "DEFAULT"
 
 
 def _keyframe_at_or_before(keyframe_pts: list[int], target: int) -> int:
