@@ -16,7 +16,10 @@ from safetensors.torch import load_file
 from r1video.trainer.checkpoints import incomplete_reason, last_complete_checkpoint, resolve_resume
 
 REPO = Path(__file__).resolve().parents[1]
-SMOKE = str(REPO / "recipes/tiny/grpo_smoke.yaml")
+STAGES = {  # entry-point module -> its CPU smoke recipe
+    "r1video.grpo": str(REPO / "recipes/tiny/grpo_smoke.yaml"),
+    "r1video.sft": str(REPO / "recipes/tiny/coldstart_smoke.yaml"),
+}
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
@@ -47,14 +50,15 @@ def test_half_written_checkpoints_are_never_picked(tmp_path):
     assert resolve_resume(None, str(tmp_path)) is None
 
 
-def _grpo(workdir: Path, output_dir: str, *extra: str) -> list[str]:
+def _train(stage: str, output_dir: str, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "r1video.grpo", "--config", SMOKE, "--output_dir", output_dir,
-        "--max_steps", "6", "--save_steps", "2", "--logging_steps", "1", *extra,
+        sys.executable, "-m", stage, "--config", STAGES[stage], "--output_dir", output_dir,
+        "--max_steps", "6", "--save_strategy", "steps", "--save_steps", "2", "--logging_steps", "1", *extra,
     ]  # fmt: skip
 
 
-def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path):
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, stage):
     for command in (
         [sys.executable, "-m", "r1video", "tiny", "--out", "runs/tiny-model"],
         [sys.executable, "-m", "r1video", "data", "synth", "--out", "runs/synth", "--n", "16", "--n-test", "4"],
@@ -62,11 +66,11 @@ def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path):
         subprocess.run(command, cwd=tmp_path, env=ENV, check=True, capture_output=True, timeout=300)
 
     subprocess.run(
-        _grpo(tmp_path, "runs/straight"), cwd=tmp_path, env=ENV, check=True, capture_output=True, timeout=600
+        _train(stage, "runs/straight"), cwd=tmp_path, env=ENV, check=True, capture_output=True, timeout=600
     )
 
     victim = subprocess.Popen(
-        _grpo(tmp_path, "runs/killed"), cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        _train(stage, "runs/killed"), cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     checkpoint = tmp_path / "runs/killed/checkpoint-4"
     deadline = time.time() + 300
@@ -77,7 +81,7 @@ def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path):
     assert not (tmp_path / "runs/killed/model.safetensors").exists(), "the run finished before it could be killed"
 
     resumed = subprocess.run(
-        _grpo(tmp_path, "runs/killed", "--resume_from_checkpoint", "true", "--log_level", "info"),
+        _train(stage, "runs/killed", "--resume_from_checkpoint", "true", "--log_level", "info"),
         cwd=tmp_path,
         env=ENV,
         capture_output=True,
