@@ -14,6 +14,7 @@ COMMANDS = {
     "grpo": ("r1video.grpo", "GRPO training from a YAML recipe (multi-GPU: accelerate launch -m r1video.grpo)"),
     "eval": ("r1video.eval.cli", "score a model on MVBench, Video-MME, MLVU or MMVU from a local copy"),
     "infer": ("r1video.eval.infer", "answer one question about one video, streamed to the terminal"),
+    "bench": ("r1video.bench.cli", "speed and memory figures, measured side by side (decode, vision-reuse, ...)"),
     "tiny": ("r1video.model.cli", "build a random tiny TinyLLaVA-Video model + tokenizer offline and run it"),
     "data": ("r1video.data.cli", "validate datasets (`data validate`) and write synthetic video QA (`data synth`)"),
 }
