@@ -8,6 +8,16 @@ from dataclasses import dataclass, field
 import trl
 
 
+def check_frame_rule(num_frames: int | None, fps: float | None, max_frames: int | None) -> None:
+    """Frames are chosen either uniformly (`num_frames`) or per second (`fps`, capped by `max_frames`)."""
+    if (num_frames is None) == (fps is None):
+        raise ValueError(
+            f"Set exactly one of num_frames ({num_frames}) and fps ({fps}): uniform frames or frames per second."
+        )
+    if max_frames is not None and fps is None:
+        raise ValueError("max_frames caps fps sampling; with num_frames it has no effect. Drop one of them.")
+
+
 @dataclass
 class VideoScriptArguments(trl.ScriptArguments):
     r"""
@@ -87,13 +97,7 @@ class VideoGRPOConfig(trl.GRPOConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if (self.num_frames is None) == (self.fps is None):
-            raise ValueError(
-                f"Set exactly one of num_frames ({self.num_frames}) and fps ({self.fps}): uniform frames or frames "
-                "per second."
-            )
-        if self.max_frames is not None and self.fps is None:
-            raise ValueError("max_frames caps fps sampling; with num_frames it has no effect. Drop one of them.")
+        check_frame_rule(self.num_frames, self.fps, self.max_frames)
         if self.advantage_noise_std < 0:
             raise ValueError(f"advantage_noise_std must be >= 0, got {self.advantage_noise_std}")
 
@@ -143,13 +147,7 @@ class VideoSFTConfig(trl.SFTConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if (self.num_frames is None) == (self.fps is None):
-            raise ValueError(
-                f"Set exactly one of num_frames ({self.num_frames}) and fps ({self.fps}): uniform frames or frames "
-                "per second."
-            )
-        if self.max_frames is not None and self.fps is None:
-            raise ValueError("max_frames caps fps sampling; with num_frames it has no effect. Drop one of them.")
+        check_frame_rule(self.num_frames, self.fps, self.max_frames)
         if self.remove_unused_columns:
             raise ValueError("remove_unused_columns must be False: the video collator reads `video` and `messages`.")
         dataset_kwargs = dict(self.dataset_kwargs or {})

@@ -60,3 +60,10 @@ def run(trainer, training_args, train_file: str | None) -> None:
     logger.info("saved the model to %s", training_args.output_dir)
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=train_file)
+
+
+def main_from_argv(parser, train, argv: list[str] | None = None) -> int:
+    """Parse a recipe (and flag overrides) with `parser` and run `train(script_args, training_args, model_args)`."""
+    script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
+    train(script_args, training_args, model_args)
+    return 0

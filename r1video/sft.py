@@ -49,10 +49,9 @@ def train(script_args: VideoScriptArguments, training_args: VideoSFTConfig, mode
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
-    script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
-    train(script_args, training_args, model_args)
-    return 0
+    from r1video.runs import main_from_argv
+
+    return main_from_argv(make_parser(), train, argv)
 
 
 if __name__ == "__main__":
