@@ -10,21 +10,26 @@ Rows carry a conversational `prompt` with one `{"type": "video"}` part and a `vi
 - `_get_per_token_logps_and_entropies`: TRL's chunked log-prob pass, with the video inputs of each chunk (TRL's own
   version takes a fixed list of image keywords).
 - `_compute_loss`: point the log-prob pass at the rows of the (shuffled) training slice.
+- `_generate_single_turn` (with `use_vllm`): sample from vLLM given the spliced prompt embeddings
+  (`r1video.trainer.vllm_rollouts`); vLLM runs only the exported language model.
 
 With `reuse_vision=False` every row carries its own copy of the frames through tower and connector in every pass, as
 the original implementation does; both paths give the same loss and gradients (tested).
 """
 
+import copy
 import logging
 
 import torch
 from trl import GRPOTrainer
+from trl.extras.profiling import profiling_context
 
 from r1video.configs import VideoGRPOConfig
 from r1video.data.bad_samples import BadSampleTracker
 from r1video.trainer.checkpoints import ReleasedLayoutResumeMixin
 from r1video.trainer.model_card import ModelCardMixin
 from r1video.trainer.step_videos import StepVideos, load_step_videos, pack
+from r1video.trainer.vllm_rollouts import SERVER_MODE_UNSUPPORTED, PromptEmbedsVLLMGeneration, build_prompt_embeds
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +60,17 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
             raise TypeError(f"VideoGRPOTrainer needs a VideoGRPOConfig, got {type(args).__name__}")
         if not hasattr(processing_class, "preprocess_frames"):
             raise TypeError("processing_class must be a TinyLlavaVideoProcessor (it preprocesses the frames)")
+        trl_args = args
+        if args.use_vllm:
+            if args.vllm_mode != "colocate":
+                raise NotImplementedError(SERVER_MODE_UNSUPPORTED)
+            # TRL's engine would load the TinyLLaVA-Video checkpoint into vLLM, which cannot run it: TRL builds the
+            # trainer without one, on a copy of args (the caller's stays as it is), and the prompt-embeddings engine
+            # is built below.
+            trl_args = copy.copy(args)
+            trl_args.use_vllm = False
         super().__init__(
-            model=model, reward_funcs=reward_funcs, args=args, processing_class=processing_class, **kwargs
+            model=model, reward_funcs=reward_funcs, args=trl_args, processing_class=processing_class, **kwargs
         )
         policy = self.accelerator.unwrap_model(self.model)
         if args.freeze_vision_tower:
@@ -68,6 +82,25 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
         self.bad_videos = BadSampleTracker(max_bad_fraction=args.max_bad_video_fraction)
         self._step_videos: StepVideos | None = None
         self._logp_rows: torch.LongTensor | None = None  # distinct-video index of the rows being scored
+        if args.use_vllm:
+            self._init_prompt_embeds_vllm()
+
+    def _init_prompt_embeds_vllm(self):
+        """Switch on TRL's vLLM code paths with the prompt-embeddings engine."""
+        if self.tools:
+            raise NotImplementedError("use_vllm with tools is not supported: tool turns re-prompt with token ids")
+        if self.loss_type == "vespo" and self.vllm_importance_sampling_correction:
+            if self.vllm_importance_sampling_mode not in ("token_truncate", "token_mask"):  # TRL's own check
+                raise ValueError(
+                    "VESPO loss requires `vllm_importance_sampling_mode` to be either 'token_truncate' or "
+                    f"'token_mask'. Got: {self.vllm_importance_sampling_mode}."
+                )
+        self.args.use_vllm = self.use_vllm = True  # self.args is the trainer's own copy
+        self.vllm_generation = self._make_vllm_generation()
+        self._last_loaded_step = -1  # TRL's tag: sync weights before the first generation, then once per step
+
+    def _make_vllm_generation(self):
+        return PromptEmbedsVLLMGeneration.from_trainer(self)
 
     # ---- video inputs -------------------------------------------------------------------------------------------
 
@@ -156,6 +189,27 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
                 )
         prompt_ids = self.processing_class.tokenize_prompts(texts)
         return prompt_ids, None, self._video_inputs(self._step_videos.index)
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        if not self.use_vllm:
+            return super()._generate_single_turn(
+                prompt_ids, images, multimodal_fields, num_generations, has_tool_images=has_tool_images
+            )
+        if self.state.global_step != self._last_loaded_step:
+            with profiling_context(self, "sync_weights"):
+                self.vllm_generation.sync_weights()
+            self._last_loaded_step = self.state.global_step
+        # Each process embeds its own rows; under ZeRO-3 the module calls gather their parameters as usual.
+        with self.accelerator.autocast():
+            prompt_embeds = build_prompt_embeds(
+                self.accelerator.unwrap_model(self.model).model,
+                prompt_ids,
+                self._step_videos.index.tolist(),
+                self._video_inputs,
+                pad_token_id=self._tokenizer.pad_token_id or 0,
+                dtype=self.vllm_generation.dtype,
+            )
+        return self.vllm_generation.generate_embeds(prompt_embeds, profiler=profiling_context(self, "vLLM.generate"))
 
     def _get_per_token_logps_and_entropies(
         self,

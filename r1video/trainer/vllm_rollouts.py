@@ -1,0 +1,424 @@
+"""GRPO rollouts through vLLM with prompt embeddings (CUDA, `use_vllm: true`, colocate mode).
+
+vLLM never sees TinyLLaVA-Video. The trainer splices the video embeddings into each prompt's token embeddings
+(`TinyLlavaVideoModel.embed_inputs`) and hands vLLM one `(prompt_len, hidden)` tensor per prompt; vLLM runs only the
+stock causal LM (`Qwen2ForCausalLM` for TinyLLaVA-Video-R1), exported once from `model.language_model`. After each
+optimizer step the language-model weights are pushed into vLLM under their stock names.
+
+The pieces, each testable without vLLM:
+
+- [`export_language_model`]: the directory vLLM loads (config, tokenizer, generation config; weights optional, since
+  the first weight sync happens before the first generation).
+- [`vllm_weight_name`]: the policy's parameter names → stock LM names (`None` for vision tower and connector).
+- [`build_prompt_embeds`]: one detached CPU tensor per distinct prompt, the same object for its duplicates.
+- [`completions_from_outputs`]: vLLM `RequestOutput`s → `(completion_ids, logprobs)` as the trainer uses them.
+- [`PromptEmbedsVLLMGeneration`]: TRL's `VLLMGeneration` with the engine built on the exported directory
+  (`enable_prompt_embeds=True`), renamed weight sync, and `generate_embeds`.
+
+`vllm` is imported only when the engine is built or sampling parameters are made, so CPU machines never import it.
+"""
+
+import copy
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+
+import torch
+from safetensors.torch import save_file
+from transformers import GenerationConfig
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+from trl.generation.vllm_generation import VLLMGeneration, extract_logprobs
+from trl.import_utils import is_vllm_available
+from trl.trainer.utils import ensure_master_addr_port
+
+_LM_PREFIX = "model.language_model."
+_EXCLUDED_PREFIXES = ("model.vision_tower.", "model.connector.")
+# vLLM clamps logit biases to [-100, 100]; -100 makes a token's probability ~e^-100 relative to the others.
+_BANNED_TOKEN_BIAS = -100.0
+
+SERVER_MODE_UNSUPPORTED = (
+    "vllm_mode='server' is not supported with video prompts yet: the rollouts need prompt embeddings, and TRL's "
+    "VLLMClient can only send token ids (its image route, /inference/v1/generate, does not accept embeddings). "
+    "Missing pieces: a client call that POSTs base64 `torch.save` tensors to /v1/completions `prompt_embeds` "
+    "(n=num_generations, logprobs=0, return_token_ids), a server started on the exported language model with "
+    "--enable-prompt-embeds, and a barrier after each weight sync so no rank generates before the server has "
+    "finished loading. Use vllm_mode='colocate'."
+)
+
+
+# ---- export -------------------------------------------------------------------------------------------------------
+
+
+def causal_lm_architecture(text_config) -> str:
+    """The stock transformers/vLLM class name for the language model, e.g. `"Qwen2ForCausalLM"`."""
+    try:
+        return MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[text_config.model_type]
+    except KeyError:
+        raise ValueError(
+            f"No causal-LM class is registered for language model type {text_config.model_type!r}"
+        ) from None
+
+
+def vllm_weight_name(name: str, tie_word_embeddings: bool) -> str | None:
+    """The stock causal-LM name of a policy parameter, or `None` if vLLM's model does not have it.
+
+    `model.language_model.X` → `model.X`; `lm_head.*` stays as it is when the head is untied and is dropped when it
+    is tied (vLLM raises on a tied `lm_head.weight` sent without `model.embed_tokens.weight`, and syncing the
+    embeddings updates the head). Vision tower and connector are dropped.
+
+    Args:
+        name (`str`): a name from the policy's `named_parameters()` (after TRL strips PEFT and wrapper prefixes).
+        tie_word_embeddings (`bool`): whether `lm_head` shares the input embeddings.
+
+    Raises:
+        ValueError: for a name that belongs to none of the policy's parts (vLLM would raise on it mid-sync).
+    """
+    if name.startswith(_LM_PREFIX):
+        return "model." + name.removeprefix(_LM_PREFIX)
+    if name.startswith("lm_head."):
+        return None if tie_word_embeddings else name
+    if name.startswith(_EXCLUDED_PREFIXES):
+        return None
+    raise ValueError(f"Parameter {name!r} is not part of the language model, the vision tower or the connector")
+
+
+def export_language_model(
+    model,
+    tokenizer,
+    output_dir: str | os.PathLike,
+    eos_token_ids: Sequence[int],
+    dtype: torch.dtype = torch.bfloat16,
+    save_weights: bool = False,
+) -> str:
+    """Write the policy's language model as a stock causal-LM checkpoint directory that vLLM can load.
+
+    Args:
+        model ([`TinyLlavaVideoForConditionalGeneration`]): the (unwrapped) policy.
+        tokenizer: the LLM tokenizer (the processor's, with the video placeholder token).
+        output_dir: where to write `config.json`, `generation_config.json` and the tokenizer files.
+        eos_token_ids (`Sequence[int]`): the ids that end a completion (the trainer's `eos_token_ids`); vLLM reads
+            them from `generation_config.json`.
+        dtype (`torch.dtype`, defaults to `torch.bfloat16`): the dtype vLLM runs the model in.
+        save_weights (`bool`, defaults to `False`): also write `model.safetensors` under the stock names. Not needed
+            for training (the engine starts from dummy weights and the first sync fills them).
+
+    Returns:
+        `output_dir` as a string.
+    """
+    output_dir = str(output_dir)
+    config = copy.deepcopy(model.config.text_config)
+    config.architectures = [causal_lm_architecture(config)]
+    # The trainer's embedding matrix may have more rows than the tokenizer has tokens (padding, added tokens).
+    config.vocab_size = model.get_input_embeddings().num_embeddings
+    config.tie_word_embeddings = bool(model.config.tie_word_embeddings)
+    config.eos_token_id = eos_token_ids[0]
+    config.pad_token_id = tokenizer.pad_token_id
+    config.dtype = dtype
+    config.save_pretrained(output_dir)
+    generation_config = GenerationConfig(
+        eos_token_id=list(eos_token_ids), pad_token_id=tokenizer.pad_token_id, bos_token_id=config.bos_token_id
+    )
+    generation_config.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    if save_weights:
+        state_dict = {}
+        for name, param in model.named_parameters():
+            lm_name = vllm_weight_name(name, config.tie_word_embeddings)
+            if lm_name is not None:
+                state_dict[lm_name] = param.detach().to("cpu", dtype).contiguous()
+        save_file(state_dict, os.path.join(output_dir, "model.safetensors"), metadata={"format": "pt"})
+    return output_dir
+
+
+# ---- prompts in, completions out ----------------------------------------------------------------------------------
+
+
+def build_prompt_embeds(
+    model,
+    prompt_ids: list[list[int]],
+    row_videos: Sequence[int],
+    video_inputs: Callable[[torch.LongTensor], dict],
+    pad_token_id: int,
+    dtype: torch.dtype,
+) -> list[torch.Tensor]:
+    """Spliced prompt embeddings for vLLM: one tensor per distinct prompt, shared by its duplicates.
+
+    Args:
+        model ([`TinyLlavaVideoModel`]): the policy's base model (`policy.model`), whose `embed_inputs` splices the
+            video embeddings over the placeholders.
+        prompt_ids (`list[list[int]]`): one token-id list per row (placeholders expanded), duplicates included.
+        row_videos (`Sequence[int]`): the distinct-video index of each row, `-1` for a text-only row.
+        video_inputs (`Callable`): maps a tensor of distinct-video indices (one per row) to the model keyword
+            arguments that give those rows their videos (the trainer's `_video_inputs`).
+        pad_token_id (`int`): id used to right-pad the distinct prompts into one batch (padding is cut off again).
+        dtype (`torch.dtype`): the vLLM model dtype.
+
+    Returns:
+        `list[torch.Tensor]`, one per row: detached, on CPU, `dtype`, shape `(len(prompt_ids[row]), hidden_size)`.
+        Rows with the same prompt ids and video get the same tensor object (vLLM hashes the bytes for prefix caching;
+        the same object costs one CPU copy).
+    """
+    keys = [(tuple(ids), int(video)) for ids, video in zip(prompt_ids, row_videos, strict=True)]
+    first_row = {}
+    for row, key in enumerate(keys):
+        first_row.setdefault(key, row)
+    rows = list(first_row.values())
+    device = model.get_input_embeddings().weight.device
+    lengths = [len(prompt_ids[row]) for row in rows]
+    input_ids = torch.full((len(rows), max(lengths)), pad_token_id, dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, : lengths[i]] = torch.tensor(prompt_ids[row])
+    videos = torch.tensor([int(row_videos[row]) for row in rows], dtype=torch.long, device=device)
+    with torch.no_grad():
+        embeds = model.embed_inputs(input_ids.to(device), **video_inputs(videos))  # [distinct, max_len, hidden]
+    distinct = [embeds[i, :length].detach().to("cpu", dtype).clone() for i, length in enumerate(lengths)]
+    by_key = dict(zip(first_row, distinct, strict=True))
+    return [by_key[key] for key in keys]
+
+
+def completions_from_outputs(
+    outputs, eos_token_ids: Sequence[int]
+) -> tuple[list[list[int]], list[list[float]] | None]:
+    """vLLM `RequestOutput`s → the trainer's `(completion_ids, logprobs)`.
+
+    Each completion is cut after its first EOS (vLLM stops there already; the cut guards against stop settings in
+    `generation_kwargs`), and its log-probs with it. Log-probs are those of the sampled tokens (`logprobs=0`).
+
+    Returns:
+        `completion_ids` (`list[list[int]]`, one per sequence, prompt-major) and `logprobs` (`list[list[float | None]]`
+        of the same lengths), or `None` for `logprobs` when vLLM returned none.
+    """
+    eos = set(eos_token_ids)
+    completion_ids = [list(completion.token_ids) for output in outputs for completion in output.outputs]
+    top_logprobs, _ = extract_logprobs(outputs)  # [sequence][token][rank], rank 0 first
+    logprobs = None if top_logprobs is None else [[token[0] for token in seq] for seq in top_logprobs]
+    for i, ids in enumerate(completion_ids):
+        end = next((t + 1 for t, token in enumerate(ids) if token in eos), len(ids))
+        completion_ids[i] = ids[:end]
+        if logprobs is not None:
+            logprobs[i] = logprobs[i][:end]
+    return completion_ids, logprobs
+
+
+# ---- engine -------------------------------------------------------------------------------------------------------
+
+
+class PromptEmbedsVLLMGeneration(VLLMGeneration):
+    """TRL's [`trl.generation.vllm_generation.VLLMGeneration`] for prompts given as embeddings (colocate mode).
+
+    Changes to TRL's class: the engine loads the exported language model (not the VLM checkpoint) with
+    `enable_prompt_embeds=True` and dummy weights; weight sync sends only the language model under stock names;
+    [`generate_embeds`] replaces `generate`. Weight sync (ZeRO-3 gathers, FSDP, PEFT merge) and sleep mode are
+    TRL's.
+
+    Args:
+        eos_token_ids (`list[int]`): ids that end a completion.
+        banned_token_ids (`list[int]`, *optional*): ids never sampled (the video placeholder, whose embedding the
+            training forward would replace).
+        dtype (`torch.dtype`, defaults to `torch.bfloat16`): the dtype vLLM runs the model in.
+        **kwargs: as [`trl.generation.vllm_generation.VLLMGeneration`].
+    """
+
+    def __init__(
+        self,
+        *,
+        eos_token_ids: list[int],
+        banned_token_ids: list[int] | None = None,
+        dtype: torch.dtype = torch.bfloat16,
+        **kwargs,
+    ):
+        self.eos_token_ids = list(eos_token_ids)
+        self.banned_token_ids = list(banned_token_ids or [])
+        self.dtype = dtype
+        unwrapped = kwargs["accelerator"].unwrap_model(kwargs["model"])
+        self.tie_word_embeddings = bool(unwrapped.config.tie_word_embeddings)
+        self.hidden_size = unwrapped.config.text_config.hidden_size
+        super().__init__(**kwargs)  # builds the engine (`_init_vllm`) last
+
+    @classmethod
+    def from_trainer(cls, trainer) -> "PromptEmbedsVLLMGeneration":
+        """The engine for a [`VideoGRPOTrainer`], configured from its `args` as TRL configures its own."""
+        args = trainer.args
+        return cls(
+            model=trainer.model,
+            accelerator=trainer.accelerator,
+            processing_class=trainer.processing_class,
+            mode=args.vllm_mode,
+            structured_outputs_regex=args.vllm_structured_outputs_regex,
+            tensor_parallel_size=args.vllm_tensor_parallel_size,
+            gpu_memory_utilization=args.vllm_gpu_memory_utilization,
+            max_model_length=args.vllm_max_model_length,
+            max_num_seqs=args.per_device_train_batch_size * args.vllm_tensor_parallel_size * args.steps_per_generation,
+            enable_sleep_mode=args.vllm_enable_sleep_mode,
+            model_impl=args.vllm_model_impl,
+            trust_remote_code=args.trust_remote_code,
+            repetition_penalty=args.repetition_penalty,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            top_k=args.top_k,
+            min_p=args.min_p,
+            max_completion_length=args.max_completion_length,
+            logprobs=0,  # the sampled tokens' log-probs, for the importance-sampling correction
+            generation_kwargs=args.generation_kwargs,
+            eos_token_ids=trainer.eos_token_ids,
+            banned_token_ids=[trainer.processing_class.video_token_id],
+            dtype=torch.float16 if args.fp16 else torch.bfloat16,
+        )
+
+    # ---- engine construction ----
+
+    def _llm_kwargs(self, lm_dir: str) -> dict:
+        """`vllm.LLM` arguments: TRL's colocate settings, on the exported directory, with prompt embeddings on."""
+        return dict(
+            model=lm_dir,
+            enable_prompt_embeds=True,
+            load_format="dummy",  # the first weight sync (before the first generation) fills the weights
+            dtype=str(self.dtype).removeprefix("torch."),
+            tensor_parallel_size=self.tensor_parallel_size,
+            gpu_memory_utilization=self.gpu_memory_utilization,
+            max_model_len=self.max_model_length,
+            max_num_seqs=self.max_num_seqs,
+            enable_sleep_mode=self.enable_sleep_mode,
+            model_impl=self.model_impl,
+            distributed_executor_backend="external_launcher",
+            seed=self.accelerator.process_index // self.tensor_parallel_size,  # same sampling within a TP group
+            max_num_batched_tokens=4096,
+            logprobs_mode="processed_logprobs",  # log-probs after temperature and logit processing, as TRL
+            trust_remote_code=self.trust_remote_code,
+        )
+
+    def _init_vllm(self):
+        if self.mode != "colocate":
+            raise NotImplementedError(SERVER_MODE_UNSUPPORTED)
+        if not is_vllm_available():
+            raise ImportError(
+                "use_vllm needs vLLM, which runs on CUDA only: pip install 'r1video[vllm]' on a GPU machine "
+                "(see the README for the supported versions), or set use_vllm to false."
+            )
+        from vllm import LLM
+
+        accelerator = self.accelerator
+        tp = self.tensor_parallel_size
+        if accelerator.num_processes % tp != 0:
+            raise ValueError(
+                f"tensor_parallel_size ({tp}) must divide world size ({accelerator.num_processes}) evenly."
+            )
+        if tp > 1:
+            self.tp_group, _ = torch.distributed.new_subgroups_by_enumeration(
+                [list(range(i * tp, (i + 1) * tp)) for i in range(accelerator.num_processes // tp)]
+            )
+        os.environ["RANK"] = str(accelerator.process_index)
+        os.environ["LOCAL_RANK"] = str(accelerator.local_process_index)
+        os.environ["WORLD_SIZE"] = str(accelerator.num_processes)
+        ensure_master_addr_port()
+
+        # Each process exports its own copy (a few MB without weights): no shared filesystem or ordering needed.
+        self._lm_dir = tempfile.TemporaryDirectory(prefix="r1video-vllm-lm-")
+        export_language_model(
+            accelerator.unwrap_model(self.model),
+            self.processing_class.tokenizer,
+            self._lm_dir.name,
+            self.eos_token_ids,
+            dtype=self.dtype,
+        )
+        self.llm = LLM(**self._llm_kwargs(self._lm_dir.name))
+        if self.enable_sleep_mode:
+            self.llm.sleep(level=2)
+        self._llm_weights_sleeping = self.enable_sleep_mode  # level 2 drops the weights: generate re-pushes them
+        accelerator.wait_for_everyone()
+
+    # ---- weight sync ----
+
+    def _iter_named_params(self):
+        # TRL's iteration (gathers, PEFT merge, wrapper prefixes) under the stock language-model names. Every
+        # parameter is still walked, since gathering is collective; the vision tower and connector are not sent.
+        for name, param in super()._iter_named_params():
+            lm_name = vllm_weight_name(name, self.tie_word_embeddings)
+            if lm_name is not None:
+                yield lm_name, param
+
+    # ---- generation ----
+
+    def sampling_kwargs(self) -> dict:
+        """`vllm.SamplingParams` keyword arguments: TRL's colocate mapping (one sequence per row, the sampled token's
+        log-prob), with `generation_kwargs` on top, the banned ids kept banned, and no detokenization (the trainer
+        decodes)."""
+        kwargs = {
+            "n": 1,  # rows already hold each prompt num_generations times
+            "repetition_penalty": self.repetition_penalty,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "min_p": 0.0 if self.min_p is None else self.min_p,
+            "max_tokens": self.max_completion_length,
+            "logprobs": self.logprobs,
+            "detokenize": False,
+        }
+        kwargs.update(self.generation_kwargs)
+        if self.banned_token_ids:
+            kwargs["logit_bias"] = {
+                **(kwargs.get("logit_bias") or {}),
+                **dict.fromkeys(self.banned_token_ids, _BANNED_TOKEN_BIAS),
+            }
+        if self.structured_outputs_regex is not None:
+            kwargs["structured_outputs"] = {"regex": self.structured_outputs_regex}
+        return kwargs
+
+    def _sampling_params(self):
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        kwargs = self.sampling_kwargs()
+        if isinstance(kwargs.get("structured_outputs"), dict):
+            kwargs["structured_outputs"] = StructuredOutputsParams(**kwargs["structured_outputs"])
+        return SamplingParams(**kwargs)
+
+    def generate_embeds(
+        self, prompt_embeds: list[torch.Tensor], profiler=None
+    ) -> tuple[list[list[int]], list[list[float]] | None]:
+        """Sample one completion per row from prompt embeddings.
+
+        Args:
+            prompt_embeds (`list[torch.Tensor]`): one `(prompt_len, hidden_size)` CPU tensor per row, from
+                [`build_prompt_embeds`] (duplicates share one object).
+            profiler: optional context manager around the engine call.
+
+        Returns:
+            `(completion_ids, logprobs)` as [`completions_from_outputs`], one entry per row.
+        """
+        for embeds in prompt_embeds:
+            # Offline vLLM does not check the width; a wrong one reads the wrong memory without an error.
+            if embeds.dim() != 2 or embeds.shape[1] != self.hidden_size:
+                raise ValueError(
+                    f"prompt embeddings must be (prompt_len, {self.hidden_size}), got {tuple(embeds.shape)}"
+                )
+        if self.enable_sleep_mode and self._llm_weights_sleeping:
+            self.sync_weights()
+        sampling_params = self._sampling_params()
+
+        local_count = len(prompt_embeds)
+        if self.tensor_parallel_size > 1:
+            # Every rank of a TP group runs the group's prompts; each keeps its own share of the outputs.
+            gathered = [None] * self.tensor_parallel_size
+            torch.distributed.all_gather_object(gathered, prompt_embeds, group=self.tp_group)
+            prompt_embeds = [embeds for rank_embeds in gathered for embeds in rank_embeds]
+
+        if self.enable_sleep_mode:
+            self.llm.wake_up(tags=["kv_cache"])
+        with profiler or nullcontext():
+            outputs = self.llm.generate(
+                [{"prompt_embeds": embeds} for embeds in prompt_embeds],
+                sampling_params=sampling_params,
+                use_tqdm=False,
+            )
+        completion_ids, logprobs = completions_from_outputs(outputs, self.eos_token_ids)
+        if self.tensor_parallel_size > 1:
+            rank = torch.distributed.get_rank(group=self.tp_group)
+            mine = slice(rank * local_count, (rank + 1) * local_count)
+            completion_ids = completion_ids[mine]
+            logprobs = None if logprobs is None else logprobs[mine]
+        if self.enable_sleep_mode:
+            self.llm.sleep(level=2)
+            self._llm_weights_sleeping = True
+        return completion_ids, logprobs
