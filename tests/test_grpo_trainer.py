@@ -253,3 +253,57 @@ def test_text_only_and_mixed_batches_train(model_dir, data, tmp_path):
 
     text_only = Dataset.from_list([{k: v for k, v in text_row.items() if k != "video"}] * 4)
     make_trainer(model_dir, text_only, tmp_path / "text").train()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"gradient_checkpointing": True},
+        {"num_iterations": 2, "steps_per_generation": 2, "per_device_train_batch_size": 2},
+        {"loss_type": "dapo", "epsilon": 0.2, "beta": 0.0},
+        {"use_peft": True},
+    ],
+    ids=["gradient-checkpointing", "num-iterations", "dapo-clipping", "lora"],
+)
+def test_trl_options_keep_working(model_dir, data, tmp_path, options):
+    options = dict(options)
+    peft_config = None
+    if options.pop("use_peft", False):
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    model, processor = load_pretrained(model_dir)
+    settings = dict(
+        output_dir=str(tmp_path / "out"),
+        use_cpu=True,
+        bf16=False,
+        per_device_train_batch_size=4,
+        num_generations=2,
+        max_completion_length=4,
+        max_steps=2,
+        learning_rate=1e-3,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        gradient_checkpointing=False,
+        num_frames=FRAMES,
+        beta=0.01,
+        loss_type="grpo",
+    )
+    settings.update(options)
+    trainer = VideoGRPOTrainer(
+        model=model,
+        reward_funcs=[varied_reward],
+        args=VideoGRPOConfig(**settings),
+        train_dataset=data,
+        processing_class=processor,
+        peft_config=peft_config,
+    )
+    trainable = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    trainer.train()
+    assert trainer.state.global_step == 2
+    assert all(torch.isfinite(torch.tensor(h["loss"])) for h in trainer.state.log_history if "loss" in h)
+    changed = [n for n, p in trainer.model.named_parameters() if n in trainable and not torch.equal(p, trainable[n])]
+    assert changed, "no trainable parameter moved"
+    if peft_config is not None:
+        assert all("lora_" in n for n in changed)

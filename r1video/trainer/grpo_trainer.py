@@ -26,6 +26,7 @@ from trl.extras.profiling import profiling_context
 
 from r1video.configs import VideoGRPOConfig
 from r1video.data.bad_samples import BadSampleTracker
+from r1video.model.modeling import TinyLlavaVideoModel
 from r1video.trainer.checkpoints import ReleasedLayoutResumeMixin
 from r1video.trainer.model_card import ModelCardMixin
 from r1video.trainer.step_videos import StepVideos, load_step_videos, pack
@@ -74,7 +75,7 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
         )
         policy = self.accelerator.unwrap_model(self.model)
         if args.freeze_vision_tower:
-            policy.model.vision_tower.requires_grad_(False)
+            self._backbone().vision_tower.requires_grad_(False)
         if self.ref_model is not None:
             # TRL reloads the reference model from the checkpoint path; a released checkpoint's config lacks the
             # placeholder id that load_pretrained gave the policy.
@@ -104,9 +105,14 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
 
     # ---- video inputs -------------------------------------------------------------------------------------------
 
+    def _backbone(self) -> TinyLlavaVideoModel:
+        """The TinyLLaVA-Video backbone inside the policy, whatever wraps it (DDP, DeepSpeed, a PEFT adapter)."""
+        return next(
+            m for m in self.accelerator.unwrap_model(self.model).modules() if isinstance(m, TinyLlavaVideoModel)
+        )
+
     def _vision_tower_trainable(self) -> bool:
-        tower = self.accelerator.unwrap_model(self.model).model.vision_tower
-        return any(p.requires_grad for p in tower.parameters())
+        return any(p.requires_grad for p in self._backbone().vision_tower.parameters())
 
     def _load_videos(self, inputs: list[dict]) -> StepVideos:
         args = self.args
@@ -122,9 +128,8 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
         videos.pixels = [p.to(device) for p in videos.pixels]
         videos.index = videos.index.to(device)
         if videos.pixels and args.reuse_vision and not self._vision_tower_trainable():
-            model = self.accelerator.unwrap_model(self.model).model
             with torch.no_grad():
-                videos.tower_features = model.get_video_tower_features(videos.pixels)
+                videos.tower_features = self._backbone().get_video_tower_features(videos.pixels)
         return videos
 
     def _video_inputs(self, rows: torch.LongTensor) -> dict:
@@ -202,7 +207,7 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
         # Each process embeds its own rows; under ZeRO-3 the module calls gather their parameters as usual.
         with self.accelerator.autocast():
             prompt_embeds = build_prompt_embeds(
-                self.accelerator.unwrap_model(self.model).model,
+                self._backbone(),
                 prompt_ids,
                 self._step_videos.index.tolist(),
                 self._video_inputs,
