@@ -91,12 +91,6 @@ def test_zero3_on_two_cpu_processes_trains_with_the_vision_tower_partitioned(zer
         assert f.get_tensor(next(k for k in f.keys() if k.endswith("patch_embedding.weight"))).numel() > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="transformers 5.23 keeps every conversion rule (not only the used ones) on a model loaded under ZeRO-3 "
-    "(integrations/deepspeed.py:485), so save_pretrained reverses rules that never applied and writes "
-    "language_model.model.model.* / vision_tower._vision_tower.vision_model.vision_model.*",
-)
 def test_zero3_saves_the_released_layout(zero3_run):
     with safe_open(str(zero3_run / "model.safetensors"), "pt") as f:
         assert set(RELEASED_KEYS) <= set(f.keys())

@@ -30,6 +30,10 @@ def load_pretrained(
     model = TinyLlavaVideoForConditionalGeneration.from_pretrained(
         path, dtype=dtype, attn_implementation=attn_implementation, **kwargs
     )
+    # Save in the released layout, however the model was loaded. transformers reverses on save the key-renaming rules
+    # recorded at load time; under DeepSpeed ZeRO-3 it records every candidate rule (used or not), which would write
+    # doubled prefixes (`language_model.model.model.*`). Record exactly the released-name rules instead.
+    model._weight_conversions = released_key_renames()
     token_id = processor.image_token_id
     if model.config.image_token_id != token_id:
         if token_id >= model.get_input_embeddings().num_embeddings:
@@ -39,6 +43,14 @@ def load_pretrained(
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = processor.tokenizer.pad_token_id or eos_id
     return model, processor
+
+
+def released_key_renames() -> list:
+    from transformers.core_model_loading import WeightRenaming
+
+    from r1video.model.registration import RELEASED_KEY_PATTERNS
+
+    return [WeightRenaming(source_patterns=s, target_patterns=t) for s, t in RELEASED_KEY_PATTERNS]
 
 
 def module_key(released_key: str) -> str:

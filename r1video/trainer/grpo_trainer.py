@@ -127,7 +127,9 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
         device = self.accelerator.device
         videos.pixels = [p.to(device) for p in videos.pixels]
         videos.index = videos.index.to(device)
-        if videos.pixels and args.reuse_vision and not self._vision_tower_trainable():
+        # Under FSDP2 the tower cannot run outside the model's forward (its weights are sharded until the root unit
+        # gathers them); the model then runs it on the distinct clips of each pass instead.
+        if videos.pixels and args.reuse_vision and not self._vision_tower_trainable() and not self.is_fsdp_enabled:
             with torch.no_grad():
                 videos.tower_features = self._backbone().get_video_tower_features(videos.pixels)
         return videos
