@@ -38,7 +38,7 @@ def train_base(data: DemoData, settings: DemoSettings, out_dir: str):
         per_device_train_batch_size=settings.base_batch_size,
         lr_scheduler_type="cosine",
         warmup_steps=max(1, settings.base_steps // 30),
-        freeze_vision_tower=False,
+        freeze_vision_tower=settings.base_freeze_vision,
     )
     trainer = VideoSFTTrainer(
         model=model,

@@ -1,7 +1,7 @@
 """`r1video plot RUN_DIR`: draw the curves of a run from its logs (the `trainer_state.json` of each stage).
 
 Any folder works: every `trainer_state.json` under it is one stage, named by its folder. The figure has three panels
-against the training step: reward (GRPO) or loss (SFT), accuracy (sampled training accuracy of GRPO and held-out
+against the training step: reward (GRPO stages) or loss (SFT stages), accuracy (sampled training accuracy of GRPO and held-out
 validation accuracy), and mean completion length (GRPO).
 """
 
@@ -55,6 +55,8 @@ def plot_run(run_dir: str, out_path: str | None = None) -> str:
         for stage, history in logs.items():
             for key in keys:
                 steps, values = series(history, key)
+                if key == "loss" and series(history, "reward")[0]:
+                    continue  # a GRPO stage: its reward says more than its surrogate loss
                 if steps:
                     ax.plot(steps, values, marker="." if len(steps) < 30 else None, label=f"{stage}: {key}")
         ax.set_title(title)

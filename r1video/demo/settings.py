@@ -44,6 +44,7 @@ class DemoSettings:
     base_steps: int = 300
     base_lr: float = 2e-3
     base_batch_size: int = 32
+    base_freeze_vision: bool = True
     coldstart_steps: int = 150
     coldstart_lr: float = 1e-3
     coldstart_batch_size: int = 16
