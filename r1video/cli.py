@@ -10,10 +10,12 @@ import sys
 
 # name -> (module exposing `main(argv)`, one-line help)
 COMMANDS = {
+    "demo": ("r1video.demo.cli", "the whole TinyLLaVA-Video-R1 pipeline at toy scale on CPU: base, cold start, GRPO, eval"),
     "sft": ("r1video.sft", "cold-start SFT from a YAML recipe (multi-GPU: accelerate launch -m r1video.sft)"),
     "grpo": ("r1video.grpo", "GRPO training from a YAML recipe (multi-GPU: accelerate launch -m r1video.grpo)"),
     "eval": ("r1video.eval.cli", "score a model on MVBench, Video-MME, MLVU or MMVU from a local copy"),
     "infer": ("r1video.eval.infer", "answer one question about one video, streamed to the terminal"),
+    "plot": ("r1video.demo.plot", "draw the reward / accuracy / length curves of a run from its logs"),
     "bench": ("r1video.bench.cli", "speed and memory figures, measured side by side (decode, vision-reuse, ...)"),
     "tiny": ("r1video.model.cli", "build a random tiny TinyLLaVA-Video model + tokenizer offline and run it"),
     "data": ("r1video.data.cli", "validate datasets (`data validate`) and write synthetic video QA (`data synth`)"),
