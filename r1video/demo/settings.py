@@ -40,8 +40,10 @@ class DemoSettings:
     n_train: int = 1000
     n_val: int = 100
     n_test: int = 300
-    model: dict = field(default_factory=dict)
-    base_steps: int = 300
+    model: dict = field(
+        default_factory=lambda: dict(vision_patch_size=4, text_hidden_size=128, text_intermediate_size=256)
+    )
+    base_steps: int = 500
     base_lr: float = 2e-3
     base_batch_size: int = 32
     base_freeze_vision: bool = True
@@ -50,7 +52,7 @@ class DemoSettings:
     coldstart_batch_size: int = 16
     coldstart_replay: int = 16
     coldstart_eval_every: int = 25
-    grpo_steps: int = 300
+    grpo_steps: int = 250
     grpo_lr: float = 1e-4
     grpo_prompts: int = 4
     grpo_generations: int = 8
