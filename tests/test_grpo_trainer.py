@@ -38,7 +38,7 @@ def varied_reward(completions, **kwargs):
     return [float(len(str(c)) % 7) for c in completions]
 
 
-def make_trainer(model_dir, train_dataset, tmp_path, **overrides):
+def make_trainer(model_dir, train_dataset, tmp_path, peft_config=None, **overrides):
     model, processor = load_pretrained(model_dir)
     settings = dict(
         output_dir=str(tmp_path / "out"),
@@ -65,6 +65,7 @@ def make_trainer(model_dir, train_dataset, tmp_path, **overrides):
         args=VideoGRPOConfig(**settings),
         train_dataset=train_dataset,
         processing_class=processor,
+        peft_config=peft_config,
     )
 
 
@@ -272,33 +273,7 @@ def test_trl_options_keep_working(model_dir, data, tmp_path, options):
         from peft import LoraConfig
 
         peft_config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-    model, processor = load_pretrained(model_dir)
-    settings = dict(
-        output_dir=str(tmp_path / "out"),
-        use_cpu=True,
-        bf16=False,
-        per_device_train_batch_size=4,
-        num_generations=2,
-        max_completion_length=4,
-        max_steps=2,
-        learning_rate=1e-3,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        gradient_checkpointing=False,
-        num_frames=FRAMES,
-        beta=0.01,
-        loss_type="grpo",
-    )
-    settings.update(options)
-    trainer = VideoGRPOTrainer(
-        model=model,
-        reward_funcs=[varied_reward],
-        args=VideoGRPOConfig(**settings),
-        train_dataset=data,
-        processing_class=processor,
-        peft_config=peft_config,
-    )
+    trainer = make_trainer(model_dir, data, tmp_path, peft_config=peft_config, max_steps=2, **options)
     trainable = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
     trainer.train()
     assert trainer.state.global_step == 2
