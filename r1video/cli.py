@@ -10,7 +10,10 @@ import sys
 
 # name -> (module exposing `main(argv)`, one-line help)
 COMMANDS = {
-    "demo": ("r1video.demo.cli", "the whole TinyLLaVA-Video-R1 pipeline at toy scale on CPU: base, cold start, GRPO, eval"),
+    "demo": (
+        "r1video.demo.cli",
+        "the whole TinyLLaVA-Video-R1 pipeline at toy scale on CPU: base, cold start, GRPO, eval",
+    ),
     "sft": ("r1video.sft", "cold-start SFT from a YAML recipe (multi-GPU: accelerate launch -m r1video.sft)"),
     "grpo": ("r1video.grpo", "GRPO training from a YAML recipe (multi-GPU: accelerate launch -m r1video.grpo)"),
     "eval": ("r1video.eval.cli", "score a model on MVBench, Video-MME, MLVU or MMVU from a local copy"),

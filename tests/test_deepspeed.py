@@ -5,7 +5,6 @@ the separate environment these run in). The first run JIT-builds DeepSpeed's sha
 on 2 cores; cached in ~/.cache/torch_extensions afterwards).
 """
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 import torch
 import yaml
 from safetensors import safe_open
+from smoke_runs import SMOKE_ENV, prepare_smoke_run
 
 pytest.importorskip("deepspeed")
 
@@ -34,13 +34,8 @@ def _cpu_variant(name: str, out: Path) -> Path:
 
 
 def _smoke(tmp_path: Path, accelerate_config: str) -> Path:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    prepare = [
-        [sys.executable, "-m", "r1video", "tiny", "--out", "runs/tiny-model"],
-        [sys.executable, "-m", "r1video", "data", "synth", "--out", "runs/synth", "--n", "16", "--n-test", "4"],
-    ]
-    for command in prepare:
-        subprocess.run(command, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300)
+    env = SMOKE_ENV
+    prepare_smoke_run(tmp_path)
     launch = [
         sys.executable, "-m", "accelerate.commands.launch",
         "--config_file", str(_cpu_variant(accelerate_config, tmp_path)),

@@ -1,6 +1,5 @@
 """Recipes parse with the real parser, carry no absolute paths, and the smoke recipe trains on 2 CPU processes."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,7 @@ import pytest
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 from safetensors import safe_open
+from smoke_runs import SMOKE_ENV, prepare_smoke_run
 from transformers import AutoModelForCausalLM
 
 import r1video  # noqa: F401
@@ -77,13 +77,8 @@ def test_paper_recipe_matches_the_original_settings():
 
 
 def test_smoke_recipe_on_two_cpu_processes_saves_a_released_layout_checkpoint(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    prepare = [
-        [sys.executable, "-m", "r1video", "tiny", "--out", "runs/tiny-model"],
-        [sys.executable, "-m", "r1video", "data", "synth", "--out", "runs/synth", "--n", "16", "--n-test", "4"],
-    ]
-    for command in prepare:
-        subprocess.run(command, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300)
+    env = SMOKE_ENV
+    prepare_smoke_run(tmp_path)
     launch = [
         sys.executable, "-m", "accelerate.commands.launch",
         "--config_file", str(REPO / "recipes/accelerate_configs/cpu.yaml"),

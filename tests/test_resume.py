@@ -1,7 +1,6 @@
 """A GRPO run killed with SIGKILL and resumed ends with the same weights as an uninterrupted run."""
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from smoke_runs import SMOKE_ENV, prepare_smoke_run
 
 from r1video.trainer.checkpoints import incomplete_reason, last_complete_checkpoint, resolve_resume
 
@@ -20,7 +20,7 @@ STAGES = {  # entry-point module -> its CPU smoke recipe
     "r1video.grpo": str(REPO / "recipes/tiny/grpo_smoke.yaml"),
     "r1video.sft": str(REPO / "recipes/tiny/coldstart_smoke.yaml"),
 }
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+ENV = SMOKE_ENV
 
 
 def _fake_checkpoint(path: Path, step: int, state: str | None = "ok", weights: bool = True) -> Path:
@@ -59,15 +59,9 @@ def _train(stage: str, output_dir: str, *extra: str) -> list[str]:
 
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, stage):
-    for command in (
-        [sys.executable, "-m", "r1video", "tiny", "--out", "runs/tiny-model"],
-        [sys.executable, "-m", "r1video", "data", "synth", "--out", "runs/synth", "--n", "16", "--n-test", "4"],
-    ):
-        subprocess.run(command, cwd=tmp_path, env=ENV, check=True, capture_output=True, timeout=300)
+    prepare_smoke_run(tmp_path)
 
-    subprocess.run(
-        _train(stage, "runs/straight"), cwd=tmp_path, env=ENV, check=True, capture_output=True, timeout=600
-    )
+    subprocess.run(_train(stage, "runs/straight"), cwd=tmp_path, env=ENV, check=True, capture_output=True, timeout=600)
 
     victim = subprocess.Popen(
         _train(stage, "runs/killed"), cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -33,6 +33,8 @@ def load_pretrained(
     # Save in the released layout, however the model was loaded. transformers reverses on save the key-renaming rules
     # recorded at load time; under DeepSpeed ZeRO-3 it records every candidate rule (used or not), which would write
     # doubled prefixes (`language_model.model.model.*`). Record exactly the released-name rules instead.
+    from r1video.model.registration import released_key_renames
+
     model._weight_conversions = released_key_renames()
     token_id = processor.image_token_id
     if model.config.image_token_id != token_id:
@@ -43,14 +45,6 @@ def load_pretrained(
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = processor.tokenizer.pad_token_id or eos_id
     return model, processor
-
-
-def released_key_renames() -> list:
-    from transformers.core_model_loading import WeightRenaming
-
-    from r1video.model.registration import RELEASED_KEY_PATTERNS
-
-    return [WeightRenaming(source_patterns=s, target_patterns=t) for s, t in RELEASED_KEY_PATTERNS]
 
 
 def module_key(released_key: str) -> str:

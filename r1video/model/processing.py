@@ -128,12 +128,6 @@ class TinyLlavaVideoProcessor(ProcessorMixin):
             data["pixel_values_videos"] = torch.stack(pixels) if same_shape else pixels
         return BatchFeature(data=data)
 
-    def batch_decode(self, *args, **kwargs):
-        return self.tokenizer.batch_decode(*args, **kwargs)
-
-    def decode(self, *args, **kwargs):
-        return self.tokenizer.decode(*args, **kwargs)
-
     @property
     def model_input_names(self):
         return ["input_ids", "attention_mask", "pixel_values_videos"]

@@ -21,7 +21,11 @@ RELEASED_KEY_PATTERNS = (
     (r"^vision_tower", "model.vision_tower"),
     (r"^connector", "model.connector"),
 )
-RELEASED_KEY_RENAMES = [WeightRenaming(source_patterns=s, target_patterns=t) for s, t in RELEASED_KEY_PATTERNS]
+
+
+def released_key_renames() -> list[WeightRenaming]:
+    """Fresh renaming rules for the released names (transformers keeps per-load state on them)."""
+    return [WeightRenaming(source_patterns=s, target_patterns=t) for s, t in RELEASED_KEY_PATTERNS]
 
 
 def register() -> None:
@@ -31,4 +35,4 @@ def register() -> None:
     AutoModelForCausalLM.register(TinyLlavaVideoConfig, TinyLlavaVideoForConditionalGeneration, exist_ok=True)
     AutoModelForImageTextToText.register(TinyLlavaVideoConfig, TinyLlavaVideoForConditionalGeneration, exist_ok=True)
     AutoProcessor.register(TinyLlavaVideoConfig, TinyLlavaVideoProcessor, exist_ok=True)
-    register_checkpoint_conversion_mapping(TinyLlavaVideoConfig.model_type, RELEASED_KEY_RENAMES, overwrite=True)
+    register_checkpoint_conversion_mapping(TinyLlavaVideoConfig.model_type, released_key_renames(), overwrite=True)
