@@ -21,7 +21,7 @@ def test_fast_demo_writes_table_results_curves_and_checkpoint(fast_run, capsys):
         for answer_type in ("option", "reason"):
             evaluation = results["evaluations"][stage][answer_type]
             assert 0 <= evaluation["accuracy"] <= 100
-            assert set(evaluation["per_task"]) == {"direction", "colour", "count", "order"}
+            assert set(evaluation["per_task"]) == {"colour", "count", "order"}
     assert results["coldstart_choice"]["step"] is not None
     assert results["grpo_reward"]["first"] is not None
     assert (fast_run / "curves.png").stat().st_size > 0
@@ -56,3 +56,10 @@ def test_default_demo_learns(tmp_path):
     assert results["evaluations"]["grpo"]["reason"]["format"] >= 90
     assert results["grpo_reward"]["rise"] > 0
     assert results["gain_reason_vs_coldstart"] >= 0
+
+
+def test_unknown_task_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--tasks", "colour,size", "--out", str(tmp_path / "run")])
+    assert "unknown task(s) size" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -105,6 +105,20 @@ def test_shuffled_options_stay_balanced_and_correct(tmp_path):
         assert answer_from_pixels(frames, record["task"]) == options[record["solution"][8]]
 
 
+def test_square_size_sets_the_squares_and_answers_stay_right(tmp_path):
+    data = generate_synthetic_dataset(tmp_path / "big", n=8, n_test=0, n_coldstart=0, size=32, square=10)
+    for record in read_jsonl(data.grpo_train):
+        frames = load_video_frames(f"{data.root}/{record['video_filename']}", num_frames=16).frames
+        foreground = np.abs(frames.astype(int) - BACKGROUND).max(axis=-1) > 40  # (T, H, W)
+        if record["task"] != "order":  # one square: its bounding box is the square, whatever frame it shows in
+            ys, xs = np.nonzero(foreground.any(axis=0) if record["task"] != "direction" else foreground[0])
+            assert abs(ys.max() - ys.min() + 1 - 10) <= 2 and abs(xs.max() - xs.min() + 1 - 10) <= 2  # H.264 edges
+        options = {c["letter"]: c["text"] for c in parse_choices(record["problem"])}
+        assert answer_from_pixels(frames, record["task"]) == options[record["solution"][8]]
+    with pytest.raises(ValueError, match="square must be between 2 and size // 2 - 2 = 14"):
+        generate_synthetic_dataset(tmp_path / "too-big", n=4, size=32, square=15)
+
+
 def test_coldstart_is_16_correct_reasoning_samples(data):
     records = json.load(open(data.coldstart))
     assert len(records) == 16

@@ -62,15 +62,13 @@ REASON_INSTRUCTION = (
     "Output the thinking process in <think> </think> and final answer (option) in <answer> </answer> tags."
 )
 SPLIT_STREAMS = {"train": 0, "test": 1, "coldstart": 2}  # each split's own random stream
-TIMES = {1: "once", 2: "twice", 3: "three times", 4: "four times"}
 
 
 @dataclass
 class _Clip:
     beats: np.ndarray  # (B, S, S, 3) uint8, one image per beat
     question: str
-    caption: str  # what the clip shows
-    conclusion: str  # the step from the caption to the answer
+    caption: str  # what the clip shows, in one sentence that names the answer
 
 
 @dataclass
@@ -88,10 +86,10 @@ class SyntheticDataset:
 
 
 class _Canvas:
-    """Draws squares of side `size // 5` on `beats` frames of `size × size`."""
+    """Draws squares of side `square` (default `size // 5`) on `beats` frames of `size × size`."""
 
-    def __init__(self, size: int, beats: int):
-        self.size, self.side = size, max(4, size // 5)
+    def __init__(self, size: int, beats: int, square: int | None = None):
+        self.size, self.side = size, square or max(4, size // 5)
         self.frames = np.empty((beats, size, size, 3), np.uint8)
         self.frames[:] = BACKGROUND
 
@@ -103,8 +101,8 @@ class _Canvas:
         return int(rng.integers(1, high)), int(rng.integers(1, high))
 
 
-def _direction(rng, answer: str, size: int, beats: int) -> _Clip:
-    canvas = _Canvas(size, beats)
+def _direction(rng, answer: str, canvas: _Canvas) -> _Clip:
+    size, beats = canvas.size, len(canvas.frames)
     colour = str(rng.choice(list(COLOURS)))
     low, high = 1, size - canvas.side - 1
     along = np.linspace(low, high, beats).round().astype(int)  # positions along the axis of motion
@@ -114,22 +112,15 @@ def _direction(rng, answer: str, size: int, beats: int) -> _Clip:
     for beat, position in enumerate(along):
         x, y = (position, across) if answer in ("left", "right") else (across, position)
         canvas.square(beat, x, y, colour)
-    start, end = {
-        "left": ("right", "left"),
-        "right": ("left", "right"),
-        "up": ("bottom", "top"),
-        "down": ("top", "bottom"),
-    }[answer]
     return _Clip(
         canvas.frames,
         f"Which direction does the {colour} square move?",
-        f"A {colour} square moves from the {start} of the frame to the {end}.",
-        f"So it moves {answer}.",
+        f"A {colour} square moves {answer}.",
     )
 
 
-def _colour(rng, answer: str, size: int, beats: int) -> _Clip:
-    canvas = _Canvas(size, beats)
+def _colour(rng, answer: str, canvas: _Canvas) -> _Clip:
+    beats = len(canvas.frames)
     start = str(rng.choice([c for c in ANSWER_COLOURS if c != answer]))
     change = int(rng.integers(beats // 4, 3 * beats // 4 + 1))  # first beat in the new colour
     x, y = canvas.random_xy(rng)
@@ -138,13 +129,12 @@ def _colour(rng, answer: str, size: int, beats: int) -> _Clip:
     return _Clip(
         canvas.frames,
         "The square changes colour once. What colour is it at the end of the video?",
-        f"A square is {start} at first and turns {answer} partway through.",
-        f"So at the end it is {answer}.",
+        f"A {start} square turns {answer}.",
     )
 
 
-def _count(rng, answer: str, size: int, beats: int) -> _Clip:
-    canvas = _Canvas(size, beats)
+def _count(rng, answer: str, canvas: _Canvas) -> _Clip:
+    beats = len(canvas.frames)
     flashes = int(answer)
     colour = str(rng.choice(list(COLOURS)))
     x, y = canvas.random_xy(rng)
@@ -161,13 +151,12 @@ def _count(rng, answer: str, size: int, beats: int) -> _Clip:
     return _Clip(
         canvas.frames,
         f"How many times does the {colour} square flash?",
-        f"A {colour} square appears and disappears {TIMES[flashes]}.",
-        f"So it flashes {flashes} {'time' if flashes == 1 else 'times'}.",
+        f"A {colour} square flashes {flashes} {'time' if flashes == 1 else 'times'}.",
     )
 
 
-def _order(rng, answer: str, size: int, beats: int) -> _Clip:
-    canvas = _Canvas(size, beats)
+def _order(rng, answer: str, canvas: _Canvas) -> _Clip:
+    size, beats = canvas.size, len(canvas.frames)
     order = [answer] + [str(c) for c in rng.permutation([c for c in ANSWER_COLOURS if c != answer])]
     half = size // 2
     corners = [(q % 2 * half, q // 2 * half) for q in rng.permutation(4)]  # a different quadrant each
@@ -179,8 +168,7 @@ def _order(rng, answer: str, size: int, beats: int) -> _Clip:
     return _Clip(
         canvas.frames,
         "Four coloured squares appear one after another. Which colour appears first?",
-        f"The {order[0]} square appears first, then the {order[1]}, then the {order[2]}, and the {order[3]} last.",
-        f"So {answer} appears first.",
+        f"The {order[0]} square appears first, then {order[1]}, {order[2]} and {order[3]}.",
     )
 
 
@@ -192,7 +180,9 @@ def _balanced(rng: np.random.Generator, length: int, kinds: int) -> list[int]:
     return [int(v) for v in rng.permutation(np.arange(length) % kinds)]
 
 
-def _make_split(rng, n: int, tasks: list[str], size: int, beats: int, shuffle_options: bool) -> list[dict]:
+def _make_split(
+    rng, n: int, tasks: list[str], size: int, beats: int, square: int | None, shuffle_options: bool
+) -> list[dict]:
     """Draw `n` questions: tasks balanced, answer letters balanced within each task."""
     task_of = [tasks[i] for i in _balanced(rng, n, len(tasks))]
     letters = {t: iter(_balanced(rng, task_of.count(t), 4)) for t in tasks}
@@ -206,7 +196,7 @@ def _make_split(rng, n: int, tasks: list[str], size: int, beats: int, shuffle_op
             others = [options[i] for i in rng.permutation(4) if options[i] != answer]
             options = others[:letter] + [answer] + others[letter:]
         answer = options[letter]
-        clip = _MAKERS[task](rng, answer, size, beats)
+        clip = _MAKERS[task](rng, answer, _Canvas(size, beats, square))
         problem = clip.question + "\n" + "\n".join(f"{L}. {o}" for L, o in zip(LETTERS, options, strict=True))
         samples.append({"task": task, "problem": problem, "letter": LETTERS[letter], "clip": clip})
     return samples
@@ -224,6 +214,7 @@ def generate_synthetic_dataset(
     fps: int = 16,
     tasks: list[str] | None = None,
     shuffle_options: bool = False,
+    square: int | None = None,
 ) -> SyntheticDataset:
     """Write the synthetic video-QA data set (clips and annotation files) to `out_dir`.
 
@@ -239,6 +230,8 @@ def generate_synthetic_dataset(
         fps: Frame rate; the default clip is 16 × 3 = 48 frames = 3 s.
         tasks: Subset of [`TASKS`] to use (default: all four).
         shuffle_options: Shuffle the option order per question instead of the canonical order.
+        square: Side of the squares in pixels (default `size // 5`, at least 4); at most `size // 2 - 2`, so that the
+            `order` task's four squares fit in their quadrants.
 
     Returns:
         A [`SyntheticDataset`] with the paths of the files written.
@@ -249,13 +242,15 @@ def generate_synthetic_dataset(
         raise ValueError(f"unknown synthetic tasks {sorted(unknown)}; available: {list(TASKS)}")
     if size % 2 or size < 16:
         raise ValueError(f"size must be even and at least 16, got {size}")
+    if square is not None and not 2 <= square <= size // 2 - 2:
+        raise ValueError(f"square must be between 2 and size // 2 - 2 = {size // 2 - 2}, got {square}")
     if beats < 8:
         raise ValueError(f"beats must be at least 8 (four flashes need 7 steps), got {beats}")
     root = os.path.abspath(out_dir)
     splits = {}
     for split, count in (("train", n), ("test", n_test), ("coldstart", n_coldstart)):
         rng = np.random.default_rng([seed, SPLIT_STREAMS[split]])
-        splits[split] = _make_split(rng, count, tasks, size, beats, shuffle_options)
+        splits[split] = _make_split(rng, count, tasks, size, beats, square, shuffle_options)
         os.makedirs(os.path.join(root, "videos", split), exist_ok=True)
         for i, sample in enumerate(splits[split]):
             sample["video"] = f"videos/{split}/{i:06d}.mp4"
@@ -288,6 +283,7 @@ def generate_synthetic_dataset(
             "fps": fps,
             "tasks": tasks,
             "shuffle_options": shuffle_options,
+            "square": square,
         },
         "files": _FILES,
     }
@@ -339,7 +335,7 @@ def _reason_record(sample: dict, record_id: str) -> dict:
         record_id,
         sample,
         human,
-        f"<think>{clip.caption} {clip.conclusion}</think> <answer>{sample['letter']}</answer>",
+        f"<think>{clip.caption}</think> <answer>{sample['letter']}</answer>",
     )
 
 

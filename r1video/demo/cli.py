@@ -18,6 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seeds data, model and training (default 0)")
     parser.add_argument("--fast", action="store_true", help="the same pipeline at a tiny size (under 2 minutes)")
     parser.add_argument("--grpo-steps", type=int, help="override the number of GRPO steps")
+    parser.add_argument(
+        "--tasks",
+        help="comma-separated synthetic tasks (default colour,count,order; direction, at chance for this base, "
+        "can be added)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no step progress bars, only stage banners")
     args = parser.parse_args(argv)
 
@@ -31,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"seed": args.seed}
     if args.grpo_steps is not None:
         overrides["grpo_steps"] = args.grpo_steps
+    if args.tasks:
+        from r1video.data.synth import TASKS
+
+        overrides["tasks"] = [task.strip() for task in args.tasks.split(",") if task.strip()]
+        unknown = sorted(set(overrides["tasks"]) - set(TASKS))
+        if unknown:
+            parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; available: {', '.join(TASKS)}")
     settings = DemoSettings.fast(**overrides) if args.fast else DemoSettings(**overrides)
     if args.quiet:
         os.environ["TQDM_DISABLE"] = "1"

@@ -1,7 +1,7 @@
 """Stage 2, the cold start: the base learns the reasoning format from 16 samples, chosen by validation accuracy.
 
-Each sample's thinking is the base's own caption of the clip plus the step to the answer ("A red square moves from
-the left of the frame to the right. So it moves right."), so the format costs the base little. Base-stage rows are
+Each sample's thinking is the base's own caption of the clip, which names the answer ("A red square moves right."),
+so the format costs the base little. Base-stage rows are
 replayed alongside the 16 samples (on average `coldstart_replay` per batch) so the base does not forget how to see;
 the reasoning data stays the same 16 samples. The vision tower is frozen, as in the paper. The run is validated every
 `coldstart_eval_every` steps on the validation split (never the test split), and the best step is the cold start:

@@ -48,6 +48,7 @@ def make_data(out_dir: str, settings: DemoSettings) -> DemoData:
     """Write the clips and annotation files under `out_dir` and return what the stages need."""
     common = dict(
         size=settings.frame_size,
+        square=settings.square_size,
         beats=settings.num_frames,
         frames_per_beat=1,
         fps=8,

@@ -2,9 +2,12 @@
 
 The reward is the `tinyllava_r1` registry reward (accuracy × strict format, with the thinking-length bonus; seed-facts
 §6). A plain accuracy reward is computed too with weight 0, only so that the sampled accuracy is logged
-(`rewards/accuracy_reward/mean`). Short completions and `loss_type="grpo"` (each completion's loss averaged over its
-own tokens) give the answer letter a larger share of the gradient than long thinking would. Validation accuracy is
-logged every `grpo_eval_every` steps for the curves; it does not choose anything.
+(`rewards/accuracy_reward/mean`). Rollouts are sampled at temperature 0.7: at 1.0 this tiny policy breaks the format or
+the thinking of most samples and is right only 5–20% of the time (below chance), so few groups carry an accuracy
+signal and GRPO drove the answers to one letter; at 0.7 samples stay close to the greedy policy and about a third are
+right. Short completions and `loss_type="grpo"` (each completion's loss averaged over its own tokens) give the answer
+letter a larger share of the gradient than long thinking would. Validation accuracy is logged every
+`grpo_eval_every` steps for the curves; it does not choose anything.
 """
 
 import logging

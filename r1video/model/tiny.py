@@ -21,9 +21,9 @@ from r1video.model.templates import (
 # that prompts and answers tokenise into few tokens.
 _CORPUS_WORDS = (
     "what which how many does the a an of in on at to from is are was were do did video clip frame frames object "
-    "objects ball square circle box dot shape colour color red green blue yellow white black orange purple pink "
+    "objects ball square circle box dot shape colour color red green blue yellow white black orange purple pink cyan "
     "moves move moving left right up down top bottom first second third last before after then appears appear "
-    "changes change changed count number one two three four five six seven eight nine ten zero "
+    "changes change changed turns flashes flash time times count number one two three four five six seven eight nine ten zero "
     "option options answer question think thinking process final because so therefore I see the I can see at "
     "start end begins ends becomes direction towards order which appears first happens "
 )
@@ -38,7 +38,7 @@ _TINY_CORPUS = [
 ]
 
 
-def build_tiny_tokenizer(vocab_size: int = 640) -> PreTrainedTokenizerFast:
+def build_tiny_tokenizer(vocab_size: int = 1024) -> PreTrainedTokenizerFast:
     """Byte-level BPE (any text round-trips) with Qwen2.5-base's special tokens: eos = pad = `<|endoftext|>`."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
