@@ -53,6 +53,7 @@ def test_default_demo_learns(tmp_path):
     """The learning target on one seed (the 3-seed target is `r1video bench demo-learning`)."""
     assert cli.main(["--quiet", "--out", str(tmp_path / "run")]) == 0
     results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["evaluations"]["base"]["option"]["accuracy"] >= 60  # the base sees (chance is 25)
     assert results["evaluations"]["grpo"]["reason"]["format"] >= 90
     assert results["grpo_reward"]["rise"] > 0
     assert results["gain_reason_vs_coldstart"] >= 0
