@@ -14,7 +14,7 @@ from r1video.data.loaders import load_sft_dataset
 from r1video.demo.collate import CachedSFTCollator
 from r1video.demo.data import DemoData
 from r1video.demo.settings import DemoSettings
-from r1video.demo.training import common_args, save_stage
+from r1video.demo.training import common_args, save_stage, train
 from r1video.model import build_tiny_model
 from r1video.trainer import VideoSFTTrainer
 
@@ -47,6 +47,6 @@ def train_base(data: DemoData, settings: DemoSettings, out_dir: str):
         processing_class=processor,
         data_collator=CachedSFTCollator(processor, settings.num_frames),
     )
-    trainer.train()
+    train(trainer, settings.progress)
     save_stage(trainer, out_dir)
     return trainer.model, processor, trainer.state.log_history

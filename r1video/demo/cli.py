@@ -33,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     from r1video.demo.pipeline import run_demo
     from r1video.demo.settings import DemoSettings
 
-    overrides = {"seed": args.seed}
+    if args.quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # checkpoint-writing bars
+    overrides = {"seed": args.seed, "progress": not args.quiet}
     if args.grpo_steps is not None:
         overrides["grpo_steps"] = args.grpo_steps
     if args.tasks:
@@ -44,8 +48,6 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; available: {', '.join(TASKS)}")
     settings = DemoSettings.fast(**overrides) if args.fast else DemoSettings(**overrides)
-    if args.quiet:
-        os.environ["TQDM_DISABLE"] = "1"
     start = time.time()
     print(f"r1video demo: seed {settings.seed}{', fast' if args.fast else ''}, run folder {args.out}", flush=True)  # noqa: T201
     results = run_demo(args.out, settings, announce=lambda text: print(text, flush=True))  # noqa: T201

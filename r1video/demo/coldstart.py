@@ -20,7 +20,7 @@ from r1video.demo.collate import CachedSFTCollator
 from r1video.demo.data import DemoData
 from r1video.demo.evaluate import Evaluator
 from r1video.demo.settings import DemoSettings
-from r1video.demo.training import ValidationCallback, common_args, save_stage
+from r1video.demo.training import ValidationCallback, common_args, save_stage, train
 from r1video.trainer import VideoSFTTrainer
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def train_coldstart(model, processor, data: DemoData, settings: DemoSettings, ou
         data_collator=CachedSFTCollator(processor, settings.num_frames),
         callbacks=[callback],
     )
-    trainer.train()
+    train(trainer, settings.progress)
     callback.restore_best(trainer.model)
     logger.info("cold start: step %d chosen (validation accuracy %.1f%%)", callback.best_step, callback.best_accuracy)
     save_stage(trainer, out_dir)

@@ -17,7 +17,7 @@ from r1video.data.loaders import load_grpo_dataset
 from r1video.demo.data import DemoData
 from r1video.demo.evaluate import Evaluator
 from r1video.demo.settings import DemoSettings
-from r1video.demo.training import ValidationCallback, common_args, save_stage
+from r1video.demo.training import ValidationCallback, common_args, save_stage, train
 from r1video.model.templates import REASON_INSTRUCTION
 from r1video.trainer import VideoGRPOTrainer
 from rewards import get_reward_funcs
@@ -52,6 +52,6 @@ def train_grpo(model, processor, data: DemoData, settings: DemoSettings, out_dir
         processing_class=processor,
         callbacks=callbacks,
     )
-    trainer.train()
+    train(trainer, settings.progress)
     save_stage(trainer, out_dir)
     return trainer.model, trainer.state.log_history

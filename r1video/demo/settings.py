@@ -35,6 +35,7 @@ class DemoSettings:
             curves.
         eval_max_tokens (`int`): Longest greedy reply in evaluation.
         eval_batch_size (`int`): Questions per `generate` call.
+        progress (`bool`): Show the trainers' step bars and per-step log lines.
     """
 
     seed: int = 0
@@ -77,6 +78,7 @@ class DemoSettings:
     grpo_eval_every: int = 50
     eval_max_tokens: int = 40
     eval_batch_size: int = 100
+    progress: bool = True
 
     @classmethod
     def fast(cls, **overrides) -> "DemoSettings":

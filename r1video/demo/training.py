@@ -5,7 +5,7 @@ import logging
 import os
 
 import torch
-from transformers import TrainerCallback
+from transformers import PrinterCallback, ProgressCallback, TrainerCallback
 
 from r1video.demo.evaluate import Evaluator
 
@@ -69,6 +69,14 @@ class ValidationCallback(TrainerCallback):
         """Load the best weights seen into `model`."""
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
+
+
+def train(trainer, progress: bool) -> None:
+    """Run `trainer`; without `progress`, no step bars and no per-step log lines (the log history is kept)."""
+    if not progress:
+        trainer.remove_callback(ProgressCallback)
+        trainer.remove_callback(PrinterCallback)
+    trainer.train()
 
 
 def save_stage(trainer, out_dir: str) -> None:
