@@ -37,7 +37,7 @@ import numpy as np
 
 from r1video.data.video import write_video
 
-__all__ = ["TASKS", "SyntheticDataset", "generate_synthetic_dataset"]
+__all__ = ["TASKS", "SyntheticDataset", "check_tasks", "generate_synthetic_dataset"]
 
 LETTERS = "ABCD"
 COLOURS = {
@@ -202,6 +202,14 @@ def _make_split(
     return samples
 
 
+def check_tasks(tasks: list[str]) -> list[str]:
+    """A copy of `tasks`; `ValueError` naming any that is not one of [`TASKS`]."""
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown:
+        raise ValueError(f"unknown task(s) {', '.join(unknown)}; available: {', '.join(TASKS)}")
+    return list(tasks)
+
+
 def generate_synthetic_dataset(
     out_dir: str | os.PathLike,
     n: int = 400,
@@ -236,10 +244,7 @@ def generate_synthetic_dataset(
     Returns:
         A [`SyntheticDataset`] with the paths of the files written.
     """
-    tasks = list(tasks or TASKS)
-    unknown = set(tasks) - set(TASKS)
-    if unknown:
-        raise ValueError(f"unknown synthetic tasks {sorted(unknown)}; available: {list(TASKS)}")
+    tasks = check_tasks(tasks or list(TASKS))
     if size % 2 or size < 16:
         raise ValueError(f"size must be even and at least 16, got {size}")
     if square is not None and not 2 <= square <= size // 2 - 2:

@@ -41,12 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.grpo_steps is not None:
         overrides["grpo_steps"] = args.grpo_steps
     if args.tasks:
-        from r1video.data.synth import TASKS
+        from r1video.data.synth import check_tasks
 
-        overrides["tasks"] = [task.strip() for task in args.tasks.split(",") if task.strip()]
-        unknown = sorted(set(overrides["tasks"]) - set(TASKS))
-        if unknown:
-            parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; available: {', '.join(TASKS)}")
+        try:
+            overrides["tasks"] = check_tasks([task.strip() for task in args.tasks.split(",") if task.strip()])
+        except ValueError as error:
+            parser.error(f"--tasks: {error}")
     settings = DemoSettings.fast(**overrides) if args.fast else DemoSettings(**overrides)
     start = time.time()
     print(f"r1video demo: seed {settings.seed}{', fast' if args.fast else ''}, run folder {args.out}", flush=True)  # noqa: T201

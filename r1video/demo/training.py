@@ -1,6 +1,5 @@
 """What the demo's training stages share: trainer arguments, validation during training, saving a stage."""
 
-import copy
 import logging
 import os
 
@@ -90,7 +89,3 @@ def set_torch_threads(threads: int) -> int:
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     return previous
-
-
-def clone_model(model):
-    return copy.deepcopy(model)
