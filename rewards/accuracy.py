@@ -4,8 +4,11 @@ import re
 import string
 import unicodedata
 
+from .original import original_accuracy
 from .parsing import DEFAULT_LETTERS, extract_answer
 from .registry import register_reward
+
+RULES = ("robust", "original")
 
 # Gold answers that go through math-verify: numbers ("12", "-0.5", "1,000", "50%") or LaTeX.
 _MATH_GOLD = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?%?|\$.*\$|.*\\(?:frac|boxed|sqrt|pi|cdot).*", re.DOTALL)
@@ -16,13 +19,13 @@ _MATH_MAX_CHARS = 1000
 
 @register_reward("accuracy")
 def get_accuracy_reward(
-    letters: str = DEFAULT_LETTERS, first_char: bool = False, require_tags: bool = False
+    letters: str = DEFAULT_LETTERS, require_tags: bool = False, rule: str = "robust", first_char: bool | None = None
 ) -> "AccuracyReward":
     r"""Builds the accuracy reward: 1.0 when the completion's answer matches the `solution` column, else 0.0.
 
-    The gold answer is the content of `<answer>…</answer>` in `solution`, or the whole stripped `solution`. The
-    completion's answer comes from [`extract_answer`], so the rewards and the evaluation read answers the same way.
-    Then, by the kind of gold answer:
+    With `rule="robust"` (the default), the gold answer is the content of `<answer>…</answer>` in `solution`, or the
+    whole stripped `solution`. The completion's answer comes from [`extract_answer`], so the rewards and the
+    evaluation read answers the same way. Then, by the kind of gold answer:
 
     - an option letter (`"C"`, `"(C)"`, `"C. pick up the cup"`): the completion's option letter must equal it;
     - a number or LaTeX (`"12"`, `"0.5"`, `"\frac{1}{2}"`): `math_verify.verify` decides, so `"1/2"` and `"0.5"`
@@ -31,18 +34,27 @@ def get_accuracy_reward(
 
     An empty or missing solution gives `None` (the reward does not apply to that sample).
 
+    With `rule="original"` the score is TinyLLaVA-Video-R1's own `accuracy_reward`, quirks included
+    ([`rewards.original.original_accuracy`]: math-verify first, single-line `<answer>` regex, case-sensitive
+    first-character match); `letters` and `require_tags` do not apply to it.
+
     Args:
         letters (`str`, *optional*, defaults to `"ABCDEFGHIJ"`):
             The option letters.
-        first_char (`bool`, *optional*, defaults to `False`):
-            TinyLLaVA-Video-R1's rule: the first character of the answer, if it is a letter, is the choice.
         require_tags (`bool`, *optional*, defaults to `False`):
             Score 0 when the completion has no `<answer>…</answer>`; by default the whole completion is the answer,
             as in TinyLLaVA-Video-R1.
+        rule (`str`, *optional*, defaults to `"robust"`):
+            `"robust"` (r1video's reader) or `"original"` (TinyLLaVA-Video-R1's rule, bit for bit).
+        first_char (*removed*):
+            Raises `ValueError`: it never reproduced the original; use `rule="original"`.
 
     Returns:
         [`AccuracyReward`]: a picklable reward function with `__name__ == "accuracy_reward"` that reads the
         `solution` column.
+
+    Raises:
+        `ValueError`: bad `letters`, an unknown `rule`, or `first_char` given.
 
     Example:
     ```python
@@ -53,7 +65,19 @@ def get_accuracy_reward(
     """
     if not letters or not letters.isalpha():
         raise ValueError(f"letters must be a non-empty string of letters, got {letters!r}")
-    return AccuracyReward(letters=letters.upper(), first_char=first_char, require_tags=require_tags)
+    check_rule(rule, first_char)
+    return AccuracyReward(letters=letters.upper(), require_tags=require_tags, rule=rule)
+
+
+def check_rule(rule: str, first_char: bool | None = None) -> None:
+    """Raises `ValueError` for an unknown answer rule, or for the removed `first_char` option."""
+    if first_char is not None:
+        raise ValueError(
+            "the reward option first_char was removed: it never reproduced TinyLLaVA-Video-R1's rule. "
+            "Use rule: original for the original accuracy reward, or leave it out for r1video's reader."
+        )
+    if rule not in RULES:
+        raise ValueError(f"unknown answer rule {rule!r}; use one of {RULES}")
 
 
 class AccuracyReward:
@@ -61,10 +85,10 @@ class AccuracyReward:
 
     __name__ = "accuracy_reward"
 
-    def __init__(self, letters: str = DEFAULT_LETTERS, first_char: bool = False, require_tags: bool = False):
+    def __init__(self, letters: str = DEFAULT_LETTERS, require_tags: bool = False, rule: str = "robust"):
         self.letters = letters
-        self.first_char = first_char
         self.require_tags = require_tags
+        self.rule = rule
 
     def __call__(self, completions: list, solution: list[str], **kwargs) -> list[float | None]:
         return [self.score(completion, gold) for completion, gold in zip(completions, solution, strict=True)]
@@ -74,9 +98,9 @@ class AccuracyReward:
         gold = extract_answer(solution or "", letters=self.letters)
         if not gold.text:
             return None
-        answer = extract_answer(
-            completion, letters=self.letters, first_char=self.first_char, require_tags=self.require_tags
-        )
+        if self.rule == "original":
+            return original_accuracy(completion, solution)
+        answer = extract_answer(completion, letters=self.letters, require_tags=self.require_tags)
         if not answer.text:
             return 0.0
         if gold.letter is not None:

@@ -1,10 +1,14 @@
 """Calling reward functions so that a broken reward fails loudly, naming itself and the sample."""
 
+import logging
 import math
 from collections.abc import Callable
 from numbers import Real
 
 from .registry import reward_name
+
+logger = logging.getLogger(__name__)
+_SHOWN_SOLUTIONS = 8
 
 
 class RewardError(RuntimeError):
@@ -26,7 +30,9 @@ def call_reward(func: Callable, completions: list, **columns) -> list[float | No
             Dataset columns (one value per completion) and trainer extras, passed on unchanged.
 
     Returns:
-        `list[float | None]`: the rewards, one per completion.
+        `list[float | None]`: the rewards, one per completion. When every one is `None` (the reward applies to no
+        row, e.g. every gold answer is empty, so the step trains nothing from it), a warning names the reward and
+        the rows' `solution` values.
 
     Raises:
         [`RewardError`]: the function raised, returned a list of the wrong length, or a value that is not a finite
@@ -49,7 +55,24 @@ def call_reward(func: Callable, completions: list, **columns) -> list[float | No
             raise RewardError(
                 f"Reward {name!r} returned {value!r} for sample {index}; expected a finite number or None."
             )
+    if rewards and all(value is None for value in rewards):
+        _warn_all_none(name, columns.get("solution"))
     return list(rewards)
+
+
+def _warn_all_none(name: str, solutions) -> None:
+    if isinstance(solutions, list):
+        distinct = list(dict.fromkeys(map(repr, solutions)))
+        more = f" and {len(distinct) - _SHOWN_SOLUTIONS} more" if len(distinct) > _SHOWN_SOLUTIONS else ""
+        shown = f"; the rows' solutions: {', '.join(distinct[:_SHOWN_SOLUTIONS])}{more}"
+    else:
+        shown = "; the rows have no 'solution' column"
+    logger.warning(
+        "Reward %r gave None for every completion of this step, so it trains nothing%s. "
+        "Check the data with `r1video data validate`.",
+        name,
+        shown,
+    )
 
 
 class SafeReward:

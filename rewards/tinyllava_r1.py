@@ -1,6 +1,6 @@
 """TinyLLaVA-Video-R1's combined reward: accuracy and format multiplied together, not summed."""
 
-from .accuracy import AccuracyReward
+from .accuracy import AccuracyReward, check_rule
 from .format import think_length_score
 from .parsing import DEFAULT_LETTERS, parse_think_answer
 from .registry import register_reward
@@ -13,7 +13,8 @@ def get_tinyllava_r1_reward(
     length_weight: float = 0.5,
     zero_reward: float = -2.0,
     letters: str = DEFAULT_LETTERS,
-    first_char: bool = False,
+    rule: str = "robust",
+    first_char: bool | None = None,
 ) -> "TinyLLaVAR1Reward":
     r"""Builds the reward of TinyLLaVA-Video-R1 (its trainer's combination, which a weighted sum cannot express).
 
@@ -32,8 +33,9 @@ def get_tinyllava_r1_reward(
     | wrong | kept | -0.5 to -1.0, more negative for longer thinking |
     | wrong | broken | -2.0 |
 
-    Reads the `solution` column; a sample without a solution gets `None`. With `first_char=True` the accuracy uses
-    the original's first-character letter rule; the default reads letters as [`extract_answer`] does.
+    Reads the `solution` column; a sample without a solution (or with an empty gold answer) gets `None`. By default
+    $acc$ reads answers as [`extract_answer`] does; `rule="original"` makes it TinyLLaVA-Video-R1's own
+    `accuracy_reward`, bit for bit ([`rewards.original.original_accuracy`]), as the parity recipe needs.
 
     Args:
         max_think_chars (`int`, *optional*, defaults to `1200`):
@@ -46,8 +48,10 @@ def get_tinyllava_r1_reward(
             Value that replaces a combined reward of exactly 0 (wrong answer, broken format).
         letters (`str`, *optional*, defaults to `"ABCDEFGHIJ"`):
             The option letters.
-        first_char (`bool`, *optional*, defaults to `False`):
-            Read the option letter with the original first-character rule.
+        rule (`str`, *optional*, defaults to `"robust"`):
+            `"robust"` (r1video's reader) or `"original"` (the original accuracy rule, quirks included).
+        first_char (*removed*):
+            Raises `ValueError`; use `rule="original"`.
 
     Returns:
         [`TinyLLaVAR1Reward`]: a picklable reward function with `__name__ == "tinyllava_r1_reward"`.
@@ -61,8 +65,9 @@ def get_tinyllava_r1_reward(
     """
     if max_think_chars <= 0:
         raise ValueError(f"max_think_chars must be positive, got {max_think_chars}")
+    check_rule(rule, first_char)
     return TinyLLaVAR1Reward(
-        accuracy=AccuracyReward(letters=letters.upper(), first_char=first_char),
+        accuracy=AccuracyReward(letters=letters.upper(), rule=rule),
         max_think_chars=max_think_chars,
         format_weight=format_weight,
         length_weight=length_weight,

@@ -15,6 +15,7 @@ Both become a `video` column (the resolved path) and chat messages whose first u
 import re
 
 from r1video.data.paths import resolve_video_path
+from rewards.parsing import extract_answer
 
 __all__ = [
     "RecordError",
@@ -182,6 +183,9 @@ def check_record(record: object) -> tuple[str, str, str]:
         return "sft", video, question
     problem = _require_str(record, "problem")
     solution = _require_str(record, "solution")
+    if not extract_answer(solution).text:
+        # Every reward of such a row is None: its steps would train nothing.
+        raise RecordError("solution", f"empty gold answer {solution.strip()!r}", "empty_answer")
     video = _require_str(record, "video_filename")
     _check_answer(problem, solution, "solution")
     return "grpo", video, problem

@@ -14,9 +14,8 @@ from r1video.data.synth import OPTION_INSTRUCTION
 from r1video.data.video import load_video_frames
 from r1video.demo.data import EvalItem
 from r1video.eval.runner import generate_batch
-from r1video.eval.scoring import extract_prediction
 from r1video.model.templates import grpo_question, qwen2_base_prompt
-from rewards.parsing import parse_think_answer
+from rewards.parsing import extract_answer, parse_think_answer
 
 ANSWER_TYPES = {"option": "Option", "reason": "Reason"}
 
@@ -89,7 +88,7 @@ class Evaluator:
             replies = self.replies(model, answer_type)
         correct, formatted, by_task = [], [], {}
         for item, reply in zip(self.items, replies, strict=True):
-            letter, _ = extract_prediction(reply, "ABCD", answer_type)
+            letter = extract_answer(reply, letters="ABCD", require_tags=answer_type == "reason").letter
             correct.append(letter == item.letter)
             formatted.append(parse_think_answer(reply) is not None)
             by_task.setdefault(item.task, []).append(correct[-1])

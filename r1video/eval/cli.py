@@ -4,7 +4,7 @@ Examples:
 
     r1video eval --benchmark mvbench --data-dir data/MVBench --model runs/grpo/checkpoint-100
     r1video eval --benchmark videomme --data-dir data/Video-MME --model Zhang199/TinyLLaVA-Video-R1 --tasks long
-    r1video eval --benchmark mlvu --data-dir data/MLVU --model M --sample --no-answer random   # the R1 protocol
+    r1video eval --benchmark mlvu --data-dir data/MLVU --model M --sample --protocol original   # the R1 protocol
 
 Predictions are written one at a time to OUTPUT_DIR/predictions.jsonl; rerunning the same command resumes.
 """
@@ -62,11 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = parser.add_argument_group("scoring")
     score.add_argument(
+        "--protocol",
+        choices=["robust", "original"],
+        default="robust",
+        help="how answers are read: robust (default; r1video's reader, as in training) or original "
+        "(TinyLLaVA-Video-R1's parser, quirks and random guess included; reason prompt only)",
+    )
+    score.add_argument(
         "--no-answer",
         choices=["wrong", "random"],
-        default="wrong",
-        help="headline score when no option is found: wrong (default) or a seeded random guess, "
-        "as the original; the table always shows both",
+        help="headline score when no option is found: wrong or a seeded random guess, as the original "
+        "(default: random with --protocol original, else wrong); the table always shows both",
     )
     parser.add_argument("--overwrite", action="store_true", help="discard earlier predictions instead of resuming")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -83,30 +89,35 @@ def main(argv: list[str] | None = None) -> int:
 
     from r1video.eval.runner import EvalConfig, run_evaluation
 
-    config = EvalConfig(
-        benchmark=args.benchmark,
-        data_dir=args.data_dir,
-        model=args.model,
-        output_dir=args.output_dir,
-        video_dir=args.video_dir,
-        tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None,
-        limit=args.limit,
-        prompt=args.prompt,
-        num_frames=args.frames,
-        fps=args.fps,
-        max_frames=args.max_frames,
-        respect_bounds=args.respect_bounds,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        do_sample=args.sample,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        no_answer=args.no_answer,
-        seed=args.seed,
-        dtype=args.dtype,
-        device=args.device,
-        overwrite=args.overwrite,
-    )
+    try:
+        config = EvalConfig(
+            benchmark=args.benchmark,
+            data_dir=args.data_dir,
+            model=args.model,
+            output_dir=args.output_dir,
+            video_dir=args.video_dir,
+            tasks=[t.strip() for t in tasks.split(",") if t.strip()] if tasks else None,
+            limit=args.limit,
+            prompt=args.prompt,
+            num_frames=args.frames,
+            fps=args.fps,
+            max_frames=args.max_frames,
+            respect_bounds=args.respect_bounds,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            do_sample=args.sample,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            protocol=args.protocol,
+            no_answer=args.no_answer,
+            seed=args.seed,
+            dtype=args.dtype,
+            device=args.device,
+            overwrite=args.overwrite,
+        )
+    except ValueError as exc:
+        print(f"r1video eval: {exc}", file=sys.stderr)
+        return 2
     try:
         result = run_evaluation(config, progress=not args.no_progress)
     except BenchmarkDataError as exc:

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     (completion,) = generate_batch(model, processor, [prompt], [video.frames], gen_kwargs, streamer=streamer)
     if args.options:
         letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: len(args.options)]
-        letter, _ = extract_prediction(completion, letters, args.prompt)
+        letter, _ = extract_prediction(completion, letters)
         chosen = f"{letter}. {args.options[letters.index(letter)]}" if letter else "none found"
         print(f"\nAnswer: {chosen}")
     return 0

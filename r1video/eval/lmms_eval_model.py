@@ -9,7 +9,9 @@ entry point `r1video = r1video.eval.lmms_eval_model:lmms_eval_manifest` makes th
 
 The task's own prompt (question, options, instruction) is wrapped in the `qwen2_base` conversation format and the
 videos it names are read with the training sampler (16 uniform frames, or `fps` + `max_frames`). Greedy unless the
-task asks for `temperature > 0` or `do_sample`. Only generation tasks are supported: `loglikelihood` raises.
+task asks for `temperature > 0` or `do_sample`. With `answer_only=true` each reply is replaced by what r1video's
+answer reader ([`rewards.extract_answer`], as in training and `r1video eval`) finds in it: the option letter, or
+the answer text when it names no option; the task's own scorer then sees r1video's reading. Only generation tasks are supported: `loglikelihood` raises.
 
 This module imports lmms-eval, which is not a dependency of r1video (it requires torchvision, which breaks the CPU
 PyTorch build; see the README).
@@ -22,6 +24,7 @@ from lmms_eval.models.registry_v2 import ModelManifest
 from r1video.data.video import load_video_frames
 from r1video.eval.runner import generate_batch
 from r1video.model.templates import qwen2_base_prompt
+from rewards import extract_answer
 
 MODEL_ID = "r1video"
 
@@ -43,6 +46,7 @@ class R1VideoLMM(lmms):
         max_new_tokens (`int`): Used when the task gives no `max_new_tokens`.
         dtype (`str`): `float32` (as the original evaluation), `bfloat16`, `float16` or `auto`.
         device (`str`, *optional*): `cuda` when available, else `cpu`.
+        answer_only (`bool`): Return what the answer reader finds instead of the whole reply.
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class R1VideoLMM(lmms):
         max_new_tokens: int = 1024,
         dtype: str = "float32",
         device: str | None = None,
+        answer_only: bool | str = False,
         **unused,
     ):
         super().__init__()
@@ -67,6 +72,7 @@ class R1VideoLMM(lmms):
         self.max_frames = int(max_frames) if max_frames not in (None, "", "None") else None
         self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens)
+        self.answer_only = str(answer_only).lower() in ("1", "true", "yes")
         weights = dtype if dtype == "auto" else getattr(torch, dtype)
         self.model, self.processor = load_pretrained(str(pretrained), dtype=weights)
         self.model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
@@ -120,7 +126,8 @@ class R1VideoLMM(lmms):
                 self._gen_kwargs(settings[chosen[0]]),
             )
             for i, text in zip(chosen, texts, strict=True):
-                outputs[i] = _cut_at_stops(text, settings[i].get("until"))
+                text = _cut_at_stops(text, settings[i].get("until"))
+                outputs[i] = read_answer(text) if self.answer_only else text
         return outputs
 
     def loglikelihood(self, requests):
@@ -128,6 +135,12 @@ class R1VideoLMM(lmms):
 
     def generate_until_multi_round(self, requests):
         raise NotImplementedError("r1video's lmms-eval model supports single-round generation only")
+
+
+def read_answer(text: str) -> str:
+    """The option letter r1video's reader finds in a reply, else its answer text: `"<answer>**B**</answer>"` → `"B"`."""
+    answer = extract_answer(text)
+    return answer.letter or answer.text or ""
 
 
 def _cut_at_stops(text: str, until) -> str:

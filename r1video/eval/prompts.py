@@ -1,19 +1,37 @@
-"""Evaluation prompts: the original question layouts, wrapped in the `qwen2_base` conversation format."""
+"""Evaluation prompts: the original question layouts, byte for byte, wrapped in the `qwen2_base` conversation format.
 
-from r1video.eval.samples import EvalSample
-from r1video.model.templates import format_options, option_question, qwen2_base_prompt, reason_question
+The original evaluation scripts (TinyLLaVA-Video-R1 `tinyllava/eval/eval_*.py`, seed-facts §9) keep the question and
+option texts as given, whitespace included; they differ in how the options block ends:
+
+- MVBench and MLVU write each option followed by a new line, then right-strip the question and options together,
+  so trailing whitespace of the last option is dropped (`"The blue cube "` ends the block as `"The blue cube"`);
+- Video-MME and MMVU join the options with new lines and keep everything (a trailing space of the question or of
+  the last option stays).
+
+The instruction follows on its own line. A layout is `(option style, options header, strip)`: `style` `"dot"`
+writes `A. text`, `"paren"` writes `(A) text`; `header` comes before the options (`"Options:\\n"` or `""`); `strip`
+selects the MVBench/MLVU ending.
+"""
+
+from r1video.eval.samples import LETTERS, EvalSample
+from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION, qwen2_base_prompt
 
 PROMPT_TYPES = ("reason", "option")
+_INSTRUCTIONS = {"reason": REASON_INSTRUCTION, "option": OPTION_INSTRUCTION}
+_OPTION_FORMATS = {"dot": "{letter}. {text}", "paren": "({letter}) {text}"}
 
 
-def build_question(sample: EvalSample, prompt_type: str, layout: dict[str, tuple[str, str]]) -> str:
-    """The user turn without the video placeholder.
+def build_question(sample: EvalSample, prompt_type: str, layout: dict[str, tuple[str, str, bool]]) -> str:
+    """The user turn without the video placeholder, as the original evaluation script writes it.
 
     Args:
         sample: The question and its choices.
         prompt_type: `"reason"` (think/answer tags, TinyLLaVA-Video-R1) or `"option"` (answer with the letter,
             TinyLLaVA-Video).
-        layout: The benchmark's `{prompt_type: (option style, options header)}`.
+        layout: The benchmark's `{prompt_type: (option style, options header, strip)}`.
+
+    Raises:
+        ValueError: An unknown prompt type or option style.
 
     Example (MVBench, reason)::
 
@@ -25,13 +43,17 @@ def build_question(sample: EvalSample, prompt_type: str, layout: dict[str, tuple
     """
     if prompt_type not in PROMPT_TYPES:
         raise ValueError(f"unknown prompt type {prompt_type!r}; use one of {PROMPT_TYPES}")
-    style, header = layout[prompt_type]
-    options = format_options(list(sample.choices), style)
-    if prompt_type == "reason":
-        return reason_question(sample.question.strip(), options, options_header=header)
-    return option_question(sample.question.strip(), options)
+    style, header, strip = layout[prompt_type]
+    if style not in _OPTION_FORMATS:
+        raise ValueError(f"unknown option style {style!r}; use one of {list(_OPTION_FORMATS)}")
+    options = [_OPTION_FORMATS[style].format(letter=LETTERS[i], text=c) for i, c in enumerate(sample.choices)]
+    if strip:
+        block = (f"{sample.question}\n{header}" + "".join(f"{option}\n" for option in options)).rstrip()
+    else:
+        block = f"{sample.question}\n{header}" + "\n".join(options)
+    return f"{block}\n{_INSTRUCTIONS[prompt_type]}"
 
 
-def build_prompt(sample: EvalSample, prompt_type: str, layout: dict[str, tuple[str, str]]) -> str:
+def build_prompt(sample: EvalSample, prompt_type: str, layout: dict[str, tuple[str, str, bool]]) -> str:
     """The full generation prompt: system line, `USER: <image>\\n{question} ASSISTANT:`."""
     return qwen2_base_prompt(build_question(sample, prompt_type, layout))

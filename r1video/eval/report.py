@@ -5,6 +5,12 @@ import os
 
 from r1video.eval.scoring import EMPTY, NO_LETTER, NO_TAG, VIDEO_ERROR, Scores
 
+PROTOCOL_NOTES = {
+    "robust": "r1video's answer reader, the same as the training reward's.",
+    "original": "TinyLLaVA-Video-R1's parser, quirks included (first character of a single-line `<answer>`, "
+    "then `(X)`, else a random guess).",
+}
+
 
 def results_payload(
     title: str,
@@ -34,7 +40,8 @@ def results_payload(
             "average": average,
             "no_answer_wrong": getattr(scores_wrong, average),
             "no_answer_random_guess": getattr(scores_guess, average),
-            "reported": settings.get("no_answer", "wrong"),
+            "reported": settings.get("no_answer") or "wrong",
+            "protocol": settings.get("protocol", "robust"),
         },
         "micro": {"no_answer_wrong": scores_wrong.micro, "no_answer_random_guess": scores_guess.micro},
         "macro": {"no_answer_wrong": scores_wrong.macro, "no_answer_random_guess": scores_guess.macro},
@@ -67,8 +74,11 @@ def markdown_table(payload: dict) -> str:
     average = payload["headline"]["average"]
     group = payload["group_label"].lower()
     label = f"M-Avg (macro over {group}s)" if average == "macro" else "Avg (micro, all questions)"
+    protocol = payload["headline"]["protocol"]
     lines = [
-        f"### {payload['benchmark']}",
+        f"### {payload['benchmark']} (answers read with the {protocol} protocol)",
+        "",
+        f"Protocol `--protocol {protocol}`: {PROTOCOL_NOTES.get(protocol, '')}",
         "",
         f"| {payload['group_label']} | N | Acc (no answer = wrong) | Acc (no answer = seeded random guess) |",
         "|---|---:|---:|---:|",

@@ -19,7 +19,7 @@ from r1video.eval.predictions import PredictionLog
 from r1video.eval.prompts import build_prompt
 from r1video.eval.report import markdown_table, results_payload, write_results
 from r1video.eval.samples import EvalSample, check_videos_exist
-from r1video.eval.scoring import VIDEO_ERROR, extract_prediction, score_records
+from r1video.eval.scoring import PROTOCOLS, VIDEO_ERROR, extract_prediction, score_records
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +62,12 @@ class EvalConfig:
         max_new_tokens (`int`): 1024, as the original.
         do_sample (`bool`): Sample instead of greedy decoding (the R1 protocol samples with the model's defaults).
         temperature, top_p (`float`, *optional*): Sampling settings; the model's generation config otherwise.
-        no_answer (`str`): Headline policy when no letter is found: `"wrong"` or `"random"` (the original's guess,
-            seeded). Both numbers are always computed.
+        protocol (`str`): How answers are read: `"robust"` (the one reader, as in training) or `"original"`
+            (TinyLLaVA-Video-R1's parser, reason prompt only); see `r1video.eval.scoring`. Applied when scoring, so
+            stored predictions can be rescored under either.
+        no_answer (`str`, *optional*): Headline policy when no letter is found: `"wrong"` or `"random"` (the
+            original's guess, seeded); by default `"random"` with the original protocol, else `"wrong"`. Both
+            numbers are always computed.
         seed (`int`): Seeds sampling and the random guesses.
         dtype (`str`): Weight dtype, `float32` as the original, or `bfloat16`, `float16`, `auto`.
         device (`str`, *optional*): `cuda` when available, else `cpu`.
@@ -87,11 +91,23 @@ class EvalConfig:
     do_sample: bool = False
     temperature: float | None = None
     top_p: float | None = None
-    no_answer: str = "wrong"
+    protocol: str = "robust"
+    no_answer: str | None = None
     seed: int = 0
     dtype: str = "float32"
     device: str | None = None
     overwrite: bool = False
+
+    def __post_init__(self):
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"unknown answer protocol {self.protocol!r}; use one of {PROTOCOLS}")
+        if self.protocol == "original" and self.prompt != "reason":
+            raise ValueError(
+                "--protocol original reproduces TinyLLaVA-Video-R1's parser, which reads the reason prompt's "
+                "<answer> tags; use it with --prompt reason"
+            )
+        if self.no_answer is None:
+            self.no_answer = "random" if self.protocol == "original" else "wrong"
 
     def resolved_output_dir(self) -> str:
         if self.output_dir:
@@ -176,7 +192,7 @@ def run_evaluation(
             model, processor = _load_model(config)
         _generate_all(pending, benchmark, config, model, processor, log, progress, on_record)
     done = log.records()
-    records = [done[s.id] for s in samples]
+    records = [rescore(done[s.id], s.letters, config.protocol) for s in samples]
     groups = list(dict.fromkeys(s.group for s in samples))
     payload = results_payload(
         benchmark.title,
@@ -189,6 +205,14 @@ def run_evaluation(
     )
     write_results(payload, output_dir)
     return EvalResult(payload, markdown_table(payload), output_dir, len(pending), num_resumed)
+
+
+def rescore(record: dict, letters: str, protocol: str) -> dict:
+    """The record with `prediction` and `status` read from its completion under `protocol` (video errors kept)."""
+    if record["status"] == VIDEO_ERROR:
+        return record
+    letter, status = extract_prediction(record["completion"], letters, protocol)
+    return {**record, "prediction": letter, "status": status}
 
 
 def _settings(config: EvalConfig) -> dict:
@@ -285,7 +309,7 @@ def _generate_all(samples, benchmark, config, model, processor, log, progress, o
                 prompts = [build_prompt(s, config.prompt, layout) for s, _, _ in ready]
                 completions = generate_batch(model, processor, prompts, [f for _, f, _ in ready], gen_kwargs)
                 for (sample, _, indices), completion in zip(ready, completions, strict=True):
-                    letter, status = extract_prediction(completion, sample.letters, config.prompt)
+                    letter, status = extract_prediction(completion, sample.letters, config.protocol)
                     records[sample.id] = _record(sample, completion, letter, status, indices)
             for sample in batch:  # benchmark order, so the file reads like the benchmark
                 log.append(records[sample.id])

@@ -1,34 +1,39 @@
 """Reading the chosen option from a completion, and accuracies (micro, macro, per group).
 
-Extraction is shared with training: [`rewards.extract_answer`] with the original evaluation's rules, i.e. the
-first character of the `<answer>` content if it is an option letter (any case), otherwise a bracketed or named
-letter (`(C)`, `Option C`). With the reason prompt the `<answer>` tag is required, as in the original; with the
-option prompt the whole completion is read.
+Two answer-reading protocols (`r1video eval --protocol`):
+
+- `robust` (the default) reads answers exactly as training does, with the one reader [`rewards.extract_answer`]:
+  the `<answer>` content (several lines allowed), or the whole completion when it has no tags; wrapped letters
+  (`**C**`, `\\boxed{C}`), `Answer: C`, `Option C`, `C. text` and `(C)` give C; hedges (`A or B`, an echoed option
+  list) give no answer.
+- `original` reproduces TinyLLaVA-Video-R1's `parse_multi_choice_response` (seed-facts §9), quirks included: the
+  first `<answer>\\s*(.*?)\\s*</answer>` without DOTALL; its first character if it is an option letter (either
+  case); otherwise the first option, in letter order, written `(X)` or `(x)` in it; otherwise a random guess, as is
+  a completion without a match. An empty answer is wrong. It is defined for the reason prompt only.
 
 When no letter is found the original guesses uniformly at random (unseeded). Here every prediction records why it
-has no letter, and both accuracies are computed: no answer counted wrong (our default headline) and the
-original's guess, made reproducible by seeding it with the run seed and the sample id. An empty
-`<answer></answer>` is wrong under both, as in the original.
-
-Deviations from the original parser, all small: `rewards` reads an `<answer>` spanning several lines (the original
-regex has no DOTALL, so it guessed), accepts `Option C` / `Answer: C` forms, and reads `(A) or (B)` as no answer
-(the original took the first listed option).
+has no letter, and both accuracies are computed: no answer counted wrong and the original's guess, made
+reproducible by seeding it with the run seed and the sample id.
 """
 
 import random
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from rewards import extract_answer
 
+PROTOCOLS = ("robust", "original")
 NO_ANSWER_POLICIES = ("wrong", "random")
 
 # Why a prediction has (or lacks) a letter.
 ANSWERED = "answered"
-NO_TAG = "no_tag"  # reason prompt: no <answer>...</answer> at all -> the original guesses
+NO_TAG = "no_tag"  # no <answer>...</answer> (and, robust, no letter in the whole completion) -> the original guesses
 NO_LETTER = "no_letter"  # an answer that names no option -> the original guesses
-EMPTY = "empty"  # reason prompt: <answer></answer> -> wrong in the original too
+EMPTY = "empty"  # <answer></answer> -> wrong in the original too
 VIDEO_ERROR = "video_error"  # the video could not be decoded; no generation, counted wrong
+
+_ORIGINAL_ANSWER = re.compile(r"<answer>\s*(.*?)\s*</answer>")
 
 
 class Extraction(NamedTuple):
@@ -36,21 +41,49 @@ class Extraction(NamedTuple):
     status: str
 
 
-def extract_prediction(completion: str, letters: str, prompt_type: str) -> Extraction:
+def extract_prediction(completion: str, letters: str, protocol: str = "robust") -> Extraction:
     """Read the chosen letter from a completion.
 
     Args:
         completion: The generated text.
         letters: The sample's option letters (`"ABCD"`).
-        prompt_type: `"reason"` requires `<answer>` tags; `"option"` reads the whole completion.
+        protocol: `"robust"` (the one reader, as in training) or `"original"` (TinyLLaVA-Video-R1's parser).
+
+    Raises:
+        ValueError: An unknown protocol.
     """
-    answer = extract_answer(completion, letters=letters, first_char=True, require_tags=prompt_type == "reason")
+    if protocol == "original":
+        return original_choice(completion, letters)
+    if protocol != "robust":
+        raise ValueError(f"unknown answer protocol {protocol!r}; use one of {PROTOCOLS}")
+    answer = extract_answer(completion, letters=letters)
     if answer.letter is not None:
         return Extraction(answer.letter, ANSWERED)
-    if answer.text is None:
+    tagged = extract_answer(completion, letters=letters, require_tags=True)
+    if tagged.text is None:
         return Extraction(None, NO_TAG)
-    if answer.text == "" and prompt_type == "reason":
+    if tagged.text == "":
         return Extraction(None, EMPTY)
+    return Extraction(None, NO_LETTER)
+
+
+def original_choice(completion: str, letters: str) -> Extraction:
+    """TinyLLaVA-Video-R1's evaluation parser, without its random guess (the caller makes it, seeded).
+
+    Returns the letter it reads, or `None` with the reason: `no_tag` and `no_letter` are where the original guessed
+    at random, `empty` where it returned `None` (counted wrong).
+    """
+    match = _ORIGINAL_ANSWER.search(completion)
+    if match is None:
+        return Extraction(None, NO_TAG)
+    answer = match.group(1).strip()
+    if not answer:
+        return Extraction(None, EMPTY)
+    if answer[0] in letters or answer[0] in letters.lower():
+        return Extraction(answer[0].upper(), ANSWERED)
+    for letter in letters:
+        if f"({letter})" in answer or f"({letter.lower()})" in answer:
+            return Extraction(letter, ANSWERED)
     return Extraction(None, NO_LETTER)
 
 

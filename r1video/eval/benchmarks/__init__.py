@@ -1,8 +1,8 @@
 """The benchmarks `r1video eval` knows: how to read each one, how to prompt for it and how to average its score.
 
 Prompt layouts follow the original evaluation code (seed-facts §9): the reason prompt (R1) and the option prompt
-(TinyLLaVA-Video) differ per benchmark in how options are written (`A. text` or `(A) text`) and whether an
-`Options:` line comes first.
+(TinyLLaVA-Video) differ per benchmark in how options are written (`A. text` or `(A) text`), whether an
+`Options:` line comes first, and whether the options block is right-stripped (see `r1video.eval.prompts`).
 """
 
 from collections.abc import Callable
@@ -22,8 +22,8 @@ class Benchmark:
         name (`str`): The `--benchmark` value.
         title (`str`): Display name.
         load (`Callable`): `load(data_dir, tasks=None, video_dir=None, **options) -> list[EvalSample]`.
-        layouts (`dict`): Prompt type (`"reason"`, `"option"`) -> `(option style, options header)`, the arguments
-            of `format_options` and `reason_question`.
+        layouts (`dict`): Prompt type (`"reason"`, `"option"`) -> `(option style, options header, strip)`, see
+            [`r1video.eval.prompts.build_question`].
         average (`str`): The headline: `"micro"` (correct / total) or `"macro"` (mean of the group accuracies).
         group_label (`str`): What a group is (`"Task"`, `"Duration"`).
         options (`tuple[str, ...]`): Extra keyword arguments `load` accepts.
@@ -32,7 +32,7 @@ class Benchmark:
     name: str
     title: str
     load: Callable[..., list[EvalSample]]
-    layouts: dict[str, tuple[str, str]]
+    layouts: dict[str, tuple[str, str, bool]]
     average: str
     group_label: str
     options: tuple[str, ...] = ()
@@ -43,7 +43,7 @@ BENCHMARKS = {
         "mvbench",
         "MVBench",
         mvbench.load,
-        {"reason": ("dot", "Options:\n"), "option": ("paren", "")},
+        {"reason": ("dot", "Options:\n", True), "option": ("paren", "", True)},
         "micro",
         "Task",
         options=("respect_bounds",),
@@ -52,15 +52,25 @@ BENCHMARKS = {
         "videomme",
         "Video-MME (wo sub)",
         videomme.load,
-        {"reason": ("dot", "Options:\n"), "option": ("dot", "")},
+        {"reason": ("dot", "Options:\n", False), "option": ("dot", "", False)},
         "micro",
         "Duration",
     ),
     "mlvu": Benchmark(
-        "mlvu", "MLVU (dev)", mlvu.load, {"reason": ("paren", ""), "option": ("paren", "")}, "macro", "Task"
+        "mlvu",
+        "MLVU (dev)",
+        mlvu.load,
+        {"reason": ("paren", "", True), "option": ("paren", "", True)},
+        "macro",
+        "Task",
     ),
     "mmvu": Benchmark(
-        "mmvu", "MMVU (mc)", mmvu.load, {"reason": ("dot", ""), "option": ("dot", "")}, "micro", "Question type"
+        "mmvu",
+        "MMVU (mc)",
+        mmvu.load,
+        {"reason": ("dot", "", False), "option": ("dot", "", False)},
+        "micro",
+        "Question type",
     ),
 }
 

@@ -20,7 +20,8 @@ from r1video.eval.samples import LETTERS, BenchmarkDataError, EvalSample, requir
 
 DURATIONS = ["short", "medium", "long"]
 PARQUET = os.path.join("videomme", "test-00000-of-00001.parquet")
-_OPTION = re.compile(r"^([A-Z])\.\s?(.*)$", re.DOTALL)
+# "A. text" exactly: the prompt writes the option back as "A. " + text, byte for byte as the original joins them.
+_OPTION = re.compile(r"^([A-Z])\. (.*)$", re.DOTALL)
 
 
 def load(
