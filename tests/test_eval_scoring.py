@@ -17,21 +17,67 @@ from r1video.model.templates import OPTION_INSTRUCTION, QWEN2_BASE_SYSTEM, REASO
 SAMPLE = EvalSample("t/0", "task", "What moves?", ("a cup", "a ball"), "B", "v.mp4")
 
 
+# The original evaluation scripts' question construction (TinyLLaVA-Video-R1 tinyllava/eval/eval_*.py, seed-facts §9),
+# written out; `instruction` is the reason or option line.
+def original_mvbench(question, candidates, instruction, paren=False):
+    text = f"{question}\n" if paren else f"{question}\nOptions:\n"
+    for idx, c in enumerate(candidates):
+        text += f"({chr(ord('A') + idx)}) {c}\n" if paren else f"{chr(ord('A') + idx)}. {c}\n"
+    return text.rstrip() + "\n" + instruction
+
+
+def original_mlvu(question, candidates, instruction):
+    text = f"{question}\n"
+    for idx, c in enumerate(candidates):
+        text += f"({chr(ord('A') + idx)}) {c}\n"
+    return text.rstrip() + "\n" + instruction
+
+
+def original_videomme(question, options, instruction, header="\nOptions:\n"):
+    return question + header + "\n".join(options) + "\n" + instruction
+
+
+def original_mmvu(question, choices, instruction):
+    return question + "\n" + "\n".join([f"{key}. {value}" for key, value in choices.items()]) + "\n" + instruction
+
+
+QUESTIONS = [
+    ("What moves?", ("a cup", "a ball")),
+    ("Is the cube moving? ", ("Yes", "No")),  # the question's trailing space stays
+    ("Which one?", ("The red cube", "The blue cube ")),  # MVBench/MLVU drop the last option's trailing space
+    (" Leading space?\n", (" a", "b  ", "c\n")),
+    ("Count them.", ("1", "2", "3", "4", "5 ")),
+]
+
+
 class TestPrompts:
-    @pytest.mark.parametrize(
-        ("benchmark", "prompt", "expected"),
-        [
-            ("mvbench", "reason", f"What moves?\nOptions:\nA. a cup\nB. a ball\n{REASON_INSTRUCTION}"),
-            ("mvbench", "option", f"What moves?\n(A) a cup\n(B) a ball\n{OPTION_INSTRUCTION}"),
-            ("videomme", "reason", f"What moves?\nOptions:\nA. a cup\nB. a ball\n{REASON_INSTRUCTION}"),
-            ("videomme", "option", f"What moves?\nA. a cup\nB. a ball\n{OPTION_INSTRUCTION}"),
-            ("mlvu", "reason", f"What moves?\n(A) a cup\n(B) a ball\n{REASON_INSTRUCTION}"),
-            ("mlvu", "option", f"What moves?\n(A) a cup\n(B) a ball\n{OPTION_INSTRUCTION}"),
-            ("mmvu", "reason", f"What moves?\nA. a cup\nB. a ball\n{REASON_INSTRUCTION}"),
-        ],
-    )
-    def test_question_layout_per_benchmark_matches_the_original(self, benchmark, prompt, expected):
-        assert build_question(SAMPLE, prompt, get_benchmark(benchmark).layouts) == expected
+    @pytest.mark.parametrize(("question", "choices"), QUESTIONS)
+    def test_each_benchmark_matches_the_original_construction_byte_for_byte(self, question, choices):
+        sample = EvalSample("t/0", "task", question, choices, "A", "v.mp4")
+        letters = "ABCDE"[: len(choices)]
+        expected = {
+            ("mvbench", "reason"): original_mvbench(question, choices, REASON_INSTRUCTION),
+            ("mvbench", "option"): original_mvbench(question, choices, OPTION_INSTRUCTION, paren=True),
+            ("mlvu", "reason"): original_mlvu(question, choices, REASON_INSTRUCTION),
+            ("mlvu", "option"): original_mlvu(question, choices, OPTION_INSTRUCTION),
+            ("videomme", "reason"): original_videomme(
+                question, [f"{x}. {c}" for x, c in zip(letters, choices, strict=True)], REASON_INSTRUCTION
+            ),
+            ("videomme", "option"): original_videomme(
+                question, [f"{x}. {c}" for x, c in zip(letters, choices, strict=True)], OPTION_INSTRUCTION, "\n"
+            ),
+            ("mmvu", "reason"): original_mmvu(question, dict(zip(letters, choices, strict=True)), REASON_INSTRUCTION),
+            ("mmvu", "option"): original_mmvu(question, dict(zip(letters, choices, strict=True)), OPTION_INSTRUCTION),
+        }
+        for (benchmark, prompt), text in expected.items():
+            assert build_question(sample, prompt, get_benchmark(benchmark).layouts) == text, (benchmark, prompt)
+
+    def test_the_issue_examples(self):
+        mvbench = get_benchmark("mvbench").layouts
+        moving = EvalSample("t/0", "task", "Is the cube moving? ", ("Yes", "The blue cube "), "A", "v.mp4")
+        text = build_question(moving, "reason", mvbench)
+        assert "moving? \nOptions:" in text and "B. The blue cube\nOutput" in text
+        assert "B. The blue cube \nOutput" in build_question(moving, "reason", get_benchmark("videomme").layouts)
 
     def test_full_prompt_is_qwen2_base_ending_in_assistant_colon(self):
         prompt = build_prompt(SAMPLE, "reason", get_benchmark("mvbench").layouts)
@@ -41,34 +87,35 @@ class TestPrompts:
 
 class TestExtraction:
     @pytest.mark.parametrize(
-        ("completion", "letter", "status"),
+        ("completion", "robust", "original"),
         [
-            ("<think>It rolls.</think> <answer>B</answer>", "B", "answered"),
-            ("<think>x</think><answer> b. a ball </answer>", "B", "answered"),  # first character, any case
-            ("<think>x</think><answer>It is (A) a cup</answer>", "A", "answered"),  # bracketed letter inside
-            ("<think>x</think><answer>Because it rolls</answer>", "B", "answered"),  # the original's first-char quirk
-            ("<think>x</think><answer>\nA\n</answer>", "A", "answered"),
-            ("<think>It rolls, so B.</think>", None, "no_tag"),  # no <answer>: the original guesses
-            ("<think>x</think><answer>the round one</answer>", None, "no_letter"),  # names no option: guesses
-            ("<think>x</think><answer></answer>", None, "empty"),  # empty: wrong in the original too
-            ("<think>x</think><answer>E</answer>", None, "no_letter"),  # not one of this question's letters
+            ("<think>It rolls.</think> <answer>B</answer>", ("B", "answered"), ("B", "answered")),
+            ("<think>x</think><answer> b. a ball </answer>", ("B", "answered"), ("B", "answered")),
+            ("<think>x</think><answer>It is (A) a cup</answer>", ("A", "answered"), ("A", "answered")),
+            # the original's first-character quirk; the reader sees a word
+            ("<think>x</think><answer>Because it rolls</answer>", (None, "no_letter"), ("B", "answered")),
+            ("<think>x</think><answer>\nA\n</answer>", ("A", "answered"), ("A", "answered")),
+            # "Answer: B": the original read A (its first character)
+            ("<think>x</think><answer>Answer: B</answer>", ("B", "answered"), ("A", "answered")),
+            ("<think>x</think><answer>**B**</answer>", ("B", "answered"), (None, "no_letter")),
+            ("<think>x</think><answer>A or B</answer>", (None, "no_letter"), ("A", "answered")),
+            # no <answer>: the reader reads the whole completion, as the training reward does; the original guesses
+            ("<think>It rolls, so B.</think>", (None, "no_tag"), (None, "no_tag")),
+            ("B", ("B", "answered"), (None, "no_tag")),
+            ("<think>x</think><answer>the round one</answer>", (None, "no_letter"), (None, "no_letter")),
+            ("<think>x</think><answer></answer>", (None, "empty"), (None, "empty")),
+            ("<think>x</think><answer>E</answer>", (None, "no_letter"), (None, "no_letter")),
+            # a multi-line answer: the original's regex (no DOTALL) does not match, so it guesses
+            ("<think>x</think><answer>B\nbecause it rolls</answer>", ("B", "answered"), (None, "no_tag")),
         ],
     )
-    def test_reason_prompt(self, completion, letter, status):
-        assert extract_prediction(completion, "AB", "reason") == (letter, status)
+    def test_both_protocols(self, completion, robust, original):
+        assert extract_prediction(completion, "AB") == robust
+        assert extract_prediction(completion, "AB", "original") == original
 
-    @pytest.mark.parametrize(
-        ("completion", "letter", "status"),
-        [
-            ("B", "B", "answered"),
-            ("(A) a cup", "A", "answered"),
-            ("The answer is B.", "B", "answered"),
-            ("", None, "no_letter"),
-            ("round", None, "no_letter"),
-        ],
-    )
-    def test_option_prompt_reads_the_whole_completion(self, completion, letter, status):
-        assert extract_prediction(completion, "AB", "option") == (letter, status)
+    def test_unknown_protocol(self):
+        with pytest.raises(ValueError, match="unknown answer protocol"):
+            extract_prediction("B", "AB", "reason")
 
 
 def _record(sample_id, group, answer, prediction, status="answered", num_choices=4):

@@ -69,10 +69,10 @@ class TestExtractAnswer:
         assert extract_answer("<answer>C</answer>", require_tags=True) == ("C", "C")
         assert extract_answer("<think>x</think><answer>C", require_tags=True) == (None, None)  # truncated
 
-    def test_first_char_rule_is_the_original(self):
-        assert extract_answer("<answer>Because the man turns</answer>", first_char=True).letter == "B"
-        assert extract_answer("<answer>a dog runs</answer>", first_char=True).letter == "A"
-        assert extract_answer("<answer>(C) the cup</answer>", first_char=True).letter == "C"
+    def test_a_letter_followed_by_a_word_is_no_option(self):
+        assert extract_answer("<answer>Because the man turns</answer>").letter is None
+        assert extract_answer("<answer>a dog runs</answer>").letter is None
+        assert extract_answer("<answer>(C) the cup</answer>").letter == "C"
 
     def test_letters_limit_the_options(self):
         assert extract_answer("<answer>E</answer>", letters="ABCD").letter is None
@@ -195,10 +195,10 @@ class TestAccuracyReward:
             None,
         ]
 
-    def test_first_char_switch(self):
-        completions = ["<answer>Because it moves</answer>", "<answer>A dog</answer>"]
-        assert get_accuracy_reward(first_char=True)(completions, solution=["B", "A"]) == [1.0, 1.0]
-        assert get_accuracy_reward()(completions, solution=["B", "A"]) == [0.0, 0.0]
+    def test_original_rule(self):
+        completions = ["<answer>Because it moves</answer>", "<answer>A dog</answer>", "<answer>b</answer>"]
+        assert get_accuracy_reward(rule="original")(completions, solution=["B", "A", "B"]) == [1.0, 1.0, 0.0]
+        assert get_accuracy_reward()(completions, solution=["B", "A", "B"]) == [0.0, 0.0, 1.0]
 
     def test_require_tags(self):
         reward = get_accuracy_reward(require_tags=True)
@@ -271,9 +271,9 @@ class TestTinyLLaVAR1Reward:
         reward = get_tinyllava_r1_reward(max_think_chars=100, zero_reward=-1.0)
         assert reward([r1_completion(50, "A"), "B"], solution=["A", "A"]) == [1.75, -1.0]
 
-    def test_first_char_switch_matches_the_original(self):
+    def test_original_rule_matches_the_original(self):
         completions = [think_answer("", "Because it moves"), "Because it moves"]
-        assert get_tinyllava_r1_reward(first_char=True)(completions, solution=["B", "B"]) == [1.5, 1.0]
+        assert get_tinyllava_r1_reward(rule="original")(completions, solution=["B", "B"]) == [1.5, 1.0]
         assert get_tinyllava_r1_reward()(completions, solution=["B", "B"]) == [-0.5, -2.0]
 
     def test_missing_solution_is_not_applicable(self):

@@ -119,3 +119,14 @@ def test_cli_exit_codes_table_and_json(root, capsys):
     clean = write_lines(root / "clean_cli.jsonl", [(grpo("a.mp4"), None)])
     assert main(["validate", str(clean), "--video-root", str(root)]) == 0
     assert "OK" in capsys.readouterr().out
+
+
+def test_empty_gold_answer_is_reported_with_file_and_line(root, capsys):
+    # Every reward of such a row is None, so its steps would train nothing, silently.
+    records = [(grpo("a.mp4"), None), (grpo("b.mp4", solution="<answer> </answer>"), "empty_answer")]
+    path = write_lines(root / "empty_gold.jsonl", records)
+    report = validate_file(path, root, check_videos=False)
+    assert [(issue.line, issue.field, issue.code) for issue in report.issues] == [(2, "solution", "empty_answer")]
+    assert main(["validate", str(path), "--video-root", str(root), "--no-decode"]) == 1
+    out = capsys.readouterr().out
+    assert "empty_gold.jsonl" in out and "2" in out and "empty gold answer" in out
