@@ -100,6 +100,22 @@ def test_headline_policy_switch_reports_the_seeded_guess(copies, tiny, tmp_path)
     assert again.num_generated == 0 and again.results["headline"] == head
 
 
+def test_protocol_is_applied_when_scoring_and_named_in_the_table(copies, tiny, tmp_path):
+    common = dict(output_dir=str(tmp_path), max_new_tokens=3, num_frames=2, seed=3)
+    robust = run_evaluation(EvalConfig("mlvu", copies["mlvu"], "tiny", **common), *tiny, progress=False)
+    assert "answers read with the robust protocol" in robust.markdown
+    assert robust.results["headline"]["protocol"] == "robust" and robust.results["headline"]["reported"] == "wrong"
+    # The same stored completions, rescored with the original parser: no generation, its guess reported.
+    original = run_evaluation(
+        EvalConfig("mlvu", copies["mlvu"], "tiny", protocol="original", **common), *tiny, progress=False
+    )
+    assert original.num_generated == 0
+    assert "answers read with the original protocol" in original.markdown
+    assert original.results["headline"]["reported"] == "random"
+    with pytest.raises(ValueError, match="--protocol original.*--prompt reason"):
+        EvalConfig("mlvu", copies["mlvu"], "tiny", protocol="original", prompt="option")
+
+
 def test_batched_generation_gives_the_greedy_answers_of_one_by_one(copies, tiny, tmp_path):
     # The questions differ in length, so the batch of 4 is really left-padded.
     samples = load_samples(EvalConfig("videomme", copies["videomme"], "tiny"))
