@@ -19,8 +19,9 @@ _LATEX_DELIMITERS = re.compile(r"\\[()\[\]]")
 _EMPHASIS = re.compile(r"[*`$]+")
 _SQUARE_LETTER = re.compile(r"\[\s*([A-Za-z])\s*\]")
 _STRAY_TAG = re.compile(r"</?(?:answer|think)>")
-# "C", "c.", "C)", "(C)", "C. text", "C: text", "C, …", "C" then a new line; a letter followed by a word ("A dog") is not.
-_LEADING_LETTER = re.compile(r"\(?([A-Za-z])(?:\)|[.:,](?=\s|$)|$|(?=\n))")
+# "C", "c.", "C)", "(C)", "C. text", "C: text", "C, …", "C - text", "C" then a new line; a letter followed by a word
+# ("A dog") is not.
+_LEADING_LETTER = re.compile(r"\(?([A-Za-z])(?:\)|[.:,](?=\s|$)|$|(?=\n)|(?=\s+[-–—]\s))")
 # "Option C", "the answer is (c)", "Answer: C.", "Final answer: C" and, upper case only, "Option C is right".
 _NAMED_PREFIX = re.compile(
     r"(?:the\s+|my\s+)?(?:final\s+|correct\s+)?(?:option|answer|choice)(?:\s+is)?\s*[:\-]?\s*", re.IGNORECASE
@@ -32,7 +33,7 @@ _PAREN_LETTER = re.compile(r"\(([A-Za-z])\)")
 # ("C, I think").
 _MENTIONS = (
     _PAREN_LETTER,
-    re.compile(r"(?<![A-Za-z0-9'])([A-Z])(?=[.):,;/]|[ \t]*$|[ \t]*\n|\s+(?:or|and)\b)", re.MULTILINE),
+    re.compile(r"(?<![A-Za-z0-9'])([A-Z])(?=[.):,;/]|[ \t]*$|[ \t]*\n|\s+(?:or|and)\b|\s+[-–—]\s)", re.MULTILINE),
     re.compile(r"(?:\bor|\band|[/,&])\s+\(?([A-Z])(?![A-Za-z0-9])(?!\s+(?!or\b|and\b)[a-z])"),
 )
 
@@ -116,7 +117,8 @@ def extract_answer(
 
     1. a hedge gives no letter: an answer that names two or more options (`A or B`, `A. or B.`, `(A) or (B)`,
        `A) red B) blue`, `A: red, B: blue`, an echoed option list `A. red\nB. blue`);
-    2. a leading letter, either case: `C`, `c`, `C.`, `(C)`, `C)`, `C. pick up the cup`, `C: …`, `C, …`, `(b)`;
+    2. a leading letter, either case: `C`, `c`, `C.`, `(C)`, `C)`, `C. pick up the cup`, `C: …`, `C, …`, `C - …`,
+       `(b)`;
     3. a named letter: `Option C`, `Answer: C`, `The answer is (c)`, `Final answer: C`, `Option C is right`;
     4. a bracketed letter anywhere, either case: `… so it is (C) …`.
 

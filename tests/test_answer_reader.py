@@ -32,6 +32,7 @@ ANSWERS = [
     ("C) pick up the cup", "C"),
     ("C, the cup", "C"),
     ("C, I think", "C"),
+    ("C - pick up the cup", "C"),
     (" C ", "C"),
     # wrapped letters
     ("**C**", "C"),
@@ -88,6 +89,7 @@ ANSWERS = [
     ("(A) red\n(B) blue\n(C) green", None),
     ("**A** or **C**", None),
     ("B or C is right", None),
+    ("A - red, B - blue", None),
     # no option named
     ("", None),
     ("A dog", None),
