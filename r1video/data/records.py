@@ -27,6 +27,20 @@ __all__ = [
 ]
 
 VIDEO_TOKENS = ("<image>", "<video>")
+# Names TRL 1.16's `GRPOTrainer._calculate_rewards` itself passes to reward functions (`prompts`, `completions`,
+# `completion_ids` as arguments; `trainer_state`, `log_extra`, `log_metric`, `environments` added to the column
+# keywords) or drops from the columns (`completion`). A record column with one of these names would collide with
+# TRL's argument at the first reward call, or never reach the rewards.
+RESERVED_COLUMNS = (
+    "prompts",
+    "completions",
+    "completion_ids",
+    "completion",
+    "trainer_state",
+    "log_extra",
+    "log_metric",
+    "environments",
+)
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 # `A. text`, `A) text`, `(A) text`, one option per line.
 _CHOICE_LINE = re.compile(r"^\s*(?:\(([A-Z])\)|([A-Z])[.)])\s*(.+?)\s*$")
@@ -41,7 +55,7 @@ class RecordError(ValueError):
         field: The offending field (`"problem"`, `"conversations[1].value"`, ...).
         message: What is wrong.
         code: A short machine-readable kind: `missing_field`, `wrong_type`, `bad_conversation`,
-            `answer_not_an_option`.
+            `answer_not_an_option`, `reserved_field`.
     """
 
     def __init__(self, field: str, message: str, code: str = "bad_field"):
@@ -180,6 +194,14 @@ def check_record(record: object) -> tuple[str, str, str]:
         _check_answer(pairs[asked][1], pairs[asked + 1][1], f"conversations[{asked + 1}]")
         question = pairs[asked][1]
         return "sft", video, question
+    reserved = [name for name in RESERVED_COLUMNS if name in record]
+    if reserved:
+        raise RecordError(
+            reserved[0],
+            "this column name is an argument TRL passes to reward functions itself "
+            f"({', '.join(RESERVED_COLUMNS)}); rename it",
+            "reserved_field",
+        )
     problem = _require_str(record, "problem")
     solution = _require_str(record, "solution")
     video = _require_str(record, "video_filename")

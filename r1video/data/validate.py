@@ -22,7 +22,8 @@ class Issue:
         line: 1-based line where the record starts.
         field: The field at fault (`"video_filename"`, `"conversations[1]"`, `"record"`, ...).
         code: The kind of problem: `invalid_json`, `missing_field`, `wrong_type`, `bad_conversation`,
-            `answer_not_an_option`, `duplicate`, `path_escape`, `video_missing`, `video_corrupt`, `video_no_frames`.
+            `answer_not_an_option`, `reserved_field`, `duplicate`, `path_escape`, `video_missing`, `video_corrupt`,
+            `video_no_frames`, `no_records`.
         message: A sentence for a human.
     """
 
@@ -93,6 +94,10 @@ def validate_file(
     report = ValidationReport(file=str(path))
     records = list(iter_records(path))
     report.num_records = len(records)
+    if not records:
+        report.issues.append(
+            Issue(1, "file", "no_records", f"{path}: no records (the file is empty or an empty list)")
+        )
     video_results: dict[str, Issue | None] = {}  # resolved path -> the problem with it (None: fine)
     first_seen: dict[tuple, int] = {}
     disable = (not progress) if progress is not None else (len(records) < 200 or None)
@@ -123,7 +128,7 @@ def validate_file(
 
 def _check_duplicates(record, fmt, video_name, question, first_seen, report) -> None:
     keys = [("content", os.path.normpath(video_name.removeprefix("./").lstrip("/")), question.strip())]
-    if fmt == "sft" and "id" in record.value:
+    if "id" in record.value:
         keys.append(("id", str(record.value["id"])))
     for key in keys:
         if key in first_seen:
