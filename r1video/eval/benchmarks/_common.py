@@ -3,6 +3,7 @@
 import json
 import os
 
+from r1video.data.paths import resolve_video_path
 from r1video.eval.samples import LETTERS, BenchmarkDataError, require_file
 
 
@@ -30,6 +31,19 @@ def field(record, key: str, kind: type | tuple[type, ...], where: str):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise BenchmarkDataError(f"{where}: field {key!r} should be {names}, got {type(value).__name__}")
     return value
+
+
+def video_path(video_root: str | os.PathLike, name: str, where: str, key: str = "video") -> str:
+    """The video `name` of a record resolved inside `video_root` by the training rule ([`resolve_video_path`]).
+
+    Raises:
+        BenchmarkDataError: The path is empty or leaves `video_root` (`..`, an absolute path elsewhere); the message
+            names `where` and the field `key`.
+    """
+    try:
+        return resolve_video_path(video_root, name)
+    except ValueError as exc:
+        raise BenchmarkDataError(f"{where}: field {key!r}: {exc}") from exc
 
 
 def answer_letter_from_text(answer: str, choices: list[str], where: str) -> str:
