@@ -11,6 +11,9 @@ The same format is available as a chat template (`chat_templates/qwen2_base.jinj
 from importlib import resources
 
 VIDEO_PLACEHOLDER = "<image>"  # the original uses the image placeholder for videos too; there is no <video> token
+# How the chat template writes an "<image>" that is text of a question, not the video placeholder ("<", U+2060 WORD
+# JOINER, "image>"); the processor tokenises it as the ordinary characters of "<image>".
+LITERAL_PLACEHOLDER = "<\u2060image>"
 EOS = "<|endoftext|>"
 QWEN2_BASE_SYSTEM = (
     "A chat between a curious user and an artificial intelligence assistant. "

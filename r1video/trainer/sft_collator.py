@@ -87,9 +87,7 @@ def tokenize_conversation(processor, messages: list[dict]) -> tuple[list[int], l
                 f"itself; remove it from the data. Reply: {text!r}"
             )
     segments = conversation_segments(processor, messages)
-    ids_per_segment = tokenizer(
-        [processor.expand_placeholders(text) for text, _ in segments], add_special_tokens=False
-    )["input_ids"]
+    ids_per_segment = [processor.encode(text, add_special_tokens=False) for text, _ in segments]
     input_ids, labels = [], []
     for (_, supervised), ids in zip(segments, ids_per_segment, strict=True):
         input_ids += ids
