@@ -77,3 +77,54 @@ def test_duplicate_ids_in_grpo_records_are_reported(root):
     report = validate_file(path, root)
     assert [(issue.line, issue.field, issue.code) for issue in report.issues] == [(3, "id", "duplicate")]
     assert "line 1" in report.issues[0].message
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from r1video.model import build_tiny_model
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    build_tiny_model(out, seed=0)
+    return str(out)
+
+
+LONG_PROBLEM = "Which word comes last? " + "word " * 4000 + "\nA. word\nB. other"  # about 20,000 characters
+
+
+def write_long_file(root, fmt):
+    if fmt == "grpo":
+        path = root / "long.jsonl"
+        long = grpo("b.mp4", problem=LONG_PROBLEM, id="long-one")
+        path.write_text(json.dumps(grpo("a.mp4", id="short")) + "\n" + json.dumps(long) + "\n")
+        return path, 2, "problem"
+    path = root / "long.json"
+    conversations = [{"from": "human", "value": "<image>\n" + LONG_PROBLEM}, {"from": "gpt", "value": "A"}]
+    path.write_text(json.dumps([{"id": "long-one", "video": "videos/a.mp4", "conversations": conversations}]))
+    return path, 1, "conversations"
+
+
+@pytest.mark.parametrize("fmt", ["grpo", "sft"])
+def test_validate_with_a_model_flags_prompts_over_its_maximum(root, model_dir, fmt, capsys):
+    path, line, field = write_long_file(root, fmt)
+    assert main(["validate", str(path), "--video-root", str(root)]) == 0  # lengths need the model's tokenizer
+    capsys.readouterr()
+    assert main(["validate", str(path), "--video-root", str(root), "--model", model_dir, "--json"]) == 1
+    issues = json.loads(capsys.readouterr().out)["issues"]
+    assert [(i["line"], i["field"], i["code"]) for i in issues] == [(line, field, "prompt_too_long")]
+    assert "over the model's maximum 4096" in issues[0]["message"]
+
+
+@pytest.mark.parametrize("stage", ["grpo", "sft"])
+def test_training_names_the_record_whose_prompt_is_too_long(root, model_dir, stage, tmp_path):
+    from r1video import grpo, sft
+
+    path, line, _ = write_long_file(root, stage)
+    entry = grpo if stage == "grpo" else sft
+    argv = ["--model_name_or_path", model_dir, "--train_file", str(path), "--video_root", str(root)]
+    argv += ["--output_dir", str(tmp_path), "--use_cpu", "true", "--report_to", "none", "--num_frames", "2"]
+    argv += ["--max_steps", "1", "--save_strategy", "no", "--per_device_train_batch_size", "2"]
+    if stage == "grpo":
+        argv += ["--reward_funcs", "format", "--num_generations", "2", "--max_completion_length", "2"]
+    with pytest.raises(ValueError, match=rf"long\.jsonl?:{line} \(id 'long-one'\): \d+") as caught:
+        entry.main(argv)
+    assert "maximum of 4096 tokens" in str(caught.value)
