@@ -123,3 +123,17 @@ def test_two_turns_marking_a_clip_are_refused_with_line_and_turn(root):
     ]
     with pytest.raises(ValueError, match=r"two\.json:2: conversations\[2\]: a second video placeholder"):
         load_sft_dataset(path, root)
+
+
+def test_evaluation_prompts_keep_placeholder_text_too(tiny):
+    """`r1video eval`/`infer` build their prompts with `qwen2_base_prompt`: the same rule holds there."""
+    from r1video.model.templates import qwen2_base_prompt
+
+    _, (_, processor) = tiny
+    prompt = qwen2_base_prompt("<image>\n" + QUESTION)
+    frames = torch.zeros(2, 3, 32, 32)
+    batch = processor(text=[prompt, qwen2_base_prompt("Q?")], videos=[frames, frames], padding_side="left")
+    ids = batch["input_ids"][0].tolist()
+    assert ids.count(processor.video_token_id) == processor.num_queries
+    assert "What does the <video> tag do? Is <image> an HTML tag?" in text_between_placeholders(processor, ids)
+    assert batch["attention_mask"][1][0] == 0  # the shorter prompt is left-padded

@@ -18,6 +18,7 @@ stays (`"What does the <video> tag do?"`). A record whose turns mark two clips i
 import re
 
 from r1video.data.paths import resolve_video_path
+from r1video.model.templates import split_marker
 
 __all__ = [
     "RecordError",
@@ -28,10 +29,8 @@ __all__ = [
     "parse_choices",
     "prompt_messages",
     "sft_example",
-    "split_marker",
 ]
 
-VIDEO_TOKENS = ("<image>", "<video>")
 # Names TRL 1.16's `GRPOTrainer._calculate_rewards` itself passes to reward functions (`prompts`, `completions`,
 # `completion_ids` as arguments; `trainer_state`, `log_extra`, `log_metric`, `environments` added to the column
 # keywords) or drops from the columns (`completion`). A record column with one of these names would collide with
@@ -132,22 +131,6 @@ def _check_answer(question: str, solution: str, field: str) -> None:
     raise RecordError(
         field, f"answer {solution.strip()!r} is not one of the options {options}", "answer_not_an_option"
     )
-
-
-def split_marker(text: str) -> tuple[str, bool]:
-    """Remove the placeholder that marks the clip: one `<image>`/`<video>` at the start or end of `text`.
-
-    Returns:
-        `(text, marked)`: the text without that one placeholder (then stripped of surrounding blanks) and whether
-        there was one; unmarked text comes back unchanged. Placeholders elsewhere in the text are left as they are.
-    """
-    stripped = text.strip()
-    for token in VIDEO_TOKENS:
-        if stripped.startswith(token):
-            return stripped[len(token) :].strip(), True
-        if stripped.endswith(token):
-            return stripped[: -len(token)].strip(), True
-    return text, False
 
 
 def _video_turn(pairs: list[tuple[str, str]]) -> int:

@@ -134,14 +134,23 @@ class TinyLlavaVideoProcessor(ProcessorMixin):
             )
         if tokenizer_kwargs.get("truncation"):
             raise ValueError("Truncating prompts could cut video placeholders; truncate the question text instead.")
-        data = dict(
-            self.tokenizer(
-                [self.expand_placeholders(t) for t in texts],
-                padding=padding,
-                return_tensors=return_tensors,
-                **tokenizer_kwargs,
+        if any(LITERAL_PLACEHOLDER in t for t in texts):  # a question mentions "<image>": tokenised as text
+            add_special_tokens = tokenizer_kwargs.pop("add_special_tokens", True)
+            encoded = [self.encode(t, add_special_tokens) for t in texts]
+            data = dict(
+                self.tokenizer.pad(
+                    {"input_ids": encoded}, padding=padding, return_tensors=return_tensors, **tokenizer_kwargs
+                )
             )
-        )
+        else:
+            data = dict(
+                self.tokenizer(
+                    [self.expand_placeholders(t) for t in texts],
+                    padding=padding,
+                    return_tensors=return_tensors,
+                    **tokenizer_kwargs,
+                )
+            )
         if videos:
             pixels = [v if isinstance(v, torch.Tensor) else self.preprocess_frames(v) for v in videos]
             same_shape = len({tuple(p.shape) for p in pixels}) == 1
