@@ -92,3 +92,13 @@ def test_results_and_predictions_record_no_absolute_local_paths(copies, tmp_path
     records = [json.loads(line) for line in written["predictions.jsonl"].splitlines()]
     assert [r["video"] for r in records] == ["videos/Chemistry/0.mp4", "videos/Art/1.mp4"]
     assert "videos/Art/1.mp4" in records[1]["error"]
+
+
+def test_a_task_file_saved_with_a_byte_order_mark_reads(tmp_path):
+    data_dir = MAKERS["mlvu"](tmp_path / "mlvu")
+    task_file = os.path.join(data_dir, "json", "1_plotQA.json")
+    with open(task_file, "rb") as f:
+        content = f.read()
+    with open(task_file, "wb") as f:
+        f.write(b"\xef\xbb\xbf" + content)
+    assert len(get_benchmark("mlvu").load(data_dir, tasks=["plotQA"])) == len(json.loads(content))

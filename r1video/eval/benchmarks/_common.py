@@ -11,7 +11,7 @@ def read_json_list(path: str | os.PathLike, what: str) -> list:
     """A JSON file holding a list; a missing file or bad JSON raises [`BenchmarkDataError`] naming it."""
     require_file(path, what)
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark, if any, is skipped
             data = json.load(f)
     except json.JSONDecodeError as exc:
         raise BenchmarkDataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
