@@ -177,7 +177,8 @@ class VideoSFTCollator:
             raise ValueError(
                 f"Row {row.get('id', '?')!r} renders {placeholders // self.processor.num_queries} video placeholders "
                 f"for {expected // self.processor.num_queries} video; a row with a `video` needs exactly one "
-                "{'type': 'video'} part, a text-only row none, and no message may hold '<image>' text."
+                "{'type': 'video'} part, a text-only row none (a plain-text turn that starts or ends with '<image>' "
+                "marks a clip)."
             )
         if self.max_length is not None and len(input_ids) > self.max_length:
             if input_ids[: self.max_length].count(self.processor.video_token_id) != placeholders:
