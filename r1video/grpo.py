@@ -20,6 +20,7 @@ def make_parser() -> TrlParser:
 
 def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, model_args: ModelConfig):
     """Build rewards (checked before any model loads), model, processor and data; train; save."""
+    from r1video.data.lengths import check_prompt_lengths
     from r1video.data.loaders import load_grpo_dataset
     from r1video.model.templates import REASON_INSTRUCTION
     from r1video.runs import keep_hub_token_out_of_checkpoints, load_model, run, setup_logging
@@ -38,6 +39,7 @@ def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, mod
     train_dataset = load_grpo_dataset(script_args.train_file, script_args.video_root, question_template=template)
 
     model, processor = load_model(model_args)
+    check_prompt_lengths(script_args.train_file, processor, question_template=template)  # names too-long records
     trainer = VideoGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,

@@ -23,6 +23,7 @@ def make_parser() -> TrlParser:
 
 def train(script_args: VideoScriptArguments, training_args: VideoSFTConfig, model_args: ModelConfig):
     """Load data, model and processor; train the LLM and connector on the assistant replies; save."""
+    from r1video.data.lengths import check_prompt_lengths
     from r1video.data.loaders import load_sft_dataset
     from r1video.runs import keep_hub_token_out_of_checkpoints, load_model, run, setup_logging
     from r1video.trainer import VideoSFTTrainer
@@ -37,6 +38,7 @@ def train(script_args: VideoScriptArguments, training_args: VideoSFTConfig, mode
     train_dataset = load_sft_dataset(script_args.train_file, script_args.video_root)
 
     model, processor = load_model(model_args)
+    check_prompt_lengths(script_args.train_file, processor)  # names too-long records
     trainer = VideoSFTTrainer(
         model=model,
         args=training_args,

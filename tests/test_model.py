@@ -141,6 +141,17 @@ class TestConfig:
         assert config.tokenizer_model_max_length == 3072 and config.pad_token == "<|endoftext|>"
         assert config.text_config.model_type == "qwen2" and config.tie_word_embeddings
 
+    def test_group_null_reads_as_the_original_default(self, tmp_path):
+        """The original writes `"group": null` when the group was left at its default; that means 16 groups."""
+        write_released_checkpoint(tmp_path)
+        config_file = tmp_path / "config.json"
+        config = json.loads(config_file.read_text())
+        config.update(group=None, num_queries=512)
+        config_file.write_text(json.dumps(config))
+        loaded = AutoConfig.from_pretrained(tmp_path)
+        assert (loaded.group, loaded.num_queries) == (16, 512)
+        assert json.loads(loaded.to_json_string())["group"] == 16
+
 
 class TestCheckpoints:
     def test_save_writes_released_key_names_and_reloads_exactly(self, tmp_path):

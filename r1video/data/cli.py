@@ -13,6 +13,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--video-root", required=True, help="directory the video paths are relative to")
     validate.add_argument("--frames", type=int, default=4, help="frames decoded per video (default: 4)")
     validate.add_argument("--no-decode", action="store_true", help="check that videos exist, without decoding")
+    validate.add_argument(
+        "--model", help="checkpoint (directory or Hub id) whose tokenizer limits prompt lengths (default: not checked)"
+    )
+    validate.add_argument(
+        "--question-template",
+        choices=["r1", "none"],
+        default="r1",
+        help="GRPO prompt text as training builds it: 'r1' appends the reasoning instruction (default: r1)",
+    )
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.add_argument("--max-issues", type=int, default=50, help="problems listed on the console (default: 50)")
 
@@ -40,8 +49,22 @@ def main(argv: list[str]) -> int:
 
 def _validate(args) -> int:
     from r1video.data.validate import format_report, validate_file
+    from r1video.model.templates import REASON_INSTRUCTION
 
-    report = validate_file(args.file, args.video_root, num_frames=args.frames, check_videos=not args.no_decode)
+    template = f"{{Question}} {REASON_INSTRUCTION}" if args.question_template == "r1" else None
+    processor = None
+    if args.model:
+        from r1video.model import TinyLlavaVideoProcessor
+
+        processor = TinyLlavaVideoProcessor.from_pretrained(args.model)
+    report = validate_file(
+        args.file,
+        args.video_root,
+        num_frames=args.frames,
+        check_videos=not args.no_decode,
+        processor=processor,
+        question_template=template,
+    )
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:

@@ -27,8 +27,9 @@ def iter_records(path: str | os.PathLike) -> Iterator[JsonRecord]:
 
     The format is read from the content, not the extension: a file whose first non-blank character is `[` is a JSON
     list. A bad JSONL line is yielded as an error and reading goes on; a JSON list stops at its first syntax error.
+    A UTF-8 byte-order mark (what some Windows editors write) is skipped.
     """
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         text = f.read()
     stripped = text.lstrip()
     if stripped.startswith("["):

@@ -1,8 +1,9 @@
-"""Resolve a record's video path inside a data root, refusing paths that point outside it."""
+"""Resolve a record's video path inside a data root, refusing paths that point outside it; name paths publicly."""
 
 import os
+from pathlib import Path
 
-__all__ = ["PathEscapeError", "resolve_video_path"]
+__all__ = ["PathEscapeError", "public_name", "public_path", "resolve_video_path"]
 
 
 class PathEscapeError(ValueError):
@@ -55,3 +56,24 @@ def resolve_video_path(video_root: str | os.PathLike, name: str) -> str:
 
 def _inside(path: str, root: str) -> bool:
     return os.path.commonpath([path, root]) == root
+
+
+def public_name(name_or_path: str | None) -> str | None:
+    """A Hub id stays as is; a local path becomes its last component (never an absolute path in a card or report)."""
+    if not name_or_path:
+        return None
+    if os.path.isabs(name_or_path) or os.path.exists(name_or_path) or name_or_path.startswith(("~", ".")):
+        return Path(os.path.normpath(name_or_path)).name
+    return name_or_path
+
+
+def public_path(path: str, *roots: str | None) -> str | None:
+    """`path` relative to the first of `roots` that holds it (e.g. a video under the data dir), else its
+    [`public_name`]; what results files record instead of a local absolute path."""
+    if not path:
+        return None
+    absolute = os.path.normpath(os.path.abspath(path))
+    for root in roots:
+        if root and _inside(absolute, os.path.normpath(os.path.abspath(root))):
+            return os.path.relpath(absolute, os.path.abspath(root))
+    return public_name(path)

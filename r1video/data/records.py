@@ -8,13 +8,17 @@ Two input formats:
   "human", "value": "<image>\\n..."}, {"from": "gpt", "value": "..."}, ...]}`; `user`/`assistant` roles, `role`/
   `content` keys and a `<video>` placeholder are accepted too.
 
-Both become a `video` column (the resolved path) and chat messages whose first user turn starts with a
-`{"type": "video"}` part; the placeholder token is removed from the text, since the chat template puts it back.
+Both become a `video` column (the resolved path) and chat messages in which one user turn carries a
+`{"type": "video"}` part. The placeholder that marks the clip is the one a turn starts (or ends) with, as LLaVA data
+writes it (`"<image>\\n..."`): it is removed from the text, since the chat template puts it back, and its turn gets
+the video (the first human turn when no turn has one). Any other `<image>`/`<video>` inside a question is text and
+stays (`"What does the <video> tag do?"`). A record whose turns mark two clips is refused.
 """
 
 import re
 
 from r1video.data.paths import resolve_video_path
+from r1video.model.templates import split_marker
 from rewards.parsing import extract_answer
 
 __all__ = [
@@ -24,10 +28,24 @@ __all__ = [
     "detect_format",
     "grpo_example",
     "parse_choices",
+    "prompt_messages",
     "sft_example",
 ]
 
-VIDEO_TOKENS = ("<image>", "<video>")
+# Names TRL 1.16's `GRPOTrainer._calculate_rewards` itself passes to reward functions (`prompts`, `completions`,
+# `completion_ids` as arguments; `trainer_state`, `log_extra`, `log_metric`, `environments` added to the column
+# keywords) or drops from the columns (`completion`). A record column with one of these names would collide with
+# TRL's argument at the first reward call, or never reach the rewards.
+RESERVED_COLUMNS = (
+    "prompts",
+    "completions",
+    "completion_ids",
+    "completion",
+    "trainer_state",
+    "log_extra",
+    "log_metric",
+    "environments",
+)
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 # `A. text`, `A) text`, `(A) text`, one option per line.
 _CHOICE_LINE = re.compile(r"^\s*(?:\(([A-Z])\)|([A-Z])[.)])\s*(.+?)\s*$")
@@ -42,7 +60,7 @@ class RecordError(ValueError):
         field: The offending field (`"problem"`, `"conversations[1].value"`, ...).
         message: What is wrong.
         code: A short machine-readable kind: `missing_field`, `wrong_type`, `bad_conversation`,
-            `answer_not_an_option`.
+            `answer_not_an_option`, `reserved_field`.
     """
 
     def __init__(self, field: str, message: str, code: str = "bad_field"):
@@ -116,10 +134,20 @@ def _check_answer(question: str, solution: str, field: str) -> None:
     )
 
 
-def _strip_video_token(text: str) -> str:
-    for token in VIDEO_TOKENS:
-        text = text.replace(token, "")
-    return text.strip()
+def _video_turn(pairs: list[tuple[str, str]]) -> int:
+    """Index of the turn that carries the clip: the human turn holding the marker, else the first human turn.
+
+    Raises:
+        RecordError: more than one turn marks a clip (a record has one video).
+    """
+    marked = [i for i, (role, text) in enumerate(pairs) if role == "user" and split_marker(text)[1]]
+    if len(marked) > 1:
+        raise RecordError(
+            f"conversations[{marked[1]}]",
+            f"a second video placeholder (turn {marked[0]} already marks the clip); a record has one video",
+            "bad_conversation",
+        )
+    return marked[0] if marked else next(i for i, (role, _) in enumerate(pairs) if role == "user")
 
 
 def _video_prompt(text: str) -> dict:
@@ -175,12 +203,21 @@ def check_record(record: object) -> tuple[str, str, str]:
         raise RecordError("record", f"expected a JSON object, got {type(record).__name__}", "wrong_type")
     if detect_format(record) == "sft":
         pairs = _conversation(record)
+        _video_turn(pairs)
         video = _require_str(record, "video")
         # The first question carries the options; the reply right after it must pick one.
         asked = next(i for i, (role, _) in enumerate(pairs) if role == "user")
         _check_answer(pairs[asked][1], pairs[asked + 1][1], f"conversations[{asked + 1}]")
         question = pairs[asked][1]
         return "sft", video, question
+    reserved = [name for name in RESERVED_COLUMNS if name in record]
+    if reserved:
+        raise RecordError(
+            reserved[0],
+            "this column name is an argument TRL passes to reward functions itself "
+            f"({', '.join(RESERVED_COLUMNS)}); rename it",
+            "reserved_field",
+        )
     problem = _require_str(record, "problem")
     solution = _require_str(record, "solution")
     if not extract_answer(solution).text:
@@ -205,14 +242,12 @@ def grpo_example(record: dict, video_root: str, question_template: str | None = 
         path), `answer` (the solution's option letter, or `None`) and `choices` (parsed options).
     """
     check_record(record)
-    problem, solution = record["problem"], record["solution"]
-    text = question_template.format(Question=problem) if question_template else problem
     return {
         **record,
-        "prompt": [_video_prompt(text)],
+        "prompt": prompt_messages(record, question_template),
         "video": resolve_video_path(video_root, record["video_filename"]),
-        "answer": answer_letter(solution),
-        "choices": parse_choices(problem),
+        "answer": answer_letter(record["solution"]),
+        "choices": parse_choices(record["problem"]),
     }
 
 
@@ -220,20 +255,14 @@ def sft_example(record: dict, video_root: str) -> dict:
     """A LLaVA-style SFT record as a TRL conversational example.
 
     Returns:
-        `{"id", "video", "messages", "answer", "choices"}`: `messages` is the whole conversation, the first user turn
-        carrying the video part; `answer` is the option letter of the reply to the first question (or `None`),
+        `{"id", "video", "messages", "answer", "choices"}`: `messages` is the whole conversation, the turn that marks the
+        clip (by default the first human turn) carrying the video part; `answer` is the option letter of the reply to the first question (or `None`),
         `choices` the options parsed from that question.
     """
     check_record(record)
-    messages, first_user = [], True
-    for role, text in _conversation(record):
-        if role == "user" and first_user:
-            messages.append(_video_prompt(_strip_video_token(text)))
-            first_user = False
-        else:
-            messages.append(_text_message(role, text.strip() if role == "user" else text))
+    messages = _sft_messages(record)
     asked = next(i for i, m in enumerate(messages) if m["role"] == "user")
-    question = messages[asked]["content"][1]["text"]
+    question = next(part["text"] for part in messages[asked]["content"] if part["type"] == "text")
     return {
         "id": str(record.get("id", "")),
         "video": resolve_video_path(video_root, record["video"]),
@@ -241,3 +270,28 @@ def sft_example(record: dict, video_root: str) -> dict:
         "answer": answer_letter(messages[asked + 1]["content"][0]["text"]),
         "choices": parse_choices(question),
     }
+
+
+def _sft_messages(record: dict) -> list[dict]:
+    pairs = _conversation(record)
+    video_turn = _video_turn(pairs)
+    messages = []
+    for i, (role, text) in enumerate(pairs):
+        if i == video_turn:
+            messages.append(_video_prompt(split_marker(text)[0].strip()))
+        else:
+            messages.append(_text_message(role, text.strip() if role == "user" else text))
+    return messages
+
+
+def prompt_messages(record: dict, question_template: str | None = None) -> list[dict]:
+    """The messages a model is prompted with for a checked record (no disk access).
+
+    GRPO: one user message, the video part and the problem (its marker placeholder removed, then put through
+    `question_template`). SFT: the conversation up to its first assistant reply.
+    """
+    if detect_format(record) == "sft":
+        messages = _sft_messages(record)
+        return messages[: next(i for i, m in enumerate(messages) if m["role"] == "assistant")]
+    problem = split_marker(record["problem"])[0]
+    return [_video_prompt(question_template.format(Question=problem) if question_template else problem)]

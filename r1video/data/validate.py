@@ -4,6 +4,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from r1video.data.jsonio import iter_records
+from r1video.data.lengths import model_max_length, prompt_length
 from r1video.data.paths import PathEscapeError, resolve_video_path
 from r1video.data.records import RecordError, check_record
 from r1video.data.video import VideoDecodeError, load_video_frames
@@ -22,7 +23,8 @@ class Issue:
         line: 1-based line where the record starts.
         field: The field at fault (`"video_filename"`, `"conversations[1]"`, `"record"`, ...).
         code: The kind of problem: `invalid_json`, `missing_field`, `wrong_type`, `bad_conversation`,
-            `answer_not_an_option`, `duplicate`, `path_escape`, `video_missing`, `video_corrupt`, `video_no_frames`.
+            `answer_not_an_option`, `reserved_field`, `prompt_too_long`, `duplicate`, `path_escape`, `video_missing`, `video_corrupt`,
+            `video_no_frames`, `no_records`.
         message: A sentence for a human.
     """
 
@@ -69,6 +71,8 @@ def validate_file(
     num_frames: int = 4,
     check_videos: bool = True,
     progress: bool | None = None,
+    processor=None,
+    question_template: str | None = None,
 ) -> ValidationReport:
     """Check an annotation file (GRPO JSONL or LLaVA-style SFT JSON) and the videos it points to.
 
@@ -76,7 +80,8 @@ def validate_file(
     conversation alternates human/assistant turns; the solution is one of the question's options (when the question
     has lettered options); the video path stays inside `video_root`; the video exists and `num_frames` frames spread
     over the whole clip decode (so truncated files fail); the record is not a duplicate (same video and question,
-    or same `id`) of an earlier one. Each distinct video is decoded once.
+    or same `id`) of an earlier one; with a `processor`, the prompt fits the model's maximum length. Each distinct
+    video is decoded once.
 
     Args:
         path: The annotation file.
@@ -84,6 +89,9 @@ def validate_file(
         num_frames: Frames decoded per video (first and last included).
         check_videos: Decode the videos (otherwise only paths are checked).
         progress: Show a progress bar; by default only for files of 200 records or more on a terminal.
+        processor: The model's processor: prompts longer than its tokenizer's `model_max_length` (counted as the
+            model sees them, video placeholders included) are reported. Not checked without one.
+        question_template: The GRPO question template training applies (`{Question}` field), for those lengths.
 
     Returns:
         A [`ValidationReport`]; `report.ok` is `True` when nothing is wrong.
@@ -93,8 +101,13 @@ def validate_file(
     report = ValidationReport(file=str(path))
     records = list(iter_records(path))
     report.num_records = len(records)
+    if not records:
+        report.issues.append(
+            Issue(1, "file", "no_records", f"{path}: no records (the file is empty or an empty list)")
+        )
     video_results: dict[str, Issue | None] = {}  # resolved path -> the problem with it (None: fine)
     first_seen: dict[tuple, int] = {}
+    limit = model_max_length(processor) if processor is not None else None
     disable = (not progress) if progress is not None else (len(records) < 200 or None)
     for record in tqdm(records, desc=f"validate {os.path.basename(path)}", unit="rec", disable=disable):
         if record.error:
@@ -107,6 +120,12 @@ def validate_file(
             continue
         video_field = "video" if fmt == "sft" else "video_filename"
         _check_duplicates(record, fmt, video_name, question, first_seen, report)
+        if limit is not None:
+            tokens = prompt_length(processor, record.value, question_template)
+            if tokens > limit:
+                where = "conversations" if fmt == "sft" else "problem"
+                message = f"prompt is {tokens} tokens (video placeholders included), over the model's maximum {limit}"
+                report.issues.append(Issue(record.line, where, "prompt_too_long", message))
         try:
             video_path = resolve_video_path(video_root, video_name)
         except PathEscapeError as exc:
@@ -123,7 +142,7 @@ def validate_file(
 
 def _check_duplicates(record, fmt, video_name, question, first_seen, report) -> None:
     keys = [("content", os.path.normpath(video_name.removeprefix("./").lstrip("/")), question.strip())]
-    if fmt == "sft" and "id" in record.value:
+    if "id" in record.value:
         keys.append(("id", str(record.value["id"])))
     for key in keys:
         if key in first_seen:

@@ -41,6 +41,11 @@ class PredictionLog:
                         f.truncate(good_bytes)
                     break
                 raise ValueError(f"{self.path}:{number}: not a prediction record ({exc.msg})") from exc
+            if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+                what = "no string 'id'" if isinstance(record, dict) else f"a JSON {type(record).__name__}"
+                raise ValueError(
+                    f"{self.path}:{number}: not a prediction record ({what}, expected an object with an id)"
+                )
             records[record["id"]] = record
             good_bytes += len(line) + 1
         else:

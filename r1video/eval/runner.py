@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from r1video.data.paths import public_name, public_path
 from r1video.data.video import VideoDecodeError
 from r1video.eval.benchmarks import Benchmark, get_benchmark
 from r1video.eval.frames import load_sample_frames
@@ -216,8 +217,13 @@ def rescore(record: dict, letters: str, protocol: str) -> dict:
 
 
 def _settings(config: EvalConfig) -> dict:
+    """The run settings as results files record them: local paths become public names (no absolute paths)."""
     settings = dataclasses.asdict(config)
     settings.pop("overwrite")
+    settings["model"] = public_name(config.model)
+    settings["data_dir"] = public_name(config.data_dir)
+    settings["output_dir"] = public_name(config.resolved_output_dir())
+    settings["video_dir"] = public_path(config.video_dir, config.data_dir) if config.video_dir else None
     return settings
 
 
@@ -294,6 +300,7 @@ def _generate_all(samples, benchmark, config, model, processor, log, progress, o
         torch.manual_seed(config.seed)
     gen_kwargs = generation_kwargs(config)
     layout = benchmark.layouts
+    roots = (config.data_dir, config.video_dir)  # recorded video paths are relative to these
     with tqdm(total=len(samples), desc=benchmark.title, unit="question", disable=not progress) as bar:
         for start in range(0, len(samples), config.batch_size):
             batch = samples[start : start + config.batch_size]
@@ -304,13 +311,13 @@ def _generate_all(samples, benchmark, config, model, processor, log, progress, o
                     ready.append((sample, frames, indices))
                 except VideoDecodeError as exc:
                     logger.warning("skipping %s (counted wrong): %s", sample.id, exc)
-                    records[sample.id] = _record(sample, "", None, VIDEO_ERROR, [], error=str(exc))
+                    records[sample.id] = _record(sample, roots, "", None, VIDEO_ERROR, [], error=str(exc))
             if ready:
                 prompts = [build_prompt(s, config.prompt, layout) for s, _, _ in ready]
                 completions = generate_batch(model, processor, prompts, [f for _, f, _ in ready], gen_kwargs)
                 for (sample, _, indices), completion in zip(ready, completions, strict=True):
                     letter, status = extract_prediction(completion, sample.letters, config.protocol)
-                    records[sample.id] = _record(sample, completion, letter, status, indices)
+                    records[sample.id] = _record(sample, roots, completion, letter, status, indices)
             for sample in batch:  # benchmark order, so the file reads like the benchmark
                 log.append(records[sample.id])
                 bar.update(1)
@@ -318,7 +325,9 @@ def _generate_all(samples, benchmark, config, model, processor, log, progress, o
                     on_record(records[sample.id])
 
 
-def _record(sample: EvalSample, completion, letter, status, indices, error=None) -> dict:
+def _record(sample: EvalSample, roots, completion, letter, status, indices, error=None) -> dict:
+    """A prediction record; the video is named relative to the first of `roots` holding it, never absolutely."""
+    video = public_path(sample.video, *roots)
     record = {
         "id": sample.id,
         "group": sample.group,
@@ -328,8 +337,8 @@ def _record(sample: EvalSample, completion, letter, status, indices, error=None)
         "status": status,
         "completion": completion,
         "frame_indices": [int(i) for i in indices],
-        "video": sample.video,
+        "video": video,
     }
     if error is not None:
-        record["error"] = error
+        record["error"] = error.replace(sample.video, video)
     return record

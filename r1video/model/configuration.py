@@ -37,6 +37,10 @@ def _guess_text_model_type(llm_name: str | None) -> str:
     return "qwen2"
 
 
+# The original's `group` default (TV `ModelArguments`, the GROUP=16 of its scripts; seed-facts §1.2).
+DEFAULT_GROUP = 16
+
+
 @strict
 class TinyLlavaVideoConfig(PreTrainedConfig):
     r"""
@@ -46,7 +50,8 @@ class TinyLlavaVideoConfig(PreTrainedConfig):
         text_config (`dict` or `PreTrainedConfig`): config of the language model (any causal LM: Qwen2, Phi, ...).
         vision_config (`dict` or `PreTrainedConfig`, *optional*): SigLIP vision config; SigLIP-so400m-patch14-384 if absent.
         connector_type (`str`): `"groupresampler"` (the video-level group resampler) or `"naiveresampler"`.
-        group (`int`): number of chunks the video's token axis is split into by the group resampler.
+        group (`int`): number of chunks the video's token axis is split into by the group resampler; `None` (what the
+            original writes to config.json when the group was left at its default) means that default, 16.
         num_queries (`int`): visual tokens per video given to the LLM (512 in every released model).
         num_resampler_layers (`int`): attention + feed-forward blocks in the resampler.
         resampler_heads, resampler_dim_head (`int`): resampler attention shape (8 × 64 in the original, fixed there).
@@ -76,7 +81,7 @@ class TinyLlavaVideoConfig(PreTrainedConfig):
     text_config: dict | PreTrainedConfig | None = None
     vision_config: dict | PreTrainedConfig | None = None
     connector_type: Literal["groupresampler", "naiveresampler"] = "groupresampler"
-    group: int = 16
+    group: int | None = DEFAULT_GROUP
     num_queries: int = 512
     num_resampler_layers: int = 3
     resampler_heads: int = 8
@@ -98,6 +103,8 @@ class TinyLlavaVideoConfig(PreTrainedConfig):
     auto_map: dict = field(default_factory=dict)
 
     def __post_init__(self, **kwargs):
+        if self.group is None:
+            self.group = DEFAULT_GROUP
         if isinstance(self.text_config, dict) and "model_type" not in self.text_config:
             self.text_config = {**self.text_config, "model_type": _guess_text_model_type(self.llm_model_name_or_path)}
         super().__post_init__(**kwargs)

@@ -14,7 +14,7 @@ from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
 from transformers.models.siglip import SiglipImageProcessorPil
 from transformers.utils import cached_file
 
-from r1video.model.templates import VIDEO_PLACEHOLDER, load_chat_template
+from r1video.model.templates import LITERAL_PLACEHOLDER, VIDEO_PLACEHOLDER, load_chat_template
 
 SIGLIP_MEAN_STD = [0.5, 0.5, 0.5]
 
@@ -87,9 +87,29 @@ class TinyLlavaVideoProcessor(ProcessorMixin):
     def expand_placeholders(self, text: str) -> str:
         return text.replace(self.video_token, self.video_token * self.num_queries)
 
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        """Token ids of a text rendered by the chat template.
+
+        Each `video_token` becomes `num_queries` placeholder ids; an `"<image>"` that the template wrote as text
+        ([`LITERAL_PLACEHOLDER`], a question that mentions the tag) becomes the ordinary tokens of `"<image>"`, never
+        the placeholder. Without such text this is the tokenizer's own result on the expanded string.
+        """
+        if LITERAL_PLACEHOLDER not in text:
+            return self.tokenizer(self.expand_placeholders(text), add_special_tokens=add_special_tokens)["input_ids"]
+        # Added tokens split the text before the tokenizer's model runs, so the pieces between placeholders tokenise
+        # as they would in one call; in a piece with literal text, special-token strings are read as plain text.
+        ids = list(self.tokenizer("", add_special_tokens=add_special_tokens)["input_ids"])
+        for i, piece in enumerate(text.split(self.video_token)):
+            if i:
+                ids += [self.video_token_id] * self.num_queries
+            if piece:
+                piece = piece.replace(LITERAL_PLACEHOLDER, self.video_token)
+                ids += self.tokenizer(piece, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        return ids
+
     def tokenize_prompts(self, texts: list[str]) -> list[list[int]]:
         """Token ids of prompts, placeholders expanded, unpadded (the videos are passed to the model separately)."""
-        return self.tokenizer([self.expand_placeholders(t) for t in texts])["input_ids"]
+        return [self.encode(text) for text in texts]
 
     def __call__(self, text=None, videos=None, padding=True, return_tensors="pt", **tokenizer_kwargs) -> BatchFeature:
         """Tokenise prompts and preprocess their videos.
@@ -114,14 +134,23 @@ class TinyLlavaVideoProcessor(ProcessorMixin):
             )
         if tokenizer_kwargs.get("truncation"):
             raise ValueError("Truncating prompts could cut video placeholders; truncate the question text instead.")
-        data = dict(
-            self.tokenizer(
-                [self.expand_placeholders(t) for t in texts],
-                padding=padding,
-                return_tensors=return_tensors,
-                **tokenizer_kwargs,
+        if any(LITERAL_PLACEHOLDER in t for t in texts):  # a question mentions "<image>": tokenised as text
+            add_special_tokens = tokenizer_kwargs.pop("add_special_tokens", True)
+            encoded = [self.encode(t, add_special_tokens) for t in texts]
+            data = dict(
+                self.tokenizer.pad(
+                    {"input_ids": encoded}, padding=padding, return_tensors=return_tensors, **tokenizer_kwargs
+                )
             )
-        )
+        else:
+            data = dict(
+                self.tokenizer(
+                    [self.expand_placeholders(t) for t in texts],
+                    padding=padding,
+                    return_tensors=return_tensors,
+                    **tokenizer_kwargs,
+                )
+            )
         if videos:
             pixels = [v if isinstance(v, torch.Tensor) else self.preprocess_frames(v) for v in videos]
             same_shape = len({tuple(p.shape) for p in pixels}) == 1

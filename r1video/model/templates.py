@@ -11,6 +11,10 @@ The same format is available as a chat template (`chat_templates/qwen2_base.jinj
 from importlib import resources
 
 VIDEO_PLACEHOLDER = "<image>"  # the original uses the image placeholder for videos too; there is no <video> token
+# How the chat template writes an "<image>" that is text of a question, not the video placeholder ("<", U+2060 WORD
+# JOINER, "image>"); the processor tokenises it as the ordinary characters of "<image>".
+LITERAL_PLACEHOLDER = "<\u2060image>"
+VIDEO_MARKERS = ("<image>", "<video>")  # what marks the clip in a question (LLaVA data uses both)
 EOS = "<|endoftext|>"
 QWEN2_BASE_SYSTEM = (
     "A chat between a curious user and an artificial intelligence assistant. "
@@ -27,13 +31,32 @@ def load_chat_template(name: str = "qwen2_base") -> str:
     return resources.files("r1video.model").joinpath("chat_templates", f"{name}.jinja").read_text()
 
 
-def strip_placeholders(text: str) -> str:
-    return text.replace("<image>", "").replace("<video>", "").strip()
+def split_marker(text: str) -> tuple[str, bool]:
+    """Remove the placeholder that marks the clip: one `<image>`/`<video>` at the start or end of `text` (LLaVA data
+    writes `"<image>\\n{question}"`).
+
+    Returns:
+        `(text, marked)`: the text without that one placeholder (then stripped of surrounding blanks) and whether
+        there was one; unmarked text comes back unchanged. Placeholders elsewhere in the text are left as they are:
+        they are words of the question (`"What does the <video> tag do?"`).
+    """
+    stripped = text.strip()
+    for token in VIDEO_MARKERS:
+        if stripped.startswith(token):
+            return stripped[len(token) :].strip(), True
+        if stripped.endswith(token):
+            return stripped[: -len(token)].strip(), True
+    return text, False
+
+
+def question_text(question: str) -> str:
+    """A question as a prompt holds it: its marker placeholder removed, any other `<image>` written as text."""
+    return split_marker(question)[0].strip().replace(VIDEO_PLACEHOLDER, LITERAL_PLACEHOLDER)
 
 
 def qwen2_base_prompt(question: str, answer: str | None = None, system: str = QWEN2_BASE_SYSTEM) -> str:
     """One round with a video. `answer=None` gives the generation prompt, ending in "ASSISTANT:"."""
-    prompt = f"{system}USER: {VIDEO_PLACEHOLDER}\n{strip_placeholders(question)} ASSISTANT:"
+    prompt = f"{system}USER: {VIDEO_PLACEHOLDER}\n{question_text(question)} ASSISTANT:"
     return prompt if answer is None else f"{prompt} {answer}{EOS}"
 
 

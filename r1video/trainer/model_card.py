@@ -10,6 +10,8 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 
+from r1video.data.paths import public_name
+
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 
 # Recipe keys worth a reader's eye, in this order; those a config lacks are skipped.
@@ -40,15 +42,6 @@ CARD_SETTINGS = (
     "seed",
 )
 CARD_METRICS_PREFIXES = ("reward", "rewards/", "kl", "loss", "completions/mean_length", "completions/clipped_ratio")
-
-
-def public_name(name_or_path: str | None) -> str | None:
-    """A Hub id stays as is; a local path becomes its last component (never an absolute path in a card)."""
-    if not name_or_path:
-        return None
-    if os.path.isabs(name_or_path) or os.path.exists(name_or_path) or name_or_path.startswith(("~", ".")):
-        return Path(os.path.normpath(name_or_path)).name
-    return name_or_path
 
 
 def is_hub_id(name: str | None) -> bool:

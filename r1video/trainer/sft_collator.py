@@ -87,9 +87,7 @@ def tokenize_conversation(processor, messages: list[dict]) -> tuple[list[int], l
                 f"itself; remove it from the data. Reply: {text!r}"
             )
     segments = conversation_segments(processor, messages)
-    ids_per_segment = tokenizer(
-        [processor.expand_placeholders(text) for text, _ in segments], add_special_tokens=False
-    )["input_ids"]
+    ids_per_segment = [processor.encode(text, add_special_tokens=False) for text, _ in segments]
     input_ids, labels = [], []
     for (_, supervised), ids in zip(segments, ids_per_segment, strict=True):
         input_ids += ids
@@ -179,7 +177,8 @@ class VideoSFTCollator:
             raise ValueError(
                 f"Row {row.get('id', '?')!r} renders {placeholders // self.processor.num_queries} video placeholders "
                 f"for {expected // self.processor.num_queries} video; a row with a `video` needs exactly one "
-                "{'type': 'video'} part, a text-only row none, and no message may hold '<image>' text."
+                "{'type': 'video'} part, a text-only row none (a plain-text turn that starts or ends with '<image>' "
+                "marks a clip)."
             )
         if self.max_length is not None and len(input_ids) > self.max_length:
             if input_ids[: self.max_length].count(self.processor.video_token_id) != placeholders:

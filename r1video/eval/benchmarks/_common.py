@@ -3,6 +3,7 @@
 import json
 import os
 
+from r1video.data.paths import resolve_video_path
 from r1video.eval.samples import LETTERS, BenchmarkDataError, require_file
 
 
@@ -10,7 +11,7 @@ def read_json_list(path: str | os.PathLike, what: str) -> list:
     """A JSON file holding a list; a missing file or bad JSON raises [`BenchmarkDataError`] naming it."""
     require_file(path, what)
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark, if any, is skipped
             data = json.load(f)
     except json.JSONDecodeError as exc:
         raise BenchmarkDataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
@@ -30,6 +31,19 @@ def field(record, key: str, kind: type | tuple[type, ...], where: str):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise BenchmarkDataError(f"{where}: field {key!r} should be {names}, got {type(value).__name__}")
     return value
+
+
+def video_path(video_root: str | os.PathLike, name: str, where: str, key: str = "video") -> str:
+    """The video `name` of a record resolved inside `video_root` by the training rule ([`resolve_video_path`]).
+
+    Raises:
+        BenchmarkDataError: The path is empty or leaves `video_root` (`..`, an absolute path elsewhere); the message
+            names `where` and the field `key`.
+    """
+    try:
+        return resolve_video_path(video_root, name)
+    except ValueError as exc:
+        raise BenchmarkDataError(f"{where}: field {key!r}: {exc}") from exc
 
 
 def answer_letter_from_text(answer: str, choices: list[str], where: str) -> str:

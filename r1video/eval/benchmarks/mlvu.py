@@ -12,7 +12,14 @@ original reports it, plus one row per task. The generation tasks (8_sub_scene, 9
 
 import os
 
-from r1video.eval.benchmarks._common import answer_letter_from_text, check_choices, field, read_json_list, select
+from r1video.eval.benchmarks._common import (
+    answer_letter_from_text,
+    check_choices,
+    field,
+    read_json_list,
+    select,
+    video_path,
+)
 from r1video.eval.samples import EvalSample
 
 # task name -> file stem (json/<stem>.json, video/<stem>/)
@@ -39,7 +46,8 @@ def load(
         video_dir: The video root holding one folder per task, if not `data_dir/video`.
 
     Raises:
-        BenchmarkDataError: A task file is missing or a record is malformed.
+        BenchmarkDataError: A task file is missing or a record is malformed, or its video path leaves the task's
+            video folder.
     """
     video_root = os.fspath(video_dir) if video_dir else os.path.join(data_dir, "video")
     samples = []
@@ -56,7 +64,7 @@ def load(
                     question=field(record, "question", str, where),
                     choices=choices,
                     answer=answer_letter_from_text(field(record, "answer", str, where), list(choices), where),
-                    video=os.path.join(video_root, stem, field(record, "video", str, where)),
+                    video=video_path(os.path.join(video_root, stem), field(record, "video", str, where), where),
                     source=path,
                 )
             )

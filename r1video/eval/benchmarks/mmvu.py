@@ -14,7 +14,7 @@ Scoring: micro accuracy.
 
 import os
 
-from r1video.eval.benchmarks._common import check_choices, field, read_json_list, select
+from r1video.eval.benchmarks._common import check_choices, field, read_json_list, select, video_path
 from r1video.eval.samples import LETTERS, BenchmarkDataError, EvalSample
 
 URL_PREFIX = "https://huggingface.co/datasets/yale-nlp/MMVU/resolve/main/"
@@ -58,7 +58,7 @@ def load(
                 question=field(record, "question", str, where),
                 choices=check_choices(list(choices_map.values()), where),
                 answer=answer,
-                video=os.path.join(video_root, video),
+                video=video_path(video_root, video, where),
                 source=path,
             )
         )

@@ -17,7 +17,14 @@ evaluation does.
 
 import os
 
-from r1video.eval.benchmarks._common import answer_letter_from_text, check_choices, field, read_json_list, select
+from r1video.eval.benchmarks._common import (
+    answer_letter_from_text,
+    check_choices,
+    field,
+    read_json_list,
+    select,
+    video_path,
+)
 from r1video.eval.samples import FRAME_DIR, SEGMENTS, UNIFORM, EvalSample
 
 # task name -> (json file, video folder under the video root, reader, whether records carry start/end)
@@ -61,7 +68,8 @@ def load(
         respect_bounds: Sample bounded video tasks inside their `start`/`end` (not the original's behaviour).
 
     Raises:
-        BenchmarkDataError: A task file is missing or a record is malformed (the message names file and record).
+        BenchmarkDataError: A task file is missing or a record is malformed, or its video path leaves the task's
+            video folder (the message names file and record).
     """
     video_root = os.fspath(video_dir) if video_dir else os.path.join(data_dir, "video")
     samples = []
@@ -85,7 +93,7 @@ def load(
                     question=field(record, "question", str, where),
                     choices=choices,
                     answer=answer,
-                    video=os.path.join(video_root, folder, field(record, "video", str, where)),
+                    video=video_path(os.path.join(video_root, folder), field(record, "video", str, where), where),
                     reader=SEGMENTS if bound is not None and reader == UNIFORM else reader,
                     bound=bound,
                     source=path,

@@ -15,7 +15,7 @@ accuracy over all selected questions.
 import os
 import re
 
-from r1video.eval.benchmarks._common import field, select
+from r1video.eval.benchmarks._common import field, select, video_path
 from r1video.eval.samples import LETTERS, BenchmarkDataError, EvalSample, require_file
 
 DURATIONS = ["short", "medium", "long"]
@@ -65,7 +65,7 @@ def load(
                 question=field(row, "question", str, where),
                 choices=choices,
                 answer=answer,
-                video=os.path.join(video_root, f"{field(row, 'videoID', str, where)}.mp4"),
+                video=video_path(video_root, f"{field(row, 'videoID', str, where)}.mp4", where, "videoID"),
                 source=path,
             )
         )

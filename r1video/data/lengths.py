@@ -1,0 +1,84 @@
+"""Prompt lengths in tokens, against the model's maximum: a record too long for the model is named before training.
+
+A prompt is counted as the model sees it: rendered with the processor's chat template and tokenised with each video
+placeholder expanded to `num_queries` tokens. For a GRPO record that is its prompt (through the question template);
+for an SFT record the conversation up to its first reply.
+"""
+
+import logging
+import os
+
+from r1video.data.jsonio import iter_records
+from r1video.data.records import RecordError, check_record, prompt_messages
+
+__all__ = ["check_prompt_lengths", "model_max_length", "prompt_length"]
+
+logger = logging.getLogger(__name__)
+
+# transformers' `model_max_length` when a tokenizer sets none (`VERY_LARGE_INTEGER`, about 1e30).
+_NO_LIMIT = 10**12
+
+
+def model_max_length(processor) -> int | None:
+    """The tokenizer's `model_max_length` (3072 for the released models), or `None` when it sets no limit."""
+    limit = getattr(processor.tokenizer, "model_max_length", None)
+    return int(limit) if limit is not None and limit < _NO_LIMIT else None
+
+
+def prompt_length(processor, record: dict, question_template: str | None = None) -> int:
+    """Tokens of a checked record's prompt as the model sees it (video placeholders included).
+
+    Args:
+        processor: A `TinyLlavaVideoProcessor` (chat template, `encode`).
+        record: A record that passed [`check_record`].
+        question_template: The GRPO question template (`{Question}` field), as training uses it.
+    """
+    messages = prompt_messages(record, question_template)
+    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return len(processor.encode(text))
+
+
+def check_prompt_lengths(
+    path: str | os.PathLike,
+    processor,
+    question_template: str | None = None,
+    max_length: int | None = None,
+    max_listed: int = 5,
+) -> None:
+    """Refuse a data file whose prompts are longer than the model takes, naming the records.
+
+    Called where training prepares its data set (the model and processor loaded), so a too-long question stops the
+    run before step 1 with its line and id, instead of a generic tokenizer warning. Malformed records are skipped:
+    the loaders and `r1video data validate` report those.
+
+    Args:
+        path: The annotation file the data set was loaded from.
+        processor: The model's processor.
+        question_template: The GRPO question template training applies.
+        max_length: The limit; the tokenizer's `model_max_length` by default (no check when it sets none).
+        max_listed: Records named in the error.
+
+    Raises:
+        ValueError: Some prompts are too long; the message gives file:line, id, tokens and the limit.
+    """
+    limit = max_length if max_length is not None else model_max_length(processor)
+    if limit is None:
+        logger.warning("%s: the tokenizer sets no maximum length; prompt lengths are not checked", path)
+        return
+    too_long = []
+    for record in iter_records(path):
+        try:
+            check_record(record.value)
+        except RecordError:
+            continue
+        tokens = prompt_length(processor, record.value, question_template)
+        if tokens > limit:
+            record_id = record.value.get("id")
+            too_long.append(f"{path}:{record.line}{f' (id {record_id!r})' if record_id is not None else ''}: {tokens}")
+    if too_long:
+        listed = "\n  ".join(too_long[:max_listed])
+        more = f"\n  ... and {len(too_long) - max_listed} more" if len(too_long) > max_listed else ""
+        raise ValueError(
+            f"{len(too_long)} prompts are longer than the model's maximum of {limit} tokens (video placeholders "
+            f"included); shorten or drop them (`r1video data validate --model` lists them all):\n  {listed}{more}"
+        )

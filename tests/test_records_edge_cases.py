@@ -1,0 +1,130 @@
+"""Annotation files as real data sets have them: empty files, byte-order marks, reserved column names, duplicate ids."""
+
+import json
+
+import pytest
+from video_fixtures import write_numbered_clip
+
+from r1video.data.cli import main
+from r1video.data.loaders import load_grpo_dataset
+from r1video.data.validate import validate_file
+
+PROBLEM = "What colour is the box?\nA. red\nB. blue\nC. green\nD. white"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("records")
+    (root / "videos").mkdir()
+    for name in ("a", "b"):
+        write_numbered_clip(root / "videos" / f"{name}.mp4", count=8)
+    return root
+
+
+def grpo(video="a.mp4", problem=PROBLEM, **extra):
+    return {"problem": problem, "solution": "<answer>B</answer>", "video_filename": f"videos/{video}", **extra}
+
+
+@pytest.mark.parametrize("content", ["", "  \n\t\n", "[]", " [ ]\n"], ids=["empty", "blank", "list", "spaced"])
+def test_a_file_without_records_is_reported_and_fails(root, content, capsys):
+    path = root / "empty.jsonl"
+    path.write_text(content)
+    report = validate_file(path, root)
+    assert not report.ok and [issue.code for issue in report.issues] == ["no_records"]
+    assert main(["validate", str(path), "--video-root", str(root)]) == 1
+    assert "no records" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("layout", ["json_list", "jsonl"])
+def test_a_byte_order_mark_is_read_past(root, layout):
+    records = [grpo("a.mp4"), grpo("b.mp4")]
+    text = json.dumps(records, indent=2) if layout == "json_list" else "".join(json.dumps(r) + "\n" for r in records)
+    path = root / f"bom_{layout}.json"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    report = validate_file(path, root)
+    assert report.ok, report.issues
+    assert report.num_records == 2
+    assert len(load_grpo_dataset(path, root)) == 2
+
+
+def test_reserved_names_are_trl_reward_arguments():
+    """The names come from TRL's reward call; if TRL adds or renames one, this test says so."""
+    import inspect
+
+    from trl import GRPOTrainer
+
+    from r1video.data.records import RESERVED_COLUMNS
+
+    source = inspect.getsource(GRPOTrainer._calculate_rewards)
+    for name in RESERVED_COLUMNS:
+        assert f'"{name}"' in source or f"{name}=" in source, name
+
+
+@pytest.mark.parametrize("column", ["completions", "prompts", "completion_ids", "trainer_state", "log_metric"])
+def test_a_column_named_like_a_trl_reward_argument_is_refused(root, column):
+    path = root / "reserved.jsonl"
+    path.write_text(json.dumps(grpo("a.mp4")) + "\n" + json.dumps(grpo("b.mp4", **{column: "x"})) + "\n")
+    report = validate_file(path, root)
+    assert [(issue.line, issue.field, issue.code) for issue in report.issues] == [(2, column, "reserved_field")]
+    with pytest.raises(ValueError, match=rf"reserved\.jsonl:2: {column}: .*TRL passes to reward functions"):
+        load_grpo_dataset(path, root)
+
+
+def test_duplicate_ids_in_grpo_records_are_reported(root):
+    records = [grpo("a.mp4", id="q1"), grpo("b.mp4", id="q2"), grpo("b.mp4", problem="Other?", id="q1")]
+    path = root / "ids.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    report = validate_file(path, root)
+    assert [(issue.line, issue.field, issue.code) for issue in report.issues] == [(3, "id", "duplicate")]
+    assert "line 1" in report.issues[0].message
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from r1video.model import build_tiny_model
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    build_tiny_model(out, seed=0)
+    return str(out)
+
+
+LONG_PROBLEM = "Which word comes last? " + "word " * 4000 + "\nA. word\nB. other"  # about 20,000 characters
+
+
+def write_long_file(root, fmt):
+    if fmt == "grpo":
+        path = root / "long.jsonl"
+        long = grpo("b.mp4", problem=LONG_PROBLEM, id="long-one")
+        path.write_text(json.dumps(grpo("a.mp4", id="short")) + "\n" + json.dumps(long) + "\n")
+        return path, 2, "problem"
+    path = root / "long.json"
+    conversations = [{"from": "human", "value": "<image>\n" + LONG_PROBLEM}, {"from": "gpt", "value": "A"}]
+    path.write_text(json.dumps([{"id": "long-one", "video": "videos/a.mp4", "conversations": conversations}]))
+    return path, 1, "conversations"
+
+
+@pytest.mark.parametrize("fmt", ["grpo", "sft"])
+def test_validate_with_a_model_flags_prompts_over_its_maximum(root, model_dir, fmt, capsys):
+    path, line, field = write_long_file(root, fmt)
+    assert main(["validate", str(path), "--video-root", str(root)]) == 0  # lengths need the model's tokenizer
+    capsys.readouterr()
+    assert main(["validate", str(path), "--video-root", str(root), "--model", model_dir, "--json"]) == 1
+    issues = json.loads(capsys.readouterr().out)["issues"]
+    assert [(i["line"], i["field"], i["code"]) for i in issues] == [(line, field, "prompt_too_long")]
+    assert "over the model's maximum 4096" in issues[0]["message"]
+
+
+@pytest.mark.parametrize("stage", ["grpo", "sft"])
+def test_training_names_the_record_whose_prompt_is_too_long(root, model_dir, stage, tmp_path):
+    from r1video import grpo, sft
+
+    path, line, _ = write_long_file(root, stage)
+    entry = grpo if stage == "grpo" else sft
+    argv = ["--model_name_or_path", model_dir, "--train_file", str(path), "--video_root", str(root)]
+    argv += ["--output_dir", str(tmp_path), "--use_cpu", "true", "--report_to", "none", "--num_frames", "2"]
+    argv += ["--max_steps", "1", "--save_strategy", "no", "--per_device_train_batch_size", "2"]
+    if stage == "grpo":
+        argv += ["--reward_funcs", "format", "--num_generations", "2", "--max_completion_length", "2"]
+    with pytest.raises(ValueError, match=rf"long\.jsonl?:{line} \(id 'long-one'\): \d+") as caught:
+        entry.main(argv)
+    assert "maximum of 4096 tokens" in str(caught.value)
