@@ -9,7 +9,8 @@ import sys
 
 from trl import ModelConfig, TrlParser, get_peft_config
 
-from r1video.configs import VideoGRPOConfig, VideoScriptArguments
+from r1video.configs import VideoScriptArguments
+from r1video.trainer.grpo_config import VideoGRPOConfig
 
 logger = logging.getLogger("r1video.grpo")  # not __name__: run as `-m r1video.grpo` it is "__main__"
 

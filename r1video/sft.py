@@ -12,7 +12,8 @@ import sys
 
 from trl import ModelConfig, TrlParser, get_peft_config
 
-from r1video.configs import VideoScriptArguments, VideoSFTConfig
+from r1video.configs import VideoScriptArguments
+from r1video.trainer.sft_config import VideoSFTConfig
 
 logger = logging.getLogger("r1video.sft")  # not __name__: run as `-m r1video.sft` it is "__main__"
 
