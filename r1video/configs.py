@@ -17,7 +17,9 @@ class VideoScriptArguments(trl.ScriptArguments):
     > Parameters that control the data
 
     train_file (`str`): annotation file (GRPO jsonl, or LLaVA-style SFT json); see `data_cards/`.
-    video_root (`str`): directory the videos of `train_file` are relative to.
+    eval_file (`str` or `None`): held-out annotation file in the same format, evaluated by TRL during training
+        (`eval_strategy`, `eval_steps`) and once after it; GRPO logs reward and accuracy metrics per reward on it.
+    video_root (`str`): directory the videos of `train_file` and `eval_file` are relative to.
     question_template (`str`): `"r1"` appends the TinyLLaVA-Video-R1 reasoning instruction to each problem (the
         original's training prompt); `"none"` uses the problem text as it is.
 
@@ -31,6 +33,9 @@ class VideoScriptArguments(trl.ScriptArguments):
         default=None, metadata={"help": "Unused: r1video reads local files (train_file)."}
     )
     train_file: str | None = field(default=None, metadata={"help": "Annotation file: GRPO jsonl or SFT json."})
+    eval_file: str | None = field(
+        default=None, metadata={"help": "Held-out annotation file, same format, evaluated during training."}
+    )
     video_root: str = field(default=".", metadata={"help": "Directory the video paths are relative to."})
     question_template: str = field(
         default="r1",
