@@ -186,6 +186,7 @@ def test_shuffled_slices_score_each_row_with_its_own_clip(model_dir, data, tmp_p
         slices.append(trainer._prepare_inputs(first))
     assert not all(torch.equal(s["video_index"], s["video_index"].sort().values) for s in slices), "not shuffled"
     trainer._generate_and_score_completions([data[i] for i in (4, 4, 5, 5, 6, 6, 7, 7)])  # another batch in between
+    assert trainer._scope is None  # no video state outlives the call that made it
 
     with ClipOracle(trainer, data) as oracle, torch.no_grad():
         for batch in slices:
