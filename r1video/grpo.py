@@ -9,7 +9,8 @@ import sys
 
 from trl import ModelConfig, TrlParser, get_peft_config
 
-from r1video.configs import VideoGRPOConfig, VideoScriptArguments
+from r1video.configs import VideoScriptArguments
+from r1video.trainer.grpo_config import VideoGRPOConfig
 
 logger = logging.getLogger("r1video.grpo")  # not __name__: run as `-m r1video.grpo` it is "__main__"
 
@@ -19,36 +20,80 @@ def make_parser() -> TrlParser:
 
 
 def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, model_args: ModelConfig):
-    """Build rewards (checked before any model loads), model, processor and data; train; save."""
+    """The whole run, in order: seed, rewards, data, model, trainer, resume, train, state, save, card, evaluate, push.
+
+    Returns the trainer.
+    """
+    from transformers import set_seed
+
     from r1video.data.lengths import check_prompt_lengths
     from r1video.data.loaders import load_grpo_dataset
     from r1video.model.templates import REASON_INSTRUCTION
-    from r1video.runs import keep_hub_token_out_of_checkpoints, load_model, run, setup_logging
+    from r1video.runs import keep_hub_token_out_of_checkpoints, load_model, setup_logging
     from r1video.trainer import VideoGRPOTrainer
+    from r1video.trainer.checkpoints import resolve_resume
     from rewards import SafeReward, get_reward_funcs
 
+    set_seed(training_args.seed)
     setup_logging(training_args)
     keep_hub_token_out_of_checkpoints(training_args)
     logger.info("script arguments: %s", script_args)
     logger.info("model arguments: %s", model_args)
 
+    # Rewards first: a wrong name or argument fails before any model loads
     reward_funcs = [SafeReward(f) for f in get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)]
+
+    # Data
     if script_args.train_file is None:
         raise ValueError("Set train_file in the recipe (a GRPO jsonl, see data_cards/) and video_root.")
     template = f"{{Question}} {REASON_INSTRUCTION}" if script_args.question_template == "r1" else None
     train_dataset = load_grpo_dataset(script_args.train_file, script_args.video_root, question_template=template)
+    eval_dataset = None
+    if script_args.eval_file is not None:
+        eval_dataset = load_grpo_dataset(script_args.eval_file, script_args.video_root, question_template=template)
 
+    # Model and processor
     model, processor = load_model(model_args)
-    check_prompt_lengths(script_args.train_file, processor, question_template=template)  # names too-long records
+    # Too-long prompts stop the run here, each named by file:line
+    check_prompt_lengths(script_args.train_file, processor, question_template=template)
+    if script_args.eval_file is not None:
+        check_prompt_lengths(script_args.eval_file, processor, question_template=template)
+
+    # Trainer
     trainer = VideoGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
         args=training_args,
         train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
         processing_class=processor,
         peft_config=get_peft_config(model_args),
     )
-    run(trainer, training_args, script_args.train_file)
+    trainer.card_dataset = script_args.train_file
+
+    # Train, resuming from the newest complete checkpoint if asked
+    checkpoint = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    if checkpoint is not None:
+        logger.info("resuming from %s", checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+
+    # Save the model and its card
+    trainer.save_model(training_args.output_dir)
+    trainer.create_model_card()
+    logger.info("saved the model to %s", training_args.output_dir)
+
+    # Evaluate
+    if training_args.do_eval and eval_dataset is not None:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+
+    # Push
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=script_args.train_file)
     return trainer
 
 

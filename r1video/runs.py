@@ -1,5 +1,5 @@
-"""What the training entry points (`r1video.sft`, `r1video.grpo`) share: logging, model loading, and the
-resume → train → save → push sequence."""
+"""What the training entry points (`r1video.sft`, `r1video.grpo`) share: logging, the hub token, model loading and
+argument parsing. The run sequence itself is written out in each entry point."""
 
 import logging
 import os
@@ -44,22 +44,6 @@ def load_model(model_args):
         attn_implementation=model_args.attn_implementation,
         revision=model_args.model_revision,
     )
-
-
-def run(trainer, training_args, train_file: str | None) -> None:
-    """Resume from the newest complete checkpoint if asked, train, save the model (and card), push if asked."""
-    from r1video.trainer.checkpoints import resolve_resume
-
-    trainer.card_dataset = train_file
-    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
-    if resume is not None:
-        logger.info("resuming from %s", resume)
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(training_args.output_dir)
-    trainer.create_model_card()
-    logger.info("saved the model to %s", training_args.output_dir)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=train_file)
 
 
 def main_from_argv(parser, train, argv: list[str] | None = None) -> int:

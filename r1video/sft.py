@@ -12,7 +12,8 @@ import sys
 
 from trl import ModelConfig, TrlParser, get_peft_config
 
-from r1video.configs import VideoScriptArguments, VideoSFTConfig
+from r1video.configs import VideoScriptArguments
+from r1video.trainer.sft_config import VideoSFTConfig
 
 logger = logging.getLogger("r1video.sft")  # not __name__: run as `-m r1video.sft` it is "__main__"
 
@@ -22,31 +23,73 @@ def make_parser() -> TrlParser:
 
 
 def train(script_args: VideoScriptArguments, training_args: VideoSFTConfig, model_args: ModelConfig):
-    """Load data, model and processor; train the LLM and connector on the assistant replies; save."""
+    """The whole run, in order: seed, data, model, trainer, resume, train, state, save, card, evaluate, push.
+
+    Trains the LLM and connector on the assistant replies. Returns the trainer.
+    """
+    from transformers import set_seed
+
     from r1video.data.lengths import check_prompt_lengths
     from r1video.data.loaders import load_sft_dataset
-    from r1video.runs import keep_hub_token_out_of_checkpoints, load_model, run, setup_logging
+    from r1video.runs import keep_hub_token_out_of_checkpoints, load_model, setup_logging
     from r1video.trainer import VideoSFTTrainer
+    from r1video.trainer.checkpoints import resolve_resume
 
+    set_seed(training_args.seed)
     setup_logging(training_args)
     keep_hub_token_out_of_checkpoints(training_args)
     logger.info("script arguments: %s", script_args)
     logger.info("model arguments: %s", model_args)
 
+    # Data
     if script_args.train_file is None:
         raise ValueError("Set train_file in the recipe (a LLaVA-style SFT json, see data_cards/) and video_root.")
     train_dataset = load_sft_dataset(script_args.train_file, script_args.video_root)
+    eval_dataset = None
+    if script_args.eval_file is not None:
+        eval_dataset = load_sft_dataset(script_args.eval_file, script_args.video_root)
 
+    # Model and processor
     model, processor = load_model(model_args)
-    check_prompt_lengths(script_args.train_file, processor)  # names too-long records
+    # Too-long prompts stop the run here, each named by file:line
+    check_prompt_lengths(script_args.train_file, processor)
+    if script_args.eval_file is not None:
+        check_prompt_lengths(script_args.eval_file, processor)
+
+    # Trainer
     trainer = VideoSFTTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
         processing_class=processor,
         peft_config=get_peft_config(model_args),
     )
-    run(trainer, training_args, script_args.train_file)
+    trainer.card_dataset = script_args.train_file
+
+    # Train, resuming from the newest complete checkpoint if asked
+    checkpoint = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    if checkpoint is not None:
+        logger.info("resuming from %s", checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+
+    # Save the model and its card
+    trainer.save_model(training_args.output_dir)
+    trainer.create_model_card()
+    logger.info("saved the model to %s", training_args.output_dir)
+
+    # Evaluate
+    if training_args.do_eval and eval_dataset is not None:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+
+    # Push
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=script_args.train_file)
     return trainer
 
 

@@ -12,10 +12,10 @@ from datasets import Dataset
 from transformers import TrainerCallback
 
 import r1video  # noqa: F401
-from r1video.configs import VideoGRPOConfig
 from r1video.data.video import write_video
 from r1video.model import build_tiny_model, load_pretrained
 from r1video.trainer import VideoGRPOTrainer
+from r1video.trainer.grpo_config import VideoGRPOConfig
 from rewards import get_reward_funcs
 
 COLOURS = {"A": (220, 30, 30), "B": (30, 200, 30), "C": (30, 30, 220), "D": (230, 220, 40)}

@@ -1,19 +1,17 @@
 """VideoGRPOTrainer on a tiny model and real synthetic mp4 clips: seams, vision-once, bad clips, advantages."""
 
-import inspect
-
 import pytest
 import torch
-import trl
 
 import r1video  # noqa: F401
-from r1video.configs import VideoGRPOConfig
 from r1video.data.bad_samples import TooManyBadSamplesError
 from r1video.data.loaders import load_grpo_dataset
 from r1video.data.synth import generate_synthetic_dataset
 from r1video.model import build_tiny_model, load_pretrained
 from r1video.model.templates import REASON_INSTRUCTION
 from r1video.trainer import VideoGRPOTrainer
+from r1video.trainer.grpo_config import VideoGRPOConfig
+from r1video.trainer.step_videos import row_video_keys
 from rewards import get_reward_funcs
 
 FRAMES = 4
@@ -67,32 +65,6 @@ def make_trainer(model_dir, train_dataset, tmp_path, peft_config=None, **overrid
         processing_class=processor,
         peft_config=peft_config,
     )
-
-
-def test_overridden_trl_seams_still_exist_with_compatible_signatures():
-    """A TRL upgrade that renames or reshapes a seam we override must fail here, not silently in training."""
-    overridden = [
-        name
-        for name, member in vars(VideoGRPOTrainer).items()
-        if callable(member) and not name.startswith("__") and hasattr(trl.GRPOTrainer, name)
-    ]
-    assert set(overridden) >= {
-        "_generate_and_score_completions",
-        "_tokenize_prompts",
-        "_get_per_token_logps_and_entropies",
-        "_compute_loss",
-    }
-    for name in overridden:
-        ours = inspect.signature(getattr(VideoGRPOTrainer, name)).parameters
-        theirs = inspect.signature(getattr(trl.GRPOTrainer, name)).parameters
-        takes_var_kwargs = any(p.kind is p.VAR_KEYWORD for p in ours.values())
-        for param in theirs.values():
-            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                continue
-            assert param.name in ours or takes_var_kwargs, f"{name} lost TRL's parameter {param.name!r}"
-        for param in ours.values():
-            if param.kind is param.POSITIONAL_OR_KEYWORD:
-                assert param.name in theirs, f"{name} takes {param.name!r}, which TRL does not pass"
 
 
 def test_one_step_trains_llm_and_connector_not_the_vision_tower(model_dir, data, tmp_path):
@@ -157,8 +129,7 @@ def test_reuse_on_and_off_give_the_same_loss_gradients_and_reference_logps(model
         loss = trainer._compute_loss(trainer.model, batch)
         loss.backward()
         grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
-        trainer._logp_rows = batch["video_index"]
-        with torch.no_grad():
+        with torch.no_grad(), trainer._scoring(batch):
             ref_logps, _, _ = trainer._get_per_token_logps_and_entropies(
                 trainer.ref_model, ids, mask, batch["completion_ids"].size(1), batch_size=3
             )
@@ -212,7 +183,7 @@ def test_clips_of_different_lengths_share_a_batch_in_fps_mode(model_dir, tmp_pat
     trainer.model.train()
     trainer.current_gradient_accumulation_steps = 1
     batch = trainer._generate_and_score_completions([rows[0], rows[0], rows[1], rows[1]])
-    lengths = [p.shape[0] for p in trainer._step_videos.pixels]
+    lengths = [batch["video_pixels"][row].shape[0] for row in (0, 2)]
     assert lengths[0] != lengths[1]
     loss = trainer._compute_loss(trainer.model, batch)
     assert torch.isfinite(loss)
@@ -221,8 +192,10 @@ def test_clips_of_different_lengths_share_a_batch_in_fps_mode(model_dir, tmp_pat
 def test_prompts_without_exactly_one_video_part_are_rejected(model_dir, data, tmp_path):
     trainer = make_trainer(model_dir, data, tmp_path)
     text_only = [[{"role": "user", "content": "no video here"}]]
-    trainer._step_videos = trainer._load_videos([data[0]])
-    with pytest.raises(ValueError, match="exactly one"):
+    with (
+        pytest.raises(ValueError, match="exactly one"),
+        trainer._scoring(row_video_keys(trainer._load_videos([data[0]]))),
+    ):
         trainer._tokenize_prompts(text_only)
 
 

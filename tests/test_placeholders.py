@@ -8,11 +8,11 @@ import torch
 from video_fixtures import write_numbered_clip
 
 import r1video  # noqa: F401
-from r1video.configs import VideoGRPOConfig
 from r1video.data.loaders import load_grpo_dataset, load_sft_dataset
 from r1video.data.validate import validate_file
 from r1video.model import build_tiny_model, load_pretrained
-from r1video.trainer import VideoGRPOTrainer, VideoSFTCollator
+from r1video.trainer import VideoGRPOConfig, VideoGRPOTrainer, VideoSFTCollator
+from r1video.trainer.step_videos import row_video_keys
 
 QUESTION = "What does the <video> tag do? Is <image> an HTML tag?\nA. plays a clip\nB. nothing"
 
@@ -59,8 +59,8 @@ def test_grpo_keeps_placeholder_text_in_the_question(root, tiny, tmp_path):
         train_dataset=data,
         processing_class=processor,
     )
-    trainer._step_videos = trainer._load_videos([data[0]])
-    prompt_ids, _, _ = trainer._tokenize_prompts([data[0]["prompt"]])
+    with trainer._scoring(row_video_keys(trainer._load_videos([data[0]]))):
+        prompt_ids, _, _ = trainer._tokenize_prompts([data[0]["prompt"]])
     assert prompt_ids[0].count(processor.video_token_id) == processor.num_queries  # one clip, no more
     assert "USER: What does the <video> tag do? Is <image> an HTML tag?" in text_between_placeholders(
         processor, prompt_ids[0]

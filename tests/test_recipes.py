@@ -73,6 +73,7 @@ def test_paper_recipe_matches_the_original_settings():
     assert (args.learning_rate, args.lr_scheduler_type, args.warmup_steps) == (1e-6, "cosine", 0.03)
     assert (args.temperature, args.top_k, args.num_frames, args.advantage_noise_std) == (1.0, 50, 16, 0.02)
     assert args.freeze_vision_tower and args.num_iterations == 1 and args.scale_rewards == "group"
+    assert args.kl_clamp == 100.0 and args.use_bias_correction_kl is False  # the original's loss (seed-facts §5.3)
     assert script_args.reward_funcs == ["tinyllava_r1"]
 
 

@@ -10,7 +10,6 @@ from released_fixture import write_released_checkpoint
 
 import r1video  # noqa: F401
 from r1video import grpo, sft
-from r1video.configs import VideoSFTConfig
 from r1video.data.bad_samples import BadSampleTracker, TooManyBadSamplesError
 from r1video.data.loaders import load_sft_dataset
 from r1video.data.synth import generate_synthetic_dataset
@@ -18,6 +17,7 @@ from r1video.model import TinyLlavaVideoProcessor, build_tiny_model, load_pretra
 from r1video.model.templates import EOS, REASON_INSTRUCTION, qwen2_base_prompt
 from r1video.trainer import VideoSFTCollator, VideoSFTTrainer
 from r1video.trainer.sft_collator import IGNORE_INDEX, tokenize_conversation
+from r1video.trainer.sft_config import VideoSFTConfig
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 4

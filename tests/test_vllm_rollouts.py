@@ -16,7 +16,6 @@ from accelerate import Accelerator
 from transformers import AutoModelForCausalLM, AutoTokenizer, PhiConfig, Qwen2ForCausalLM, SiglipVisionConfig
 
 import r1video  # noqa: F401
-from r1video.configs import VideoGRPOConfig
 from r1video.data.loaders import load_grpo_dataset
 from r1video.data.synth import generate_synthetic_dataset
 from r1video.model import (
@@ -28,6 +27,7 @@ from r1video.model import (
 )
 from r1video.model.templates import REASON_INSTRUCTION, VIDEO_PLACEHOLDER
 from r1video.trainer import VideoGRPOTrainer
+from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.vllm_rollouts import (
     PromptEmbedsVLLMGeneration,
     build_prompt_embeds,

@@ -6,12 +6,12 @@ import time
 
 from transformers import PrinterCallback
 
-from r1video.configs import VideoGRPOConfig
 from r1video.data.loaders import load_grpo_dataset
 from r1video.data.synth import generate_synthetic_dataset
 from r1video.model import build_tiny_model, load_pretrained
 from r1video.model.templates import REASON_INSTRUCTION
 from r1video.trainer import VideoGRPOTrainer
+from r1video.trainer.grpo_config import VideoGRPOConfig
 from rewards import get_reward_funcs
 
 logger = logging.getLogger(__name__)

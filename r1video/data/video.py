@@ -67,6 +67,20 @@ class VideoFrames(NamedTuple):
     num_total_frames: int
 
 
+def check_frame_rule(num_frames: int | None, fps: float | None, max_frames: int | None) -> None:
+    """Frames are chosen either uniformly (`num_frames`) or per second (`fps`, capped by `max_frames`).
+
+    Raises:
+        ValueError: both or neither of `num_frames` and `fps` are set, or `max_frames` is set without `fps`.
+    """
+    if (num_frames is None) == (fps is None):
+        raise ValueError(
+            f"Set exactly one of num_frames ({num_frames}) and fps ({fps}): uniform frames or frames per second."
+        )
+    if max_frames is not None and fps is None:
+        raise ValueError("max_frames caps fps sampling; with num_frames it has no effect. Drop one of them.")
+
+
 def uniform_indices(num_total_frames: int, num_frames: int) -> list[int]:
     """`num_frames` indices spread uniformly over `[0, num_total_frames - 1]`, rounded down (the original rule)."""
     if num_total_frames <= 0 or num_frames <= 0:

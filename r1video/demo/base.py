@@ -9,7 +9,6 @@ import logging
 
 from datasets import concatenate_datasets
 
-from r1video.configs import VideoSFTConfig
 from r1video.data.loaders import load_sft_dataset
 from r1video.demo.collate import CachedSFTCollator
 from r1video.demo.data import DemoData
@@ -17,6 +16,7 @@ from r1video.demo.settings import DemoSettings
 from r1video.demo.training import common_args, save_stage, train
 from r1video.model import build_tiny_model
 from r1video.trainer import VideoSFTTrainer
+from r1video.trainer.sft_config import VideoSFTConfig
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ import logging
 import numpy as np
 from datasets import concatenate_datasets
 
-from r1video.configs import VideoSFTConfig
 from r1video.data.loaders import load_sft_dataset
 from r1video.demo.base import base_dataset
 from r1video.demo.collate import CachedSFTCollator
@@ -22,6 +21,7 @@ from r1video.demo.evaluate import Evaluator
 from r1video.demo.settings import DemoSettings
 from r1video.demo.training import ValidationCallback, common_args, save_stage, train
 from r1video.trainer import VideoSFTTrainer
+from r1video.trainer.sft_config import VideoSFTConfig
 
 logger = logging.getLogger(__name__)
 

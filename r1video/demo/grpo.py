@@ -12,7 +12,6 @@ letter a larger share of the gradient than long thinking would. Validation accur
 
 import logging
 
-from r1video.configs import VideoGRPOConfig
 from r1video.data.loaders import load_grpo_dataset
 from r1video.demo.data import DemoData
 from r1video.demo.evaluate import Evaluator
@@ -20,6 +19,7 @@ from r1video.demo.settings import DemoSettings
 from r1video.demo.training import ValidationCallback, common_args, save_stage, train
 from r1video.model.templates import REASON_INSTRUCTION
 from r1video.trainer import VideoGRPOTrainer
+from r1video.trainer.grpo_config import VideoGRPOConfig
 from rewards import get_reward_funcs
 
 logger = logging.getLogger(__name__)

@@ -1,15 +1,34 @@
 """`VideoGRPOTrainer`: TRL's GRPOTrainer for TinyLLaVA-Video, with each video encoded once per step.
 
 Rows carry a conversational `prompt` with one `{"type": "video"}` part and a `video` column (a file path); a row whose
-`video` is `None` (or a dataset without the column) is text-only. Only the seams that need video are overridden:
+`video` is `None` (or a dataset without the column) is text-only.
+
+The row → clip contract. Whatever a step needs to score a row travels with that row, in the batch that
+`_generate_and_score_completions` returns and TRL buffers, shuffles, slices (`steps_per_generation`) and reuses
+(`num_iterations`); nothing a log-prob pass or the loss needs is kept on the trainer between calls. The keys
+(`r1video.trainer.step_videos.row_video_keys`), each with one entry per row:
+
+- `video_index` (`[rows]` long): the row's clip within its generation batch, -1 for a text-only row. Rows with the
+  same number share a clip, in any order or slice.
+- `video_pixels` (list): the row's preprocessed frames `[F, 3, S, S]`, `None` for a text-only row.
+- `video_tower_features` (list or `None`): the row's vision-tower output `[F * tokens, Dv]` when the frozen tower ran
+  once ahead (vision-once), else `None` and each pass runs the tower.
+
+Rows of one clip hold the same tensor object, so carrying a clip per row copies nothing. TRL calls the log-prob pass
+with a fixed list of image keywords, so the rows' videos reach it through a scope that lasts exactly one call:
+`compute_loss` (and `_compute_loss`) opens it on the slice being scored, `_generate_and_score_completions` on the
+generation batch (for generation and the old/reference passes); a pass outside any scope is an error.
+
+Only the seams that need video are overridden:
 
 - `_generate_and_score_completions`: decode the batch's distinct clips once (skipping bad ones), run the frozen vision
-  tower once over them, then let TRL generate, score and compute advantages; add the row → video map to its output.
+  tower once over them, then let TRL generate, score and compute advantages; add the video keys to its output.
 - `_tokenize_prompts`: render the chat template, expand each placeholder to `num_queries` tokens, and hand the video
   inputs to generation.
-- `_get_per_token_logps_and_entropies`: TRL's chunked log-prob pass, with the video inputs of each chunk (TRL's own
-  version takes a fixed list of image keywords).
-- `_compute_loss`: point the log-prob pass at the rows of the (shuffled) training slice.
+- `_get_per_token_logps_and_entropies`: TRL's chunked log-prob pass with the video inputs of each chunk (a copy of
+  TRL's loop: TRL's version forwards only its fixed image keywords to the model, so no super() call can carry them).
+- `compute_loss` / `_compute_loss`: open the scope on the scored rows (so a subclass that replaces `_compute_loss`, as
+  TRL's experimental trainers do, still scores each row with its clip); `_compute_loss` adds the KL clamp.
 - `_generate_single_turn` (with `use_vllm`): sample from vLLM given the spliced prompt embeddings
   (`r1video.trainer.vllm_rollouts`); vLLM runs only the exported language model.
 
@@ -19,22 +38,34 @@ the original implementation does; both paths give the same loss and gradients (t
 
 import copy
 import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from trl import GRPOTrainer
 from trl.extras.profiling import profiling_context
 
-from r1video.configs import VideoGRPOConfig
 from r1video.data.bad_samples import BadSampleTracker
 from r1video.model.modeling import TinyLlavaVideoModel
 from r1video.trainer.checkpoints import ReleasedLayoutResumeMixin
+from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.model_card import ModelCardMixin
-from r1video.trainer.step_videos import StepVideos, load_step_videos, pack
+from r1video.trainer.step_videos import StepVideos, batch_clips, load_step_videos, row_video_keys, video_model_inputs
 from r1video.trainer.vllm_rollouts import SERVER_MODE_UNSUPPORTED, PromptEmbedsVLLMGeneration, build_prompt_embeds
 
 logger = logging.getLogger(__name__)
 
-# TRL's own image keywords of `_get_per_token_logps_and_entropies`; none applies to a TinyLLaVA-Video batch.
+
+@dataclass
+class _Scope:
+    """The rows a call is scoring (a batch with the video keys) and the policy log-probs its last pass computed."""
+
+    batch: dict
+    logps: torch.Tensor | None = None
+
+
+# TRL's own image keywords of `_get_per_token_logps_and_entropies` (a test checks them against TRL's signature); none
+# applies to a TinyLLaVA-Video batch.
 _IMAGE_KWARGS = (
     "pixel_values",
     "image_grid_thw",
@@ -81,8 +112,7 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
             # placeholder id that load_pretrained gave the policy.
             self.accelerator.unwrap_model(self.ref_model).config.image_token_id = policy.config.image_token_id
         self.bad_videos = BadSampleTracker(max_bad_fraction=args.max_bad_video_fraction)
-        self._step_videos: StepVideos | None = None
-        self._logp_rows: torch.LongTensor | None = None  # distinct-video index of the rows being scored
+        self._scope: _Scope | None = None  # the rows being scored, only for the duration of one call
         if args.use_vllm:
             self._init_prompt_embeds_vllm()
 
@@ -134,27 +164,44 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
                 videos.tower_features = self._backbone().get_video_tower_features(videos.pixels)
         return videos
 
-    def _video_inputs(self, rows: torch.LongTensor) -> dict:
-        """Model keyword arguments that give `rows` (distinct-video indices, one per row; -1: no video) their videos."""
-        videos = self._step_videos
-        rows = rows[rows >= 0]  # placeholder groups appear in row order; text-only rows have none
-        if rows.numel() == 0:
-            return {}
-        if not self.args.reuse_vision:
-            return {"pixel_values_videos": pack([videos.pixels[i] for i in rows.tolist()])}
-        used, remapped = torch.unique(rows, return_inverse=True)
-        table = videos.tower_features if videos.tower_features is not None else videos.pixels
-        key = "video_tower_features" if videos.tower_features is not None else "pixel_values_videos"
-        return {key: pack([table[i] for i in used.tolist()]), "video_index": remapped}
+    @contextmanager
+    def _scoring(self, batch: dict):
+        """Give the passes TRL runs inside this block the videos of `batch`'s rows (keys of `row_video_keys`)."""
+        outer, self._scope = self._scope, _Scope(batch)
+        try:
+            yield self._scope
+        finally:
+            self._scope = outer
+
+    def _scoped_rows(self, num_rows: int) -> dict:
+        if self._scope is None:
+            raise RuntimeError(
+                "VideoGRPOTrainer scores rows only inside compute_loss, _compute_loss or "
+                "_generate_and_score_completions (or `with trainer._scoring(batch)`): the rows' videos travel in the "
+                "batch and reach the log-prob pass through that scope"
+            )
+        batch = self._scope.batch
+        if len(batch["video_index"]) != num_rows:
+            raise ValueError(
+                f"the pass scores {num_rows} rows but the batch in scope has {len(batch['video_index'])}: "
+                "pass the same rows, in the same order, as the batch given to compute_loss"
+            )
+        return batch
+
+    def _video_inputs_fn(self, batch: dict):
+        """Function of clip numbers (one per row) -> model keyword arguments, over the clips of `batch`."""
+        key, clips = batch_clips(batch)
+        return lambda index: video_model_inputs(index, clips, key, reuse=self.args.reuse_vision)
 
     # ---- TRL seams ----------------------------------------------------------------------------------------------
 
     def _generate_and_score_completions(self, inputs):
-        self._step_videos = self._load_videos(inputs)
-        self._logp_rows = self._step_videos.index
-        output = super()._generate_and_score_completions(inputs)
-        output["video_index"] = self._step_videos.index
-        bad = self._step_videos.bad_rows.to(output["completion_mask"].device)
+        videos = self._load_videos(inputs)
+        video_keys = row_video_keys(videos)
+        with self._scoring(video_keys):
+            output = super()._generate_and_score_completions(inputs)
+        output.update(video_keys)
+        bad = videos.bad_rows.to(output["completion_mask"].device)
         if bad.any():
             # Rollouts of a clip that failed to decode teach nothing: no loss, no advantage.
             output["completion_mask"] = output["completion_mask"] * (~bad).unsqueeze(1).to(output["completion_mask"])
@@ -185,8 +232,9 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
             )
             for prompt in prompts
         ]
+        batch = self._scoped_rows(len(prompts))
         token = self.processing_class.video_token
-        for row, (text, video) in enumerate(zip(texts, self._step_videos.index.tolist(), strict=True)):
+        for row, (text, video) in enumerate(zip(texts, batch["video_index"].tolist(), strict=True)):
             expected = 0 if video < 0 else 1
             if text.count(token) != expected:
                 raise ValueError(
@@ -195,7 +243,7 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
                     f"part in its prompt, a text-only row none. Prompt: {prompts[row]!r}"
                 )
         prompt_ids = self.processing_class.tokenize_prompts(texts)
-        return prompt_ids, None, self._video_inputs(self._step_videos.index)
+        return prompt_ids, None, self._video_inputs_fn(batch)(batch["video_index"])
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
         if not self.use_vllm:
@@ -206,13 +254,14 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
             with profiling_context(self, "sync_weights"):
                 self.vllm_generation.sync_weights()
             self._last_loaded_step = self.state.global_step
+        batch = self._scoped_rows(len(prompt_ids))
         # Each process embeds its own rows; under ZeRO-3 the module calls gather their parameters as usual.
         with self.accelerator.autocast():
             prompt_embeds = build_prompt_embeds(
                 self._backbone(),
                 prompt_ids,
-                self._step_videos.index.tolist(),
-                self._video_inputs,
+                batch["video_index"].tolist(),
+                self._video_inputs_fn(batch),
                 pad_token_id=self._tokenizer.pad_token_id or 0,
                 dtype=self.vllm_generation.dtype,
             )
@@ -227,12 +276,34 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
         batch_size=None,
         compute_entropy=False,
         compute_aux_loss=False,
-        **image_kwargs,
+        pixel_values=None,
+        image_grid_thw=None,
+        num_images=None,
+        pixel_attention_mask=None,
+        spatial_shapes=None,
+        num_tiles=None,
+        image_sizes=None,
+        token_type_ids=None,
+        mm_token_type_ids=None,
+        image_position_ids=None,
     ):
-        unexpected = [k for k in _IMAGE_KWARGS if image_kwargs.get(k) is not None]
+        image_inputs = (
+            pixel_values,
+            image_grid_thw,
+            num_images,
+            pixel_attention_mask,
+            spatial_shapes,
+            num_tiles,
+            image_sizes,
+            token_type_ids,
+            mm_token_type_ids,
+            image_position_ids,
+        )
+        unexpected = [name for name, value in zip(_IMAGE_KWARGS, image_inputs, strict=True) if value is not None]
         if unexpected:
             raise ValueError(f"VideoGRPOTrainer got image inputs {unexpected}; datasets must carry a `video` column")
-        rows = self._logp_rows
+        batch = self._scoped_rows(input_ids.size(0))
+        video_inputs, rows = self._video_inputs_fn(batch), batch["video_index"]
         batch_size = batch_size or input_ids.size(0)
         all_logps, all_entropies, all_aux_losses = [], [], []
         for start in range(0, input_ids.size(0), batch_size):
@@ -240,7 +311,7 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
             model_inputs = {
                 "input_ids": input_ids[start:end],
                 "attention_mask": attention_mask[start:end],
-                **self._video_inputs(rows[start:end]),
+                **video_inputs(rows[start:end]),
             }
             if compute_aux_loss:
                 model_inputs["output_router_logits"] = True
@@ -257,8 +328,35 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
         logps = torch.cat(all_logps, dim=0)
         entropies = torch.cat(all_entropies, dim=0) if compute_entropy else None
         aux_loss = torch.stack(all_aux_losses).mean() if compute_aux_loss else None
+        self._scope.logps = logps
         return logps, entropies, aux_loss
 
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        with self._scoring(inputs):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
     def _compute_loss(self, model, inputs):
-        self._logp_rows = inputs["video_index"]
-        return super()._compute_loss(model, inputs)
+        with self._scoring(inputs) as scope:
+            loss = super()._compute_loss(model, inputs)
+        if self.args.kl_clamp is not None and self.beta != 0.0:
+            loss = loss + self._kl_clamp_correction(inputs, scope.logps)
+        return loss
+
+    def _kl_clamp_correction(self, inputs: dict, per_token_logps: torch.Tensor) -> torch.Tensor:
+        """What turns TRL's KL term into the clamped one of TinyLLaVA-Video-R1 (seed-facts §5.3).
+
+        TRL 1.16's `grpo` loss adds `β·kl_t` to every token, `kl_t = exp(d) − d − 1` with `d = ref − logp`, then takes
+        the mean over each sequence's completion tokens and the mean over sequences. This returns the same aggregate
+        of `β·(clamp(kl_t, −c, c) − kl_t)`: added to TRL's loss it gives the clamped loss, and a clamped token's KL no
+        gradient. `per_token_logps`: `[B, T]`, the policy pass TRL's loss just ran (with its graph).
+        """
+        ref = inputs["ref_per_token_logps"]
+        delta = ref - per_token_logps
+        kl = torch.exp(delta) - delta - 1
+        excess = kl.clamp(-self.args.kl_clamp, self.args.kl_clamp) - kl
+        mask = (
+            inputs["completion_mask"] if "tool_mask" not in inputs else inputs["completion_mask"] * inputs["tool_mask"]
+        )
+        per_sequence = (excess * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+        normalizer = self.current_gradient_accumulation_steps if self.model.training else 1.0
+        return self.beta * per_sequence.mean() / normalizer

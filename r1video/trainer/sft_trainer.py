@@ -7,10 +7,10 @@ negative log-likelihood over the tokens whose label is not -100 (the assistant r
 
 from trl import SFTTrainer
 
-from r1video.configs import VideoSFTConfig
 from r1video.trainer.checkpoints import ReleasedLayoutResumeMixin
 from r1video.trainer.model_card import ModelCardMixin
 from r1video.trainer.sft_collator import VideoSFTCollator
+from r1video.trainer.sft_config import VideoSFTConfig
 
 
 class VideoSFTTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, SFTTrainer):

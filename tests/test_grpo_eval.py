@@ -1,0 +1,35 @@
+"""`r1video grpo` with an `eval_file`: TRL evaluates the held-out prompts during training and once after it, with the
+reward and accuracy metrics of every reward in the logs and in `trainer_state.json`."""
+
+import json
+from pathlib import Path
+
+import r1video  # noqa: F401
+from r1video import grpo
+from r1video.data.synth import generate_synthetic_dataset
+from r1video.model import build_tiny_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_grpo_recipe_with_an_eval_file_logs_eval_rewards_per_reward(tmp_path):
+    synth = generate_synthetic_dataset(tmp_path / "synth", n=4, n_test=2, n_coldstart=1, size=32, beats=8)
+    build_tiny_model(tmp_path / "model")
+    out = tmp_path / "out"
+    argv = ["--config", str(REPO / "recipes/tiny/grpo_smoke.yaml"), "--model_name_or_path", str(tmp_path / "model"),
+            "--train_file", synth.grpo_train, "--eval_file", synth.test, "--video_root", synth.root,
+            "--output_dir", str(out), "--max_steps", "2", "--eval_strategy", "steps", "--eval_steps", "1",
+            "--per_device_eval_batch_size", "4", "--save_strategy", "no", "--max_completion_length", "6",
+            "--reward_funcs", "accuracy", "format"]  # fmt: skip
+    assert grpo.main(argv) == 0
+
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    evals = [entry for entry in history if "eval_loss" in entry]
+    assert [entry["step"] for entry in evals] == [1, 2]
+    for entry in evals:
+        for reward in ("accuracy_reward", "format_reward"):
+            assert 0.0 <= entry[f"eval_rewards/{reward}/mean"] <= 1.0
+        assert "eval_reward" in entry and "eval_completions/mean_length" in entry
+    final = json.loads((out / "eval_results.json").read_text())
+    assert "eval_rewards/accuracy_reward/mean" in final
+    assert (out / "model.safetensors").exists() and (out / "README.md").exists()
