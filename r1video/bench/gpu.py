@@ -164,7 +164,7 @@ def grpo_side(model_dir: str, dataset, clips, plan: Plan, reuse: bool, gpu: bool
         freeze_vision_tower=True,
     )
     if gpu:
-        settings.update(use_cpu=False, bf16=True, model_init_kwargs={"dtype": "bfloat16"})
+        settings.update(use_cpu=False, bf16=True)  # TRL builds the reference in the policy's dtype (bf16)
     trainer = make_video_trainer(model_dir, dataset, dtype=torch.bfloat16 if gpu else torch.float32, **settings)
     trainer.bad_videos = InMemoryClips(clips)
     trained = {
