@@ -21,6 +21,7 @@ code on CPU with the tiny test model in seconds (a test in the default suite).
 """
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -195,7 +196,8 @@ def grpo_side(model_dir: str, dataset, clips, plan: Plan, reuse: bool, gpu: bool
                 "rollout_tokens_per_second": plan.num_generations * plan.completion_tokens / generate,
             }
         )
-    del trainer
+    del trainer, phases
+    gc.collect()  # the trainer holds reference cycles (callbacks, accelerator): free its GPU memory before the next
     if gpu:
         torch.cuda.empty_cache()
     return {"trained": trained, "steps": steps, "median": _medians(steps)}
@@ -233,6 +235,7 @@ def eval_generation(model_dir: str, clips, plan: Plan, gpu: bool) -> dict:
             "peak_gpu_gib": _peak_gib(),
         }
     del model
+    gc.collect()
     return results
 
 
