@@ -64,3 +64,30 @@ def test_memory_vision_part_is_flat_in_g_with_reuse_and_grows_without(report):
 def test_unknown_entry_is_an_error():
     with pytest.raises(SystemExit):
         main(["no-such-entry"])
+
+
+def test_gpu_acceptance_tiny_runs_end_to_end_without_pyav_or_vllm(tmp_path):
+    """`r1video bench gpu --tiny`: the acceptance run's code on CPU, with PyAV and vLLM made unimportable as on the
+    target machine (clips are drawn in memory)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['av'] = None; sys.modules['vllm'] = None\n"
+        "from r1video.cli import main\n"
+        f"sys.exit(main(['bench', 'gpu', '--tiny', '--out', {str(tmp_path)!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "gpu_acceptance.json").read_text())
+    assert report["plan"]["timed_steps"] == len(report["grpo"]["reuse"]["steps"]) >= 1
+    for side in ("reuse", "no_reuse"):
+        grpo = report["grpo"][side]
+        assert grpo["trained"] == {"llm": True, "connector": True, "vision_tower": False}
+        median = grpo["median"]
+        assert median["rollout_seconds"] > 0 and median["logprob_passes_seconds"] > 0 and median["update_seconds"] > 0
+        assert median["rollout_tokens_per_second"] > 0
+    assert set(report["eval"]) == {"batch_1", "batch_8"}
+    assert all(entry["clips_per_second"] > 0 for entry in report["eval"].values())
+    table = (tmp_path / "gpu_acceptance.md").read_text()
+    assert "| vision reuse off |" in table and "| batch 8 |" in table

@@ -116,3 +116,26 @@ def test_truncated_mp4_with_index_first(tmp_path):
 def test_num_frames_and_fps_are_exclusive(clip):
     with pytest.raises(ValueError, match="not both"):
         load_video_frames(clip, num_frames=4, fps=1)
+
+
+def test_without_pyav_the_module_imports_and_reading_a_file_says_what_is_missing(tmp_path):
+    """The GPU acceptance machine has no PyAV: importing works, reading or writing a file names the package."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['av'] = None\n"
+        "import numpy as np\n"
+        "from r1video.data.video import load_video_frames, write_video\n"
+        "for call in (lambda: load_video_frames(sys.argv[1], num_frames=2),\n"
+        "             lambda: write_video(sys.argv[1], np.zeros((1, 8, 8, 3), np.uint8))):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except ImportError as error:\n"
+        "        print(error)\n"
+    )
+    path = tmp_path / "clip.mp4"
+    write_video(path, np.zeros((2, 16, 16, 3), np.uint8))  # a real file: the error must not be "missing"
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["reading and writing video files needs PyAV: pip install av"] * 2

@@ -8,12 +8,22 @@ name with vLLM's tied-embedding rule, samples from `{"prompt_embeds": tensor}` p
 import importlib.util
 import json
 import math
+import os
+import socket
 from types import SimpleNamespace
 
 import pytest
 import torch
 from accelerate import Accelerator
-from transformers import AutoModelForCausalLM, AutoTokenizer, PhiConfig, Qwen2ForCausalLM, SiglipVisionConfig
+from accelerate.utils import DistributedType
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PhiConfig,
+    Qwen2ForCausalLM,
+    SiglipVisionConfig,
+)
 
 import r1video  # noqa: F401
 from r1video.data.loaders import load_grpo_dataset
@@ -29,10 +39,12 @@ from r1video.model.templates import REASON_INSTRUCTION, VIDEO_PLACEHOLDER
 from r1video.trainer import VideoGRPOTrainer
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.vllm_rollouts import (
+    FSDP_UNSUPPORTED,
     PromptEmbedsVLLMGeneration,
     build_prompt_embeds,
     completions_from_outputs,
     export_language_model,
+    vllm_export_dir,
     vllm_weight_name,
 )
 from rewards import get_reward_funcs
@@ -241,10 +253,13 @@ def test_outputs_several_completions_per_prompt_and_missing_logprobs():
 
 
 class HFEngine:
-    """vLLM's part, played by a stock `Qwen2ForCausalLM`: `load_weights` by HF name, `generate` from embeds."""
+    """vLLM's part, played by a stock `Qwen2ForCausalLM` built from the exported directory's config, as vLLM builds
+    its model: `load_weights` by HF name, `generate` from embeds, vLLM's check of stop strings."""
 
-    def __init__(self, config, seed=0):
-        self.model = Qwen2ForCausalLM(config).eval()
+    def __init__(self, model_dir, seed=0):
+        self.model_dir = model_dir
+        config = AutoConfig.from_pretrained(model_dir)
+        self.model = Qwen2ForCausalLM(config).float().eval()
         self.tied = config.tie_word_embeddings
         self.generator = torch.Generator().manual_seed(seed)
         self.loaded, self.resets, self.requests = [], 0, []
@@ -266,8 +281,13 @@ class HFEngine:
 
     @torch.no_grad()
     def generate(self, prompts, sampling_params, use_tqdm):
-        self.requests.append((prompts, sampling_params))
         params = sampling_params
+        if params.get("stop") and not params.get("detokenize", True):
+            # vllm 0.30 SamplingParams._verify_args (vllm/sampling_params.py)
+            raise ValueError(
+                "stop strings are only supported when detokenize is True. Set detokenize=True to use stop."
+            )
+        self.requests.append((prompts, sampling_params))
         bias = torch.zeros(self.model.config.vocab_size)
         for token, value in (params.get("logit_bias") or {}).items():
             bias[token] = value
@@ -292,17 +312,18 @@ class HFEngine:
 class CPUEmbedsGeneration(PromptEmbedsVLLMGeneration):
     """The real class with `HFEngine` as its engine (fp32) and the sampling parameters left as a dict."""
 
-    def _init_vllm(self):
-        self.llm = HFEngine(self.accelerator.unwrap_model(self.model).config.text_config)
-        self.llm.eos_token_ids = self.eos_token_ids
-        self._llm_weights_sleeping = False
+    def _make_llm(self, lm_dir):
+        llm = HFEngine(lm_dir)
+        llm.eos_token_ids = self.eos_token_ids
+        return llm
 
     def _sampling_params(self):
         return self.sampling_kwargs()
 
 
-def make_engine(model, processor, **kwargs):
+def make_engine(model, processor, export_dir, **kwargs):
     settings = dict(
+        export_dir=export_dir,
         model=model,
         accelerator=Accelerator(cpu=True),
         processing_class=processor,
@@ -315,9 +336,9 @@ def make_engine(model, processor, **kwargs):
 
 
 @pytest.mark.parametrize("which", ["tied", "untied"])
-def test_weight_sync_sends_the_language_model_under_stock_names(which, request):
+def test_weight_sync_sends_the_language_model_under_stock_names(which, request, tmp_path):
     model, processor = request.getfixturevalue(which)
-    engine = make_engine(model, processor)
+    engine = make_engine(model, processor, tmp_path)
     engine.sync_weights()
     assert engine.llm.loaded == lm_names(model)
     assert engine.llm.resets == 1
@@ -328,11 +349,12 @@ def test_weight_sync_sends_the_language_model_under_stock_names(which, request):
         )
 
 
-def test_sampling_kwargs_follow_trls_mapping(tied):
+def test_sampling_kwargs_follow_trls_mapping(tied, tmp_path):
     model, processor = tied
     engine = make_engine(
         model,
         processor,
+        tmp_path,
         temperature=0.7,
         top_p=0.9,
         top_k=20,
@@ -356,6 +378,7 @@ def test_sampling_kwargs_follow_trls_mapping(tied):
     engine = make_engine(
         model,
         processor,
+        tmp_path,
         generation_kwargs={"seed": 3, "temperature": 1.2, "logit_bias": {5: 2.0}},
         structured_outputs_regex="<answer>.*</answer>",
     )
@@ -365,9 +388,9 @@ def test_sampling_kwargs_follow_trls_mapping(tied):
     assert kwargs["structured_outputs"] == {"regex": "<answer>.*</answer>"}
 
 
-def test_llm_kwargs_keep_trls_colocate_settings_on_the_exported_directory(tied):
+def test_llm_kwargs_keep_trls_colocate_settings_on_the_exported_directory(tied, tmp_path):
     model, processor = tied
-    engine = make_engine(model, processor, dtype=torch.bfloat16, max_num_seqs=8, gpu_memory_utilization=0.4)
+    engine = make_engine(model, processor, tmp_path, dtype=torch.bfloat16, max_num_seqs=8, gpu_memory_utilization=0.4)
     kwargs = engine._llm_kwargs("/tmp/lm")
     assert kwargs["model"] == "/tmp/lm"
     assert kwargs["enable_prompt_embeds"] is True
@@ -380,11 +403,127 @@ def test_llm_kwargs_keep_trls_colocate_settings_on_the_exported_directory(tied):
     assert kwargs["seed"] == 0
 
 
-def test_generate_embeds_rejects_a_wrong_width(tied):
+def test_generate_embeds_rejects_a_wrong_width(tied, tmp_path):
     model, processor = tied
-    engine = make_engine(model, processor)
+    engine = make_engine(model, processor, tmp_path)
     with pytest.raises(ValueError, match="prompt embeddings must be"):
         engine.generate_embeds([torch.zeros(5, model.config.text_config.hidden_size + 1)])
+
+
+def video_prompt_embeds(model, processor, rows=2):
+    """`rows` copies of one text prompt's embeddings, as the trainer hands them to the engine."""
+    ids = processor.tokenize_prompts(["USER: count to three ASSISTANT:"])[0]
+    return build_prompt_embeds(
+        model.model, [ids] * rows, [-1] * rows, lambda videos: {}, processor.tokenizer.pad_token_id, torch.float32
+    )
+
+
+@pytest.mark.parametrize("stop", [["</answer>"], "</answer>"])
+def test_stop_strings_reach_the_engine_with_detokenization_on(tied, tmp_path, stop):
+    model, processor = tied
+    engine = make_engine(model, processor, tmp_path, generation_kwargs={"stop": stop}, max_completion_length=3)
+    engine.sync_weights()
+    completion_ids, _ = engine.generate_embeds(video_prompt_embeds(model, processor))
+    assert len(completion_ids) == 2
+    ((_, params),) = engine.llm.requests
+    assert params["stop"] == stop and params["detokenize"] is True
+    # Without stop strings the engine still skips detokenization (the trainer decodes the ids itself).
+    assert make_engine(model, processor, tmp_path).sampling_kwargs()["detokenize"] is False
+
+
+def test_stop_strings_with_detokenize_off_are_refused_naming_both_keys(tied, tmp_path):
+    model, processor = tied
+    engine = make_engine(model, processor, tmp_path, generation_kwargs={"stop": ["</answer>"], "detokenize": False})
+    with pytest.raises(ValueError, match=r"stop=\['</answer>'\] and detokenize=False.*stop_token_ids"):
+        engine.generate_embeds(video_prompt_embeds(model, processor))
+    assert engine.llm.requests == []
+
+
+def test_fsdp_is_refused_before_the_engine_is_built(tied, tmp_path):
+    # accelerate selects FSDP only on accelerators, so no CPU Accelerator reports it: a stand-in that reports FSDP
+    # (the one attribute the check reads) shows the refusal comes first, before anything is exported or built.
+    model, processor = tied
+    with pytest.raises(NotImplementedError) as error:
+        make_engine(model, processor, tmp_path, accelerator=SimpleNamespace(distributed_type=DistributedType.FSDP))
+    assert str(error.value) == FSDP_UNSUPPORTED and "reuse_vision" in FSDP_UNSUPPORTED
+    assert not any(tmp_path.iterdir())
+
+
+def test_export_goes_to_the_same_directory_on_every_start(tied, tmp_path):
+    model, processor = tied
+    export_dir = vllm_export_dir(tmp_path / "run", process_index=1)
+    assert export_dir == str(tmp_path / "run" / "vllm_lm" / "process-1")
+    first = make_engine(model, processor, export_dir)
+    second = make_engine(model, processor, export_dir)  # a restart of the same run
+    assert first.llm.model_dir == second.llm.model_dir == export_dir
+    assert json.loads((tmp_path / "run/vllm_lm/process-1/config.json").read_text())["architectures"] == [
+        "Qwen2ForCausalLM"
+    ]
+    assert vllm_export_dir(tmp_path / "run", process_index=0) != export_dir  # ranks never share files
+
+
+# ---- the PEFT + tensor-parallel barrier (trl#3671), two real processes over gloo ----------------------------------
+
+
+def _tp_worker(rank, world_size, port, export_root, results):
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=port
+    )
+    from peft import LoraConfig, get_peft_model
+
+    accelerator = Accelerator(cpu=True)  # initialises the gloo default group
+    model, processor = build_tiny_model(seed=0)
+    policy = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"]))
+    calls = []
+    real_barrier = torch.distributed.barrier
+
+    def recording_barrier(*args, **kwargs):  # records, then runs the real barrier
+        calls.append(("barrier", kwargs.get("device_ids")))
+        return real_barrier(*args, **kwargs)
+
+    torch.distributed.barrier = recording_barrier
+    engine = make_engine(
+        policy,
+        processor,
+        vllm_export_dir(export_root, rank),
+        accelerator=accelerator,
+        tensor_parallel_size=world_size,
+        max_completion_length=2,
+    )
+    calls.clear()  # _init_vllm's wait_for_everyone
+    engine.llm.requests = _Recorder(engine.llm.requests, calls)
+    completion_ids, _ = engine.generate_embeds(video_prompt_embeds(model.eval(), processor, rows=rank + 1))
+    torch.distributed.barrier = real_barrier
+    results.put((rank, calls, len(completion_ids)))
+
+
+class _Recorder(list):
+    """The engine's request list, noting in `calls` when a request arrives."""
+
+    def __init__(self, items, calls):
+        super().__init__(items)
+        self.calls = calls
+
+    def append(self, item):
+        self.calls.append(("generate", len(item[0])))
+        super().append(item)
+
+
+@pytest.mark.slow  # two spawned processes import torch, transformers and peft: about a minute on 2 busy cores
+def test_peft_with_tensor_parallelism_waits_at_a_barrier_before_generating(tmp_path):
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    mp.start_processes(_tp_worker, args=(2, port, str(tmp_path), results), nprocs=2, start_method="spawn")
+    by_rank = dict((rank, (calls, count)) for rank, calls, count in (results.get(timeout=5) for _ in range(2)))
+    for rank, (calls, count) in by_rank.items():
+        # The barrier on the default group, with this rank's device, then vLLM's call on both ranks' prompts (1 + 2).
+        assert calls == [("barrier", [rank]), ("generate", 3)]
+        assert count == rank + 1  # each rank keeps its own rows (the ranks hold different numbers)
 
 
 # ---- trainer wiring -----------------------------------------------------------------------------------------------
@@ -454,6 +593,7 @@ def test_use_vllm_trains_a_step_through_prompt_embeds(model_dir, data, tmp_path)
     assert isinstance(engine, CPUEmbedsGeneration)
     assert trainer.use_vllm and trainer.args.use_vllm
     assert trainer.args is not args and args.use_vllm  # TRL saw a copy with use_vllm off; the caller's is untouched
+    assert engine.llm.model_dir == os.path.join(args.output_dir, "vllm_lm", "process-0")  # stable: vLLM's cache key
     trainer.train()
 
     ((prompts, params),) = engine.llm.requests

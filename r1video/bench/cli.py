@@ -1,5 +1,7 @@
 """`r1video bench [ENTRY ...] [--repeats N] [--json PATH] [--quick]`: speed and memory figures, side by side.
 
+`r1video bench gpu [--tiny] [--out DIR]` is the GPU acceptance run ([`r1video.bench.gpu`]).
+
 Each entry runs both sides in this one process, alternating repeats, and reports the ratio of the medians with the
 absolute figures and the machine they came from.
 """
@@ -8,6 +10,7 @@ import argparse
 import importlib
 import json
 import logging
+import sys
 
 import torch
 
@@ -24,6 +27,11 @@ ON_REQUEST = {"demo-learning": "r1video.bench.demo_learning"}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["gpu"]:  # the GPU acceptance run has options of its own
+        from r1video.bench.gpu import main as gpu_main
+
+        return gpu_main(argv[1:])
     parser = argparse.ArgumentParser(prog="r1video bench", description=__doc__.splitlines()[0])
     parser.add_argument(
         "entries",

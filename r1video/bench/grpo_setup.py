@@ -61,9 +61,10 @@ def grpo_settings(output_dir: str, num_generations: int, completion_tokens: int,
     return settings
 
 
-def make_video_trainer(model_dir: str, dataset, **settings) -> VideoGRPOTrainer:
-    """A [`VideoGRPOTrainer`] on the model in `model_dir` with the `accuracy` reward."""
-    model, processor = load_pretrained(model_dir)
+def make_video_trainer(model_dir: str, dataset, dtype=None, **settings) -> VideoGRPOTrainer:
+    """A [`VideoGRPOTrainer`] on the model in `model_dir` (loaded in `dtype`, float32 by default) with the `accuracy`
+    reward."""
+    model, processor = load_pretrained(model_dir, **({} if dtype is None else {"dtype": dtype}))
     trainer = VideoGRPOTrainer(
         model=model,
         reward_funcs=get_reward_funcs(["accuracy"]),

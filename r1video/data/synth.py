@@ -210,6 +210,19 @@ def check_tasks(tasks: list[str]) -> list[str]:
     return list(tasks)
 
 
+def draw_clips(n: int, size: int, beats: int, seed: int = 0, tasks: list[str] | None = None) -> list[dict]:
+    """`n` synthetic questions with their clips kept in memory: no files written, no PyAV needed.
+
+    Returns:
+        One dict per question: `problem` (question and lettered options), `letter` (the right option), `task`, and
+        `frames`, a `uint8` array `(beats, size, size, 3)`, RGB.
+    """
+    samples = _make_split(np.random.default_rng(seed), n, check_tasks(tasks or list(TASKS)), size, beats, None, False)
+    return [
+        {"problem": s["problem"], "letter": s["letter"], "task": s["task"], "frames": s["clip"].beats} for s in samples
+    ]
+
+
 def generate_synthetic_dataset(
     out_dir: str | os.PathLike,
     n: int = 400,

@@ -19,8 +19,12 @@ import os
 from fractions import Fraction
 from typing import NamedTuple
 
-import av
 import numpy as np
+
+try:
+    import av
+except ImportError:  # reading or writing a file needs PyAV; in-memory frames (the GPU bench) do not
+    av = None
 
 __all__ = [
     "VideoDecodeError",
@@ -153,7 +157,8 @@ def load_video_frames(
     return VideoFrames(frames, indices, stream_fps, duration, total)
 
 
-def _open(path) -> av.container.InputContainer:
+def _open(path) -> "av.container.InputContainer":
+    _require_av()
     try:
         return av.open(str(path), mode="r")
     except av.FFmpegError as exc:
@@ -164,7 +169,12 @@ def _open(path) -> av.container.InputContainer:
         raise VideoDecodeError(path, f"not a video ({_ffmpeg_message(exc)})", "not_a_video") from exc
 
 
-def _ffmpeg_message(exc: av.FFmpegError) -> str:
+def _require_av() -> None:
+    if av is None:
+        raise ImportError("reading and writing video files needs PyAV: pip install av")
+
+
+def _ffmpeg_message(exc: "av.FFmpegError") -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
@@ -313,6 +323,7 @@ def write_video(
         gop: Keyframe interval in frames (x264's default is 250).
         options: More encoder options, e.g. `{"threads": "1"}`.
     """
+    _require_av()
     frames = np.asarray(frames, dtype=np.uint8)
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=Fraction(fps))

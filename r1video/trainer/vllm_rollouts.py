@@ -20,11 +20,11 @@ The pieces, each testable without vLLM:
 
 import copy
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 
 import torch
+from accelerate.utils import DistributedType, is_peft_model
 from safetensors.torch import save_file
 from transformers import GenerationConfig
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
@@ -44,6 +44,12 @@ SERVER_MODE_UNSUPPORTED = (
     "(n=num_generations, logprobs=0, return_token_ids), a server started on the exported language model with "
     "--enable-prompt-embeds, and a barrier after each weight sync so no rank generates before the server has "
     "finished loading. Use vllm_mode='colocate'."
+)
+
+FSDP_UNSUPPORTED = (
+    "use_vllm is not supported with FSDP yet: the prompt embeddings for vLLM are computed outside the model's "
+    "forward (the token-embedding lookup, and the vision tower when reuse_vision is off), where FSDP keeps those "
+    "weights sharded. Use DDP or DeepSpeed ZeRO-2/3 with use_vllm, or FSDP with use_vllm: false (HF generate)."
 )
 
 
@@ -131,6 +137,16 @@ def export_language_model(
     return output_dir
 
 
+def vllm_export_dir(output_dir: str | os.PathLike, process_index: int) -> str:
+    """Where process `process_index` exports the language model for vLLM: `<output_dir>/vllm_lm/process-<index>`.
+
+    The path is the same on every start of a run, because vLLM keys its compile cache on it (a new temporary directory
+    per start recompiles every time). One directory per process: ranks never write a file another rank is reading,
+    whether or not `output_dir` is shared between nodes.
+    """
+    return os.path.join(str(output_dir), "vllm_lm", f"process-{process_index}")
+
+
 # ---- prompts in, completions out ----------------------------------------------------------------------------------
 
 
@@ -213,21 +229,30 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
     TRL's.
 
     Args:
+        export_dir (`str`): where the language model is exported for the engine ([`vllm_export_dir`]: a stable path,
+            since vLLM's compile cache is keyed on it).
         eos_token_ids (`list[int]`): ids that end a completion.
         banned_token_ids (`list[int]`, *optional*): ids never sampled (the video placeholder, whose embedding the
             training forward would replace).
         dtype (`torch.dtype`, defaults to `torch.bfloat16`): the dtype vLLM runs the model in.
         **kwargs: as [`trl.generation.vllm_generation.VLLMGeneration`].
+
+    Raises:
+        NotImplementedError: under FSDP ([`FSDP_UNSUPPORTED`]) or in server mode ([`SERVER_MODE_UNSUPPORTED`]).
     """
 
     def __init__(
         self,
         *,
+        export_dir: str | os.PathLike,
         eos_token_ids: list[int],
         banned_token_ids: list[int] | None = None,
         dtype: torch.dtype = torch.bfloat16,
         **kwargs,
     ):
+        if kwargs["accelerator"].distributed_type == DistributedType.FSDP:
+            raise NotImplementedError(FSDP_UNSUPPORTED)
+        self.export_dir = str(export_dir)
         self.eos_token_ids = list(eos_token_ids)
         self.banned_token_ids = list(banned_token_ids or [])
         self.dtype = dtype
@@ -241,6 +266,7 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
         """The engine for a [`VideoGRPOTrainer`], configured from its `args` as TRL configures its own."""
         args = trainer.args
         return cls(
+            export_dir=vllm_export_dir(args.output_dir, trainer.accelerator.process_index),
             model=trainer.model,
             accelerator=trainer.accelerator,
             processing_class=trainer.processing_class,
@@ -291,13 +317,6 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
     def _init_vllm(self):
         if self.mode != "colocate":
             raise NotImplementedError(SERVER_MODE_UNSUPPORTED)
-        if not is_vllm_available():
-            raise ImportError(
-                "use_vllm needs vLLM, which runs on CUDA only: pip install 'r1video[vllm]' on a GPU machine "
-                "(see the README for the supported versions), or set use_vllm to false."
-            )
-        from vllm import LLM
-
         accelerator = self.accelerator
         tp = self.tensor_parallel_size
         if accelerator.num_processes % tp != 0:
@@ -314,19 +333,29 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
         ensure_master_addr_port()
 
         # Each process exports its own copy (a few MB without weights): no shared filesystem or ordering needed.
-        self._lm_dir = tempfile.TemporaryDirectory(prefix="r1video-vllm-lm-")
         export_language_model(
             accelerator.unwrap_model(self.model),
             self.processing_class.tokenizer,
-            self._lm_dir.name,
+            self.export_dir,
             self.eos_token_ids,
             dtype=self.dtype,
         )
-        self.llm = LLM(**self._llm_kwargs(self._lm_dir.name))
+        self.llm = self._make_llm(self.export_dir)
         if self.enable_sleep_mode:
             self.llm.sleep(level=2)
         self._llm_weights_sleeping = self.enable_sleep_mode  # level 2 drops the weights: generate re-pushes them
         accelerator.wait_for_everyone()
+
+    def _make_llm(self, lm_dir: str):
+        """The `vllm.LLM` engine on the exported directory `lm_dir`."""
+        if not is_vllm_available():
+            raise ImportError(
+                "use_vllm needs vLLM, which runs on CUDA only: pip install 'r1video[vllm]' on a GPU machine "
+                "(see the README for the supported versions), or set use_vllm to false."
+            )
+        from vllm import LLM
+
+        return LLM(**self._llm_kwargs(lm_dir))
 
     # ---- weight sync ----
 
@@ -342,8 +371,15 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
 
     def sampling_kwargs(self) -> dict:
         """`vllm.SamplingParams` keyword arguments: TRL's colocate mapping (one sequence per row, the sampled token's
-        log-prob), with `generation_kwargs` on top, the banned ids kept banned, and no detokenization (the trainer
-        decodes)."""
+        log-prob), with `generation_kwargs` on top and the banned ids kept banned.
+
+        vLLM does not detokenize (the trainer decodes the ids itself) unless `generation_kwargs` has `stop` strings,
+        which vLLM matches on the detokenized text only (`SamplingParams` raises on `stop` with `detokenize=False`).
+        A stop string ends the completion at the token that completes it; the ids up to there are kept.
+
+        Raises:
+            ValueError: `generation_kwargs` sets `stop` strings and `detokenize: false` together.
+        """
         kwargs = {
             "n": 1,  # rows already hold each prompt num_generations times
             "repetition_penalty": self.repetition_penalty,
@@ -356,6 +392,14 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
             "detokenize": False,
         }
         kwargs.update(self.generation_kwargs)
+        if kwargs.get("stop"):
+            if self.generation_kwargs.get("detokenize") is False:
+                raise ValueError(
+                    f"generation_kwargs sets stop={kwargs['stop']!r} and detokenize=False: vLLM matches stop strings "
+                    "on detokenized text only. Drop detokenize (r1video turns it on for stop strings), or give the "
+                    "stop tokens as stop_token_ids."
+                )
+            kwargs["detokenize"] = True
         if self.banned_token_ids:
             kwargs["logit_bias"] = {
                 **(kwargs.get("logit_bias") or {}),
@@ -397,15 +441,22 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
             self.sync_weights()
         sampling_params = self._sampling_params()
 
-        local_count = len(prompt_embeds)
+        mine = slice(0, len(prompt_embeds))
         if self.tensor_parallel_size > 1:
             # Every rank of a TP group runs the group's prompts; each keeps its own share of the outputs.
             gathered = [None] * self.tensor_parallel_size
             torch.distributed.all_gather_object(gathered, prompt_embeds, group=self.tp_group)
+            start = sum(len(rank_embeds) for rank_embeds in gathered[: torch.distributed.get_rank(self.tp_group)])
+            mine = slice(start, start + len(prompt_embeds))
             prompt_embeds = [embeds for rank_embeds in gathered for embeds in rank_embeds]
 
         if self.enable_sleep_mode:
             self.llm.wake_up(tags=["kv_cache"])
+        if is_peft_model(self.model) and self.tensor_parallel_size > 1:
+            # As TRL (trl#3671): with PEFT the gradient all-reduce is tiny and finishes fast, and on GPUs without
+            # NVLink vLLM's tensor-parallel NCCL calls can then race NCCL's channel cleanup and hang. A barrier on the
+            # default group drains NCCL first; device_ids keeps NCCL from guessing the device.
+            torch.distributed.barrier(device_ids=[self.accelerator.local_process_index])
         with profiler or nullcontext():
             outputs = self.llm.generate(
                 [{"prompt_embeds": embeds} for embeds in prompt_embeds],
@@ -413,11 +464,8 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
                 use_tqdm=False,
             )
         completion_ids, logprobs = completions_from_outputs(outputs, self.eos_token_ids)
-        if self.tensor_parallel_size > 1:
-            rank = torch.distributed.get_rank(group=self.tp_group)
-            mine = slice(rank * local_count, (rank + 1) * local_count)
-            completion_ids = completion_ids[mine]
-            logprobs = None if logprobs is None else logprobs[mine]
+        completion_ids = completion_ids[mine]
+        logprobs = None if logprobs is None else logprobs[mine]
         if self.enable_sleep_mode:
             self.llm.sleep(level=2)
             self._llm_weights_sleeping = True
