@@ -1,6 +1,7 @@
 """`r1video bench --quick`: every entry runs, reports both sides, and the facts that are not timing noise hold."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -77,7 +78,10 @@ def test_gpu_acceptance_tiny_runs_end_to_end_without_pyav_or_vllm(tmp_path):
         "from r1video.cli import main\n"
         f"sys.exit(main(['bench', 'gpu', '--tiny', '--out', {str(tmp_path)!r}]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    # A fresh single process, as on the target: no process-group variables left by earlier in-process tests.
+    dist_vars = {"RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}
+    env = {k: v for k, v in os.environ.items() if k not in dist_vars}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "gpu_acceptance.json").read_text())
     assert report["plan"]["timed_steps"] == len(report["grpo"]["reuse"]["steps"]) >= 1
