@@ -46,7 +46,7 @@ def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, mod
         processing_class=processor,
         peft_config=get_peft_config(model_args),
     )
-    run(trainer, training_args, script_args.train_file)
+    run(trainer, script_args, training_args, model_args)
     return trainer
 
 

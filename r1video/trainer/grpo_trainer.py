@@ -27,7 +27,7 @@ from trl.extras.profiling import profiling_context
 from r1video.configs import VideoGRPOConfig
 from r1video.data.bad_samples import BadSampleTracker
 from r1video.model.modeling import TinyLlavaVideoModel
-from r1video.trainer.checkpoints import ReleasedLayoutResumeMixin
+from r1video.trainer.checkpoints import BadVideoTally, ResumeMixin
 from r1video.trainer.model_card import ModelCardMixin
 from r1video.trainer.step_videos import StepVideos, load_step_videos, pack
 from r1video.trainer.vllm_rollouts import SERVER_MODE_UNSUPPORTED, PromptEmbedsVLLMGeneration, build_prompt_embeds
@@ -49,7 +49,7 @@ _IMAGE_KWARGS = (
 )
 
 
-class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
+class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
     """GRPO on video rows. Arguments as [`trl.GRPOTrainer`]; `args` is a [`VideoGRPOConfig`] and
     `processing_class` a [`TinyLlavaVideoProcessor`]."""
 
@@ -81,6 +81,7 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
             # placeholder id that load_pretrained gave the policy.
             self.accelerator.unwrap_model(self.ref_model).config.image_token_id = policy.config.image_token_id
         self.bad_videos = BadSampleTracker(max_bad_fraction=args.max_bad_video_fraction)
+        self.add_callback(BadVideoTally(self.bad_videos))
         self._step_videos: StepVideos | None = None
         self._logp_rows: torch.LongTensor | None = None  # distinct-video index of the rows being scored
         if args.use_vllm:
