@@ -28,14 +28,14 @@ _TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
 def saved_files(args) -> list[str]:
     """The files besides weights and `trainer_state.json` that `Trainer._save_checkpoint` writes under `args`.
 
-    DeepSpeed writes its optimizer under `global_step*/` (named by `latest`) and FSDP its own files; for those only
-    the RNG states are listed.
+    DeepSpeed's engine writes the optimizer and scheduler in its own layout (`global_step*/`) and FSDP the optimizer;
+    for those only what transformers itself writes is listed.
     """
     if args.save_only_model:
         return []
     rng = ["rng_state.pth"] if args.world_size <= 1 else [f"rng_state_{i}.pth" for i in range(args.world_size)]
     if args.deepspeed:
-        return ["latest", *rng]
+        return rng
     if args.fsdp:
         return ["scheduler.pt", *rng]
     return ["optimizer.pt", "scheduler.pt", *rng]
