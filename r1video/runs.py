@@ -150,16 +150,25 @@ _NOT_RECIPE = {
 _DATA_FILES = ("train_file", "eval_file")
 
 
+def _stored_value(value):
+    """A local path is stored as `local:<last component>#<sha256 of its absolute path, 12 hex>`: checkpoints are
+    pushed to the Hub, which must never see a local path."""
+    if isinstance(value, str) and value and (os.path.isabs(value) or os.path.exists(value)):
+        digest = hashlib.sha256(os.path.abspath(value).encode()).hexdigest()[:12]
+        return f"local:{os.path.basename(os.path.normpath(value))}#{digest}"
+    return value
+
+
 def recipe_of(script_args, training_args, model_args) -> dict:
     """The resolved recipe as one flat `{key: JSON value}` (TrlParser's namespace), without the keys that do not
-    change what is trained."""
+    change what is trained; local paths are stored as `local:<name>#<hash>`."""
     recipe = {
         **dataclasses.asdict(script_args),
         **training_args.to_dict(),
         **dataclasses.asdict(model_args),
     }
     recipe = json.loads(json.dumps(recipe, default=str))
-    return {key: value for key, value in sorted(recipe.items()) if key not in _NOT_RECIPE}
+    return {key: _stored_value(value) for key, value in sorted(recipe.items()) if key not in _NOT_RECIPE}
 
 
 def data_fingerprint(script_args) -> dict:

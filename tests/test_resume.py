@@ -193,7 +193,9 @@ def test_a_changed_recipe_is_refused_unless_allowed_and_an_allowed_learning_rate
     refused = _resume(finished, "changed", "--learning_rate", "5e-3", "--train_file", str(other_data))
     assert refused.returncode != 0
     assert "learning_rate: 0.0001 → 0.005" in refused.stderr, refused.stderr[-2000:]
-    assert "train_file: 'runs/synth/grpo_train.jsonl' → " in refused.stderr
+    assert re.search(
+        r"train_file: 'local:grpo_train.jsonl#\w+' → 'local:grpo_train_reversed.jsonl#\w+'", refused.stderr
+    )
     assert "--allow_changed learning_rate,train_file" in refused.stderr
     assert not (run / "checkpoint-6").exists()
 

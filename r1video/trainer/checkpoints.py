@@ -177,7 +177,12 @@ class BadVideoTally(TrainerCallback, ExportableState):
         self.tracker = tracker
 
     def state(self) -> dict:
-        return {"args": {}, "attributes": self.tracker.state_dict() if self.tracker is not None else {}}
+        if self.tracker is None:
+            return {"args": {}, "attributes": {}}
+        tally = self.tracker.state_dict()
+        # Checkpoints are pushed to the Hub: bad clips are named by file name only, never by local path.
+        tally["bad"] = {os.path.basename(p): r.replace(p, os.path.basename(p)) for p, r in tally["bad"].items()}
+        return {"args": {}, "attributes": tally}
 
     def on_train_begin(self, args, state, control, **kwargs):
         # Resumed: the checkpoint's counts. Fresh: the entry transformers just made from `state()` (a no-op).
