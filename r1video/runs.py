@@ -145,7 +145,7 @@ _NOT_RECIPE = {
     "resume_from_checkpoint", "allow_changed", "output_dir", "logging_dir", "logging_steps", "logging_strategy",
     "logging_first_step", "log_level", "log_level_replica", "report_to", "run_name", "disable_tqdm", "push_to_hub",
     "hub_model_id", "hub_strategy", "hub_token", "hub_private_repo", "save_steps", "save_strategy",
-    "save_total_limit", "dataloader_num_workers", "local_rank",
+    "save_total_limit", "dataloader_num_workers", "local_rank", "restore_callback_states_from_checkpoint",
 }  # fmt: skip
 _DATA_FILES = ("train_file", "eval_file")
 

@@ -141,7 +141,8 @@ class RunRecord(TrainerCallback, ExportableState):
 
     `saved_files` (the files its save writes besides weights and `trainer_state.json`, see [`saved_files`]) is filled
     in when training begins. The record is read back with [`stored_record`]; transformers'
-    `restore_callback_states_from_checkpoint` does not apply to it (the new run's record is the one to store).
+    `restore_callback_states_from_checkpoint` does not apply to it (the new run's record is the one to store, see
+    [`ResumeMixin`]).
     """
 
     def __init__(self, recipe: dict | None = None, data: dict | None = None):
@@ -226,15 +227,21 @@ class ResumeMixin(ReleasedLayoutResumeMixin):
       (step 7 of 6). Here a finished run reports every epoch done, so the loop is skipped.
     - The optimizer and scheduler states keep the learning rate they were saved with; here each parameter group's
       base rate is set back to the one this run's recipe asks for (the scheduler's factor at the step is kept).
+    - [`RunRecord`] and [`BadVideoTally`] stay the trainer's own instances (they restore themselves when training
+      begins), also under `restore_callback_states_from_checkpoint`.
     - A checkpoint save that fails for lack of space raises an `OSError(ENOSPC)` naming the checkpoint directory.
     """
 
     def _init_training_state(
         self, max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
     ):
+        ours = [cb for cb in self.callback_handler.callbacks if isinstance(cb, (RunRecord, BadVideoTally))]
         epochs_trained, steps_trained = super()._init_training_state(
             max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
         )
+        for callback in ours:  # `restore_callback_states_from_checkpoint` swaps in copies that hold no tracker
+            self.callback_handler.remove_callback(type(callback))
+            self.callback_handler.add_callback(callback)
         if resume_from_checkpoint is not None and self.state.global_step >= max_steps:
             logger.warning(
                 "%s is at step %d of max_steps=%d: nothing left to train", resume_from_checkpoint,
