@@ -110,7 +110,8 @@ def run_lock(output_dir: str, main_process: bool = True):
     try:
         yield
     finally:
-        os.remove(path)
+        with contextlib.suppress(FileNotFoundError):  # deleted by hand meanwhile: nothing to release
+            os.remove(path)
 
 
 @contextlib.contextmanager
@@ -131,7 +132,8 @@ def no_space_reported(path: str):
         existing = path
         while not os.path.exists(existing):
             existing = os.path.dirname(existing) or "."
-        free = os.statvfs(existing).f_bavail * os.statvfs(existing).f_frsize
+        disk = os.statvfs(existing)
+        free = disk.f_bavail * disk.f_frsize
         if not (full or free < 2**20):
             raise
         file = next((e.filename for e in chain if isinstance(e, OSError) and e.filename), None)
