@@ -165,23 +165,22 @@ def test_resuming_a_finished_run_trains_nothing_and_says_where_it_resumed(finish
     assert "resuming from runs/final-save-killed/checkpoint-6" in resumed.stderr, resumed.stderr[-2000:]
 
 
-def test_resuming_a_finished_sft_run_trains_nothing(tmp_path):
+def test_resuming_a_finished_sft_run_trains_nothing(finished):
     # 16 rows at 4 a step: 4 steps an epoch, so max_steps 6 ends inside the second epoch.
-    prepare_smoke_run(tmp_path)
-    train = _train("r1video.sft", "runs/sft", "--save_steps", "6")
-    subprocess.run(train, cwd=tmp_path, env=ENV, check=True, capture_output=True, timeout=600)
-    (tmp_path / "runs/sft/model.safetensors").unlink()
+    train = _train("r1video.sft", "runs/sft", "--save_steps", "6", "--max_bad_video_fraction", "1.0")
+    subprocess.run(train, cwd=finished, env=ENV, check=True, capture_output=True, timeout=600)
+    (finished / "runs/sft/model.safetensors").unlink()
     resumed = subprocess.run(
         [*train, "--resume_from_checkpoint", "true"],
-        cwd=tmp_path,
+        cwd=finished,
         env=ENV,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert sorted(p.name for p in (tmp_path / "runs/sft").glob("checkpoint-*")) == ["checkpoint-6"]
-    assert _same_weights(tmp_path / "runs/sft/model.safetensors", tmp_path / "runs/sft/checkpoint-6/model.safetensors")
+    assert sorted(p.name for p in (finished / "runs/sft").glob("checkpoint-*")) == ["checkpoint-6"]
+    assert _same_weights(finished / "runs/sft/model.safetensors", finished / "runs/sft/checkpoint-6/model.safetensors")
 
 
 def test_a_changed_recipe_is_refused_unless_allowed_and_an_allowed_learning_rate_takes_effect(finished):
