@@ -27,6 +27,11 @@ class VideoScriptArguments(trl.ScriptArguments):
 
     reward_funcs (`list[str]`): registry names, `"package.module:attr"`, or entry-point names (`r1video.rewards`).
     reward_kwargs (`dict`): arguments per reward name, checked against each reward's signature before any model loads.
+
+    > Parameters that control resuming
+
+    allow_changed (`list[str]`): recipe keys (and `train_file` for its content) that may differ from the checkpoint a
+        run resumes from, e.g. `--allow_changed learning_rate,max_steps`; any other difference stops the run.
     """
 
     dataset_name: str | None = field(
@@ -49,3 +54,7 @@ class VideoScriptArguments(trl.ScriptArguments):
         metadata={"help": "Reward names: registry name, 'package.module:attr' or an r1video.rewards entry point."},
     )
     reward_kwargs: dict = field(default_factory=dict, metadata={"help": "Per-reward arguments: {name: {arg: value}}."})
+    allow_changed: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Recipe keys that may differ from the resumed checkpoint's (comma or space separated)."},
+    )

@@ -1,8 +1,15 @@
-"""What the training entry points (`r1video.sft`, `r1video.grpo`) share: logging, the hub token, model loading and
-argument parsing. The run sequence itself is written out in each entry point."""
+"""What the training entry points (`r1video.sft`, `r1video.grpo`) share: logging, the hub token, model loading,
+argument parsing and the run folder (its lock, the recipe a resume must match, full-disk reports). The run sequence
+itself is written out in each entry point."""
 
+import contextlib
+import dataclasses
+import errno
+import hashlib
+import json
 import logging
 import os
+import socket
 
 import datasets
 import transformers
@@ -46,8 +53,189 @@ def load_model(model_args):
     )
 
 
+LOCK_NAME = "_run.lock"  # "_*" files are never pushed to the Hub
+
+
+class RunLockedError(RuntimeError):
+    """Another run holds the output directory."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+@contextlib.contextmanager
+def run_lock(output_dir: str, main_process: bool = True):
+    """Hold `output_dir/_run.lock` (`{"pid", "host"}`) for the duration of a run; only the main process takes it.
+
+    A lock left by a dead process on this host is taken over with a warning.
+
+    Raises:
+        RunLockedError: a live process (or one on another host, which cannot be checked) holds the lock; the message
+            names its pid and host.
+    """
+    if not main_process:
+        yield
+        return
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, LOCK_NAME)
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    holder = json.load(f)
+            except (FileNotFoundError, json.JSONDecodeError):
+                holder = {"pid": None, "host": None}  # released meanwhile, or being written: look again
+                if not os.path.exists(path):
+                    continue
+            if holder["host"] == me["host"] and holder["pid"] is not None and not _alive(holder["pid"]):
+                logger.warning("taking over the stale lock %s of process %d, which is gone", path, holder["pid"])
+                os.remove(path)
+                continue
+            raise RunLockedError(
+                f"{output_dir} is in use by process {holder['pid']} on host {holder['host']} (lock file {path}). "
+                "Wait for it, use another output_dir, or delete the lock file if that run is gone."
+            ) from None
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        break
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):  # deleted by hand meanwhile: nothing to release
+            os.remove(path)
+
+
+@contextlib.contextmanager
+def no_space_reported(path: str):
+    """Turn a failed write under `path` on a full filesystem into `OSError(ENOSPC)` saying "no space" and the path.
+
+    torch's writer fails with `RuntimeError("basic_ios::clear: iostream error")`, which names neither; a failure is
+    taken as a full disk when an `ENOSPC` is in its chain or under 1 MiB is left where `path` lives.
+    """
+    try:
+        yield
+    except Exception as exc:
+        chain, cause = [], exc
+        while cause is not None:
+            chain.append(cause)
+            cause = cause.__cause__ or cause.__context__
+        full = any(isinstance(e, OSError) and e.errno == errno.ENOSPC for e in chain) or "os error 28" in str(exc)
+        existing = path
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing) or "."
+        disk = os.statvfs(existing)
+        free = disk.f_bavail * disk.f_frsize
+        if not (full or free < 2**20):
+            raise
+        file = next((e.filename for e in chain if isinstance(e, OSError) and e.filename), None)
+        raise OSError(
+            errno.ENOSPC, f"No space left on the device while writing {file or path} ({free} bytes free): {exc}", path
+        ) from exc
+
+
+# Keys that change what a run logs or where it reports, never what it trains.
+_NOT_RECIPE = {
+    "resume_from_checkpoint", "allow_changed", "output_dir", "logging_dir", "logging_steps", "logging_strategy",
+    "logging_first_step", "log_level", "log_level_replica", "report_to", "run_name", "disable_tqdm", "push_to_hub",
+    "hub_model_id", "hub_strategy", "hub_token", "hub_private_repo", "save_steps", "save_strategy",
+    "save_total_limit", "dataloader_num_workers", "local_rank", "restore_callback_states_from_checkpoint",
+}  # fmt: skip
+_DATA_FILES = ("train_file", "eval_file")
+
+
+def _stored_value(value):
+    """A local path is stored as `local:<last component>#<sha256 of its absolute path, 12 hex>`: checkpoints are
+    pushed to the Hub, which must never see a local path."""
+    if isinstance(value, str) and value and (os.path.isabs(value) or os.path.exists(value)):
+        digest = hashlib.sha256(os.path.abspath(value).encode()).hexdigest()[:12]
+        return f"local:{os.path.basename(os.path.normpath(value))}#{digest}"
+    return value
+
+
+def recipe_of(script_args, training_args, model_args) -> dict:
+    """The resolved recipe as one flat `{key: JSON value}` (TrlParser's namespace), without the keys that do not
+    change what is trained; local paths are stored as `local:<name>#<hash>`."""
+    recipe = {
+        **dataclasses.asdict(script_args),
+        **training_args.to_dict(),
+        **dataclasses.asdict(model_args),
+    }
+    recipe = json.loads(json.dumps(recipe, default=str))
+    return {key: _stored_value(value) for key, value in sorted(recipe.items()) if key not in _NOT_RECIPE}
+
+
+def data_fingerprint(script_args) -> dict:
+    """`{recipe key: sha256 of the file's bytes}` for the annotation files of a run (the videos are not hashed)."""
+    prints = {}
+    for key in _DATA_FILES:
+        path = getattr(script_args, key, None)
+        if path and os.path.isfile(path):
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(2**20), b""):
+                    digest.update(block)
+            prints[key] = digest.hexdigest()
+    return prints
+
+
+def recipe_changes(stored: dict, recipe: dict, data: dict) -> dict[str, str]:
+    """`{key: "old → new"}` for every recipe key and data file that differs from a checkpoint's [`RunRecord`]."""
+    changes = {}
+    for key in sorted(set(stored["recipe"]) | set(recipe)):
+        old, new = stored["recipe"].get(key, "<unset>"), recipe.get(key, "<unset>")
+        if old != new:
+            changes[key] = f"{old!r} → {new!r}"
+    for key in sorted(set(stored["data"]) | set(data)):
+        old, new = stored["data"].get(key), data.get(key)
+        if old != new and key not in changes:
+            changes[key] = f"the file's content changed (sha256 {str(old)[:12]}… → {str(new)[:12]}…)"
+    return changes
+
+
+def check_resume(script_args, training_args, model_args) -> str | None:
+    """The checkpoint this run resumes from (see `resolve_resume`), after checking that the recipe and data are the
+    ones it was trained with.
+
+    Raises:
+        ValueError: a recipe key or data file differs from the checkpoint's and is not named in `allow_changed`; the
+            message lists every difference.
+    """
+    from r1video.trainer.checkpoints import resolve_resume, stored_record
+
+    checkpoint = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    if checkpoint is None:
+        return None
+    stored = stored_record(checkpoint)
+    if stored is None:
+        logger.warning("%s stores no recipe (saved before r1video kept one): not checked", checkpoint)
+        return checkpoint
+    changes = recipe_changes(stored, recipe_of(script_args, training_args, model_args), data_fingerprint(script_args))
+    allowed = {key.strip() for item in script_args.allow_changed for key in item.split(",") if key.strip()}
+    refused = {key: change for key, change in changes.items() if key not in allowed}
+    if refused:
+        listing = "\n".join(f"  {key}: {change}" for key, change in refused.items())
+        raise ValueError(
+            f"Resuming from {checkpoint} with a recipe that differs from the one it was trained with:\n{listing}\n"
+            f"Resume with the same recipe, or name the keys that may change: --allow_changed {','.join(refused)}"
+        )
+    for key, change in changes.items():
+        logger.warning("resuming with a changed %s (allowed): %s", key, change)
+    return checkpoint
+
+
 def main_from_argv(parser, train, argv: list[str] | None = None) -> int:
     """Parse a recipe (and flag overrides) with `parser` and run `train(script_args, training_args, model_args)`."""
     script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
-    train(script_args, training_args, model_args)
+    with run_lock(training_args.output_dir, main_process=training_args.process_index == 0):
+        train(script_args, training_args, model_args)
     return 0

@@ -31,9 +31,17 @@ def train(script_args: VideoScriptArguments, training_args: VideoSFTConfig, mode
 
     from r1video.data.lengths import check_prompt_lengths
     from r1video.data.loaders import load_sft_dataset
-    from r1video.runs import keep_hub_token_out_of_checkpoints, load_model, setup_logging
+    from r1video.runs import (
+        check_resume,
+        data_fingerprint,
+        keep_hub_token_out_of_checkpoints,
+        load_model,
+        no_space_reported,
+        recipe_of,
+        setup_logging,
+    )
     from r1video.trainer import VideoSFTTrainer
-    from r1video.trainer.checkpoints import resolve_resume
+    from r1video.trainer.checkpoints import RunRecord
 
     set_seed(training_args.seed)
     setup_logging(training_args)
@@ -67,17 +75,23 @@ def train(script_args: VideoScriptArguments, training_args: VideoSFTConfig, mode
     )
     trainer.card_dataset = script_args.train_file
 
-    # Train, resuming from the newest complete checkpoint if asked
-    checkpoint = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    # Resume from the newest complete checkpoint if asked, refusing a changed recipe or data unless allowed. The
+    # recipe is read after the trainer is built: TRL settles some options in its constructor.
+    checkpoint = check_resume(script_args, training_args, model_args)
     if checkpoint is not None:
-        logger.info("resuming from %s", checkpoint)
+        logger.warning("resuming from %s", checkpoint)
+    recipe = recipe_of(script_args, training_args, model_args)
+    trainer.add_callback(RunRecord(recipe, data_fingerprint(script_args)))  # stored with every checkpoint
+
+    # Train
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
 
     # Save the model and its card
-    trainer.save_model(training_args.output_dir)
+    with no_space_reported(training_args.output_dir):
+        trainer.save_model(training_args.output_dir)
     trainer.create_model_card()
     logger.info("saved the model to %s", training_args.output_dir)
 

@@ -15,6 +15,8 @@ import yaml
 from safetensors import safe_open
 from smoke_runs import SMOKE_ENV, prepare_smoke_run
 
+from r1video.trainer.checkpoints import incomplete_reason
+
 pytest.importorskip("deepspeed")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +47,7 @@ def _smoke(tmp_path: Path, accelerate_config: str) -> Path:
     result = subprocess.run(launch, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "runs" / "grpo-smoke"
+    assert incomplete_reason(out / "checkpoint-2") is None
     state = yaml.safe_load((out / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["global_step"] == 2 and state["epoch"] == pytest.approx(2 * 2 / 16)
     return out

@@ -15,7 +15,7 @@ from trl import GRPOTrainer
 
 import r1video  # noqa: F401
 from r1video.model.modeling import TinyLlavaVideoPreTrainedModel
-from r1video.trainer.checkpoints import ReleasedLayoutResumeMixin
+from r1video.trainer.checkpoints import ReleasedLayoutResumeMixin, ResumeMixin
 from r1video.trainer.grpo_trainer import _IMAGE_KWARGS, VideoGRPOTrainer
 from r1video.trainer.model_card import ModelCardMixin
 
@@ -30,6 +30,9 @@ OVERRIDES = [
     (VideoGRPOTrainer, GRPOTrainer, "compute_loss"),
     (VideoGRPOTrainer, GRPOTrainer, "_compute_loss"),
     (ReleasedLayoutResumeMixin, Trainer, "_load_from_checkpoint"),
+    (ResumeMixin, Trainer, "_init_training_state"),
+    (ResumeMixin, Trainer, "_load_optimizer_and_scheduler"),
+    (ResumeMixin, Trainer, "_save_checkpoint"),
     (ModelCardMixin, Trainer, "_save_checkpoint"),
     (TinyLlavaVideoPreTrainedModel, PreTrainedModel, "_init_weights"),
 ]

@@ -14,6 +14,8 @@ from transformers import AutoModelForCausalLM
 import r1video  # noqa: F401
 from r1video import sft
 from r1video.grpo import make_parser
+from r1video.runs import LOCK_NAME
+from r1video.trainer.checkpoints import incomplete_reason
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if "accelerate_configs" not in p.parts)
@@ -89,6 +91,19 @@ def test_smoke_recipe_on_two_cpu_processes_saves_a_released_layout_checkpoint(tm
     result = subprocess.run(launch, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "runs" / "grpo-smoke"
+    assert incomplete_reason(out / "checkpoint-2") is None  # rng_state_0.pth and rng_state_1.pth included
+    assert not (out / LOCK_NAME).exists()  # only rank 0 took the lock, and released it
+    # Each rank checks the recipe against the checkpoint's (stored by rank 0) and finds nothing left to train.
+    resumed = subprocess.run(
+        [*launch, "--resume_from_checkpoint", "true"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "nothing left to train" in resumed.stderr
     state = yaml.safe_load((out / "checkpoint-2" / "trainer_state.json").read_text())
     # 2 processes × 1 prompt per step × 2 steps out of 16 prompts
     assert state["global_step"] == 2 and state["epoch"] == pytest.approx(2 * 2 / 16)

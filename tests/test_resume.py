@@ -1,7 +1,12 @@
-"""A GRPO run killed with SIGKILL and resumed ends with the same weights as an uninterrupted run."""
+"""Resuming: a run killed with SIGKILL ends with the weights of an uninterrupted one; a finished run trains no more;
+a changed recipe is refused unless allowed (and then applied); incomplete checkpoints are skipped naming what is
+missing; the bad-video tally carries over."""
 
 import json
+import logging
+import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,9 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from smoke_runs import SMOKE_ENV, prepare_smoke_run
 
+from r1video.runs import data_fingerprint, recipe_changes
 from r1video.trainer.checkpoints import incomplete_reason, last_complete_checkpoint, resolve_resume
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +32,7 @@ ENV = SMOKE_ENV
 def _fake_checkpoint(path: Path, step: int, state: str | None = "ok", weights: bool = True) -> Path:
     path.mkdir(parents=True)
     if weights:
-        (path / "model.safetensors").write_bytes(b"x")
+        save_file({"w": torch.zeros(2)}, path / "model.safetensors")
     if state == "ok":
         (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
     elif state == "truncated":
@@ -57,7 +63,7 @@ def _train(stage: str, output_dir: str, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("stage", list(STAGES))
+@pytest.mark.parametrize("stage", ["r1video.grpo", pytest.param("r1video.sft", marks=pytest.mark.slow)])
 def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, stage):
     prepare_smoke_run(tmp_path)
 
@@ -93,10 +99,163 @@ def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, stage):
     assert any(not torch.equal(first[k], straight[k]) for k in straight), "training did not change the weights"
 
 
-def test_resume_seam_still_exists_in_transformers():
+def test_resume_seams_still_exist_in_transformers():
     import inspect
 
     from transformers import Trainer
 
-    params = list(inspect.signature(Trainer._load_from_checkpoint).parameters)
-    assert params[:3] == ["self", "resume_from_checkpoint", "model"]
+    def params(method):
+        return list(inspect.signature(method).parameters)
+
+    assert params(Trainer._load_from_checkpoint)[:3] == ["self", "resume_from_checkpoint", "model"]
+    assert params(Trainer._init_training_state) == [
+        "self", "max_steps", "num_update_steps_per_epoch", "num_train_epochs", "resume_from_checkpoint", "trial"
+    ]  # fmt: skip
+    assert params(Trainer._load_optimizer_and_scheduler) == ["self", "checkpoint"]
+    assert params(Trainer._save_checkpoint) == ["self", "model", "trial"]
+
+
+# A finished 6-step GRPO run (checkpoints 2, 4, 6) on data where every other clip is corrupt, shared by the tests
+# below; each copies `runs/done` before changing it.
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("finished")
+    prepare_smoke_run(workdir)
+    for clip in sorted((workdir / "runs/synth/videos/train").glob("*.mp4"))[::2]:
+        clip.write_bytes(clip.read_bytes()[:100])
+    command = _train("r1video.grpo", "runs/done", "--max_bad_video_fraction", "1.0")
+    subprocess.run(command, cwd=workdir, env=ENV, check=True, capture_output=True, timeout=600)
+    assert _state(workdir / "runs/done/checkpoint-6")["stateful_callbacks"]["BadVideoTally"]["attributes"]["num_bad"]
+    return workdir
+
+
+def _state(checkpoint: Path) -> dict:
+    return json.loads((checkpoint / "trainer_state.json").read_text())
+
+
+def _copy_run(finished: Path, name: str, drop: tuple[str, ...] = ()) -> Path:
+    run = finished / "runs" / name
+    shutil.copytree(finished / "runs/done", run)
+    for path in drop:
+        shutil.rmtree(run / path) if (run / path).is_dir() else (run / path).unlink()
+    return run
+
+
+def _resume(finished: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
+    command = _train("r1video.grpo", f"runs/{name}", "--max_bad_video_fraction", "1.0")
+    command += ["--resume_from_checkpoint", "true", *extra]
+    return subprocess.run(command, cwd=finished, env=ENV, capture_output=True, text=True, timeout=600)
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    first, second = load_file(a), load_file(b)
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_resuming_a_finished_run_trains_nothing_and_says_where_it_resumed(finished):
+    # Killed during its final save: checkpoint-6 of max_steps 6 is there, the final model is not.
+    run = _copy_run(finished, "final-save-killed", drop=("model.safetensors",))
+    resumed = _resume(finished, "final-save-killed")  # default log level
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert not (run / "checkpoint-7").exists()
+    assert _state(run / "checkpoint-6") == _state(finished / "runs/done/checkpoint-6")
+    assert _same_weights(run / "model.safetensors", finished / "runs/done/model.safetensors")
+    assert "resuming from runs/final-save-killed/checkpoint-6" in resumed.stderr, resumed.stderr[-2000:]
+
+
+def test_resuming_a_finished_sft_run_trains_nothing(finished):
+    # 16 rows at 4 a step: 4 steps an epoch, so max_steps 6 ends inside the second epoch.
+    train = _train("r1video.sft", "runs/sft", "--save_steps", "6", "--max_bad_video_fraction", "1.0")
+    subprocess.run(train, cwd=finished, env=ENV, check=True, capture_output=True, timeout=600)
+    (finished / "runs/sft/model.safetensors").unlink()
+    resumed = subprocess.run(
+        [*train, "--resume_from_checkpoint", "true"],
+        cwd=finished,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert sorted(p.name for p in (finished / "runs/sft").glob("checkpoint-*")) == ["checkpoint-6"]
+    assert _same_weights(finished / "runs/sft/model.safetensors", finished / "runs/sft/checkpoint-6/model.safetensors")
+
+
+def test_a_changed_recipe_is_refused_unless_allowed_and_an_allowed_learning_rate_takes_effect(finished):
+    run = _copy_run(finished, "changed", drop=("checkpoint-6", "model.safetensors"))
+    other_data = finished / "runs/synth/grpo_train_reversed.jsonl"
+    lines = (finished / "runs/synth/grpo_train.jsonl").read_text().splitlines()
+    other_data.write_text("\n".join(reversed(lines)) + "\n")
+
+    refused = _resume(finished, "changed", "--learning_rate", "5e-3", "--train_file", str(other_data))
+    assert refused.returncode != 0
+    assert "learning_rate: 0.0001 → 0.005" in refused.stderr, refused.stderr[-2000:]
+    assert re.search(
+        r"train_file: 'local:grpo_train.jsonl#\w+' → 'local:grpo_train_reversed.jsonl#\w+'", refused.stderr
+    )
+    assert "--allow_changed learning_rate,train_file" in refused.stderr
+    assert not (run / "checkpoint-6").exists()
+
+    allowed = _resume(
+        finished, "changed", "--learning_rate", "5e-3", "--allow_changed", "learning_rate",
+        "--restore_callback_states_from_checkpoint", "true",  # transformers' own callback restore must not undo ours
+    )  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    history = {entry["step"]: entry["learning_rate"] for entry in _state(run / "checkpoint-6")["log_history"]
+               if "learning_rate" in entry}  # fmt: skip
+    assert history == {1: 1e-4, 2: 1e-4, 3: 1e-4, 4: 1e-4, 5: 5e-3, 6: 5e-3}
+    # The bad-video tally went on from checkpoint-4's, so it matches the uninterrupted run's.
+    tally = _state(run / "checkpoint-6")["stateful_callbacks"]["BadVideoTally"]
+    assert tally == _state(finished / "runs/done/checkpoint-6")["stateful_callbacks"]["BadVideoTally"]
+
+
+def test_data_fingerprint_sees_a_changed_file_under_the_same_name(tmp_path):
+    from types import SimpleNamespace
+
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"a": 1}\n')
+    stored = {"recipe": {"train_file": str(data)}, "data": data_fingerprint(SimpleNamespace(train_file=str(data)))}
+    data.write_text('{"a": 2}\n')
+    now = data_fingerprint(SimpleNamespace(train_file=str(data)))
+    assert list(recipe_changes(stored, {"train_file": str(data)}, now)) == ["train_file"]
+    assert recipe_changes(stored, {"train_file": str(data)}, stored["data"]) == {}
+
+
+@pytest.mark.parametrize("file", ["optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"])
+def test_a_checkpoint_missing_a_file_its_save_wrote_is_skipped(finished, tmp_path, caplog, file):
+    run = tmp_path / "run"
+    shutil.copytree(finished / "runs/done", run)
+    (run / "checkpoint-6" / file).unlink()
+    with caplog.at_level(logging.WARNING):
+        assert last_complete_checkpoint(run) == str(run / "checkpoint-4")
+    assert "checkpoint-6: " in caplog.text and file in caplog.text
+    with pytest.raises(ValueError, match=re.escape(file)):
+        resolve_resume(str(run / "checkpoint-6"), str(run))
+
+
+def test_a_model_only_checkpoint_is_complete(finished, tmp_path):
+    checkpoint = tmp_path / "checkpoint-6"
+    shutil.copytree(finished / "runs/done/checkpoint-6", checkpoint)
+    state = _state(checkpoint)
+    state["stateful_callbacks"]["RunRecord"]["attributes"]["saved_files"] = []  # as save_only_model records it
+    (checkpoint / "trainer_state.json").write_text(json.dumps(state))
+    for file in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
+        (checkpoint / file).unlink()
+    assert incomplete_reason(checkpoint) is None
+
+
+def test_half_written_weights_are_skipped_and_the_run_resumes_from_the_newest_complete_checkpoint(finished):
+    run = _copy_run(finished, "half-weights", drop=("model.safetensors",))
+    weights = run / "checkpoint-6/model.safetensors"
+    os.truncate(weights, weights.stat().st_size // 2)
+    assert "model.safetensors" in incomplete_reason(run / "checkpoint-6")
+
+    resumed = _resume(finished, "half-weights")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert re.search(
+        r"not resuming from runs/half-weights/checkpoint-6: model.safetensors .*cut short", resumed.stderr
+    )
+    assert "resuming from runs/half-weights/checkpoint-4" in resumed.stderr
+    assert _same_weights(run / "model.safetensors", finished / "runs/done/model.safetensors")

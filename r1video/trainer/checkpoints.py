@@ -1,8 +1,10 @@
-"""Which checkpoint a run resumes from: the newest complete one, never one a kill left half-written.
+"""Which checkpoint a run resumes from (the newest complete one), and the state r1video keeps in each checkpoint.
 
 transformers writes a checkpoint directory in place, `trainer_state.json` last (after weights, optimizer, scheduler
-and RNG states). A directory without a readable `trainer_state.json` for its own step, or without weights, was cut
-short and is skipped.
+and RNG states). A checkpoint is complete when its `trainer_state.json` is readable and for its own step, its
+weights have a readable header and their full size, and every other file its save wrote is there. Which files that
+is comes from the [`RunRecord`] stored in `trainer_state.json` (model-only saves write no optimizer, scheduler or RNG
+state); a checkpoint from before the record existed must have all of them or none.
 """
 
 import json
@@ -10,14 +12,62 @@ import logging
 import os
 import re
 
+from safetensors import SafetensorError, safe_open
+from transformers import TrainerCallback
+from transformers.trainer_callback import ExportableState
+
+from r1video.runs import no_space_reported
+
 logger = logging.getLogger(__name__)
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
+_TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
+
+
+def saved_files(args) -> list[str]:
+    """The files besides weights and `trainer_state.json` that `Trainer._save_checkpoint` writes under `args`.
+
+    DeepSpeed's engine writes the optimizer and scheduler in its own layout (`global_step*/`) and FSDP the optimizer;
+    for those only what transformers itself writes is listed.
+    """
+    if args.save_only_model:
+        return []
+    rng = ["rng_state.pth"] if args.world_size <= 1 else [f"rng_state_{i}.pth" for i in range(args.world_size)]
+    if args.deepspeed:
+        return rng
+    if args.fsdp:
+        return ["scheduler.pt", *rng]
+    return ["optimizer.pt", "scheduler.pt", *rng]
+
+
+def _weights_problem(path: str) -> str | None:
+    """Why the weights in checkpoint `path` cannot be read, or `None`; each safetensors file's header is read and
+    its size checked against the tensors it lists (safetensors does both on open)."""
+    files = [name for name in ("model.safetensors", "adapter_model.safetensors") if os.path.exists(f"{path}/{name}")]
+    index = os.path.join(path, "model.safetensors.index.json")
+    if os.path.exists(index):
+        try:
+            with open(index) as f:
+                files += sorted(set(json.load(f)["weight_map"].values()))
+        except (json.JSONDecodeError, KeyError) as exc:
+            return f"model.safetensors.index.json is unreadable ({exc})"
+    if not files:
+        return "no model weights"
+    for name in files:
+        file = os.path.join(path, name)
+        if not os.path.exists(file):
+            return f"{name} is missing"
+        try:
+            with safe_open(file, framework="pt"):  # reads the header; checks the file covers every tensor
+                pass
+        except (SafetensorError, OSError) as exc:
+            return f"{name} is unreadable or cut short ({exc})"
+    return None
 
 
 def incomplete_reason(path: str | os.PathLike) -> str | None:
-    """Why the checkpoint at `path` cannot be resumed from, or `None` when it is complete."""
+    """Why the checkpoint at `path` cannot be resumed from (naming what is missing), or `None` when it is complete."""
     path = str(path)
     match = _CHECKPOINT.match(os.path.basename(os.path.normpath(path)))
     state_file = os.path.join(path, "trainer_state.json")
@@ -30,8 +80,19 @@ def incomplete_reason(path: str | os.PathLike) -> str | None:
         return "trainer_state.json is truncated"
     if match and state.get("global_step") != int(match.group(1)):
         return f"trainer_state.json is for step {state.get('global_step')}, not {match.group(1)}"
-    if not any(os.path.exists(os.path.join(path, name)) for name in _WEIGHTS):
-        return "no model weights"
+    weights = _weights_problem(path)
+    if weights is not None:
+        return weights
+    record = stored_record(path)
+    if record is not None:
+        expected = record["saved_files"]
+    elif any(os.path.exists(os.path.join(path, name)) for name in _TRAINING_STATE):
+        expected = list(_TRAINING_STATE)  # a checkpoint from before the record: all of them or none
+    else:
+        expected = []
+    missing = [name for name in expected if not os.path.exists(os.path.join(path, name))]
+    if missing:
+        return f"missing {', '.join(missing)}"
     return None
 
 
@@ -54,18 +115,83 @@ def resolve_resume(resume_from_checkpoint: str | bool | None, output_dir: str) -
 
     `true`/`"latest"` means the newest complete checkpoint in `output_dir` (none yet: start from scratch); a path must
     be a complete checkpoint.
+
+    Raises:
+        ValueError: `resume_from_checkpoint` names a checkpoint that is incomplete (the message says what is missing).
     """
     if resume_from_checkpoint in (None, False, "", "false", "False"):
         return None
     if resume_from_checkpoint in (True, "true", "True", "latest"):
         found = last_complete_checkpoint(output_dir)
         if found is None:
-            logger.info("no complete checkpoint in %s: starting from scratch", output_dir)
+            logger.warning("no complete checkpoint in %s: starting from scratch", output_dir)
         return found
     reason = incomplete_reason(resume_from_checkpoint)
     if reason is not None:
         raise ValueError(f"Cannot resume from {resume_from_checkpoint}: {reason}")
     return str(resume_from_checkpoint)
+
+
+class RunRecord(TrainerCallback, ExportableState):
+    """What a checkpoint was trained with, stored in its `trainer_state.json` (`stateful_callbacks["RunRecord"]`).
+
+    Args:
+        recipe: the resolved recipe, `{key: value}` (JSON values), as `r1video.runs.recipe_of` gives.
+        data: `{recipe key: sha256 hex digest}` of the annotation files the run reads.
+
+    `saved_files` (the files its save writes besides weights and `trainer_state.json`, see [`saved_files`]) is filled
+    in when training begins. The record is read back with [`stored_record`]; transformers'
+    `restore_callback_states_from_checkpoint` does not apply to it (the new run's record is the one to store, see
+    [`ResumeMixin`]).
+    """
+
+    def __init__(self, recipe: dict | None = None, data: dict | None = None):
+        self.recipe = recipe or {}
+        self.data = data or {}
+        self.saved_files: list[str] = []
+
+    def state(self) -> dict:
+        return {"args": {}, "attributes": {"recipe": self.recipe, "data": self.data, "saved_files": self.saved_files}}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.saved_files = saved_files(args)
+        state.stateful_callbacks["RunRecord"] = self.state()  # a checkpoint from before the record has no entry
+
+
+def stored_record(checkpoint: str | os.PathLike) -> dict | None:
+    """The [`RunRecord`] attributes (`recipe`, `data`, `saved_files`) stored in a checkpoint, or `None` for a
+    checkpoint saved without one."""
+    with open(os.path.join(checkpoint, "trainer_state.json")) as f:
+        callbacks = json.load(f).get("stateful_callbacks", {})
+    record = callbacks.get("RunRecord")
+    return None if record is None else record["attributes"]
+
+
+class BadVideoTally(TrainerCallback, ExportableState):
+    """Saves a [`BadSampleTracker`]'s counts with each checkpoint and restores them on resume, so the bad fraction
+    of a resumed run counts the clips of the whole run.
+
+    The counts are those of the process that writes `trainer_state.json` (the main one).
+    """
+
+    def __init__(self, tracker=None):
+        self.tracker = tracker
+
+    def state(self) -> dict:
+        if self.tracker is None:
+            return {"args": {}, "attributes": {}}
+        tally = self.tracker.state_dict()
+        # Checkpoints are pushed to the Hub: bad clips are named by file name only, never by local path.
+        tally["bad"] = {os.path.basename(p): r.replace(p, os.path.basename(p)) for p, r in tally["bad"].items()}
+        return {"args": {}, "attributes": tally}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # Resumed: the checkpoint's counts. Fresh: the entry transformers just made from `state()` (a no-op).
+        stored = state.stateful_callbacks.get("BadVideoTally")
+        if stored and stored.get("attributes") and self.tracker is not None:
+            self.tracker.load_state_dict(stored["attributes"])
+            logger.info("bad-video tally restored: %d bad of %d clips", self.tracker.num_bad, self.tracker.num_seen)
+        state.stateful_callbacks["BadVideoTally"] = self.state()
 
 
 class ReleasedLayoutResumeMixin:
@@ -90,3 +216,58 @@ class ReleasedLayoutResumeMixin:
             load_checkpoint_weights(target, resume_from_checkpoint)
             return
         super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+
+class ResumeMixin(ReleasedLayoutResumeMixin):
+    """Resume that never trains past `max_steps`, applies a changed learning rate, and says when the disk is full.
+
+    - transformers' `_run_epoch` takes an optimizer step before it looks at `control.should_training_stop`, and
+      `_init_training_state` counts finished epochs as `global_step // steps_per_epoch`; resumed at
+      `global_step >= max_steps`, a run whose `max_steps` is not a whole number of epochs trained one step more
+      (step 7 of 6). Here a finished run reports every epoch done, so the loop is skipped.
+    - The optimizer and scheduler states keep the learning rate they were saved with; here each parameter group's
+      base rate is set back to the one this run's recipe asks for (the scheduler's factor at the step is kept).
+    - [`RunRecord`] and [`BadVideoTally`] stay the trainer's own instances (they restore themselves when training
+      begins), also under `restore_callback_states_from_checkpoint`.
+    - A checkpoint save that fails for lack of space raises an `OSError(ENOSPC)` naming the checkpoint directory.
+    """
+
+    def _init_training_state(
+        self, max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
+    ):
+        ours = [cb for cb in self.callback_handler.callbacks if isinstance(cb, (RunRecord, BadVideoTally))]
+        epochs_trained, steps_trained = super()._init_training_state(
+            max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
+        )
+        for callback in ours:  # `restore_callback_states_from_checkpoint` swaps in copies that hold no tracker
+            self.callback_handler.remove_callback(type(callback))
+            self.callback_handler.add_callback(callback)
+        if resume_from_checkpoint is not None and self.state.global_step >= max_steps:
+            logger.warning(
+                "%s is at step %d of max_steps=%d: nothing left to train", resume_from_checkpoint,
+                self.state.global_step, max_steps,
+            )  # fmt: skip
+            return num_train_epochs, 0
+        return epochs_trained, steps_trained
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        wanted = [group.get("initial_lr", group["lr"]) for group in self.optimizer.param_groups]
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None or self.is_deepspeed_enabled:
+            return
+        saved = [group.get("initial_lr", group["lr"]) for group in self.optimizer.param_groups]
+        if saved == wanted:
+            return
+        logger.warning("learning rates %s saved in %s replaced by this run's %s", saved, checkpoint, wanted)
+        for group, old, new in zip(self.optimizer.param_groups, saved, wanted, strict=True):
+            group["lr"] = group["lr"] / old * new if old else new  # keep the schedule's factor at this step
+            group["initial_lr"] = new
+        if hasattr(self.lr_scheduler, "base_lrs"):  # torch's LRScheduler: the next step() starts from base_lrs
+            self.lr_scheduler.base_lrs = wanted
+            # what get_last_lr() reports, and so what the first resumed step logs
+            self.lr_scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _save_checkpoint(self, model, trial):
+        checkpoint = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
+        with no_space_reported(checkpoint):
+            super()._save_checkpoint(model, trial)

@@ -47,7 +47,7 @@ from trl.extras.profiling import profiling_context
 
 from r1video.data.bad_samples import BadSampleTracker
 from r1video.model.modeling import TinyLlavaVideoModel
-from r1video.trainer.checkpoints import ReleasedLayoutResumeMixin
+from r1video.trainer.checkpoints import BadVideoTally, ResumeMixin
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.model_card import ModelCardMixin
 from r1video.trainer.step_videos import StepVideos, batch_clips, load_step_videos, row_video_keys, video_model_inputs
@@ -80,7 +80,7 @@ _IMAGE_KWARGS = (
 )
 
 
-class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
+class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
     """GRPO on video rows. Arguments as [`trl.GRPOTrainer`]; `args` is a [`VideoGRPOConfig`] and
     `processing_class` a [`TinyLlavaVideoProcessor`]."""
 
@@ -112,6 +112,7 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
             # placeholder id that load_pretrained gave the policy.
             self.accelerator.unwrap_model(self.ref_model).config.image_token_id = policy.config.image_token_id
         self.bad_videos = BadSampleTracker(max_bad_fraction=args.max_bad_video_fraction)
+        self.add_callback(BadVideoTally(self.bad_videos))
         self._scope: _Scope | None = None  # the rows being scored, only for the duration of one call
         if args.use_vllm:
             self._init_prompt_embeds_vllm()
