@@ -19,6 +19,14 @@ REPO = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"^<!-- test: run( slow)? -->\n```bash\n(.*?)^```$", re.M | re.S)
 
 
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
 def marked_blocks(text: str) -> list[tuple[bool, str]]:
     """(slow, commands) of every marked ```bash block, in order; a marker not followed by one is an error."""
     markers = len(re.findall(r"^<!-- test: run", text, re.M))
@@ -49,6 +57,26 @@ def test_markers_are_found_and_well_formed():
     assert any(not slow for slow, _ in blocks) and any(slow for slow, _ in blocks)
     with pytest.raises(ValueError, match="2 test markers but 1"):
         marked_blocks("<!-- test: run -->\n```bash\nls\n```\n<!-- test: run -->\n\n```bash\nls\n```\n")
+
+
+def test_links_between_readme_and_docs_resolve():
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in LINK.findall(page.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            path, _, fragment = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            if not file.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif fragment:
+                headings = re.findall(
+                    r"^#+ (.*)$", re.sub(r"^```.*?^```", "", file.read_text(), flags=re.M | re.S), re.M
+                )
+                if fragment not in {anchor(h) for h in headings}:
+                    broken.append(f"{page.name}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
