@@ -48,6 +48,21 @@ def is_hub_id(name: str | None) -> bool:
     return bool(name) and not os.path.exists(name) and name.count("/") == 1 and not name.startswith(("/", ".", "~"))
 
 
+def load_path(output_dir: str, hub_model_id: str | None = None, checkpoint: str | None = None) -> str:
+    """What a reader passes to `--model` / `load_pretrained` for the folder a card describes.
+
+    The Hub id when the run pushes; else the folder as the user named it (`runs/grpo-smoke`, plus `checkpoint`
+    for a checkpoint's card), relative to where they launched. An absolute `output_dir` is a local path, which a card
+    never records: it becomes `path/to/<folder name>`.
+    """
+    if hub_model_id:
+        return hub_model_id
+    folder = Path(os.path.normpath(output_dir))
+    if folder.is_absolute() or str(folder).startswith("~"):
+        folder = Path("path/to") / folder.name
+    return (folder / checkpoint).as_posix() if checkpoint else folder.as_posix()
+
+
 def render_model_card(
     *,
     model_name: str,
@@ -63,8 +78,10 @@ def render_model_card(
     hub_model_id: str | None = None,
     num_processes: int = 1,
     tags: list[str] | None = None,
+    model_path: str | None = None,
 ) -> ModelCard:
-    """Build the card. `config` is the model's config, `args` the training config, `log_history` the trainer's."""
+    """Build the card. `config` is the model's config, `args` the training config, `log_history` the trainer's;
+    `model_path` is what its "how to use" loads (default: `hub_model_id`, else `model_name`)."""
     base = public_name(base_model)
     data = public_name(dataset)
     card_data = ModelCardData(
@@ -108,7 +125,7 @@ def render_model_card(
         rewards=rewards or [],
         settings=settings,
         metrics=metrics,
-        load_path=hub_model_id or model_name,
+        load_path=model_path or hub_model_id or model_name,
         versions=versions,
     )
 
@@ -123,13 +140,21 @@ class ModelCardMixin:
     card_dataset: str | None = None
 
     def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
+        card = self._render_card(model_name, dataset_name, tags)
+        if card is not None:
+            os.makedirs(self.args.output_dir, exist_ok=True)
+            card.save(os.path.join(self.args.output_dir, "README.md"))
+        return card
+
+    def _render_card(self, model_name=None, dataset_name=None, tags=None, checkpoint: str | None = None):
+        """The card of `output_dir`, or of its `checkpoint` folder; None on processes other than the main one."""
         if not self.is_world_process_zero():
-            return
+            return None
         model = self.accelerator.unwrap_model(self.model)
         names = getattr(self, "reward_func_names", None)
         weights = getattr(self, "reward_weights", None)
         rewards = list(zip(names, weights.tolist(), strict=True)) if names and weights is not None else None
-        card = render_model_card(
+        return render_model_card(
             model_name=model_name or self._card_model_name(),
             stage=self.card_stage,
             config=model.config,
@@ -143,17 +168,16 @@ class ModelCardMixin:
             hub_model_id=self.args.hub_model_id,
             num_processes=self.accelerator.num_processes,
             tags=[tags] if isinstance(tags, str) else tags,
+            model_path=load_path(self.args.output_dir, self.args.hub_model_id, checkpoint),
         )
-        os.makedirs(self.args.output_dir, exist_ok=True)
-        card.save(os.path.join(self.args.output_dir, "README.md"))
-        return card
 
     def _card_model_name(self) -> str:
         return (self.args.hub_model_id or "").split("/")[-1] or Path(self.args.output_dir).name
 
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
-        card = self.create_model_card()
+        self.create_model_card()
+        name = f"checkpoint-{self.state.global_step}"
+        card = self._render_card(checkpoint=name)
         if card is not None:
-            checkpoint = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
-            card.save(os.path.join(checkpoint, "README.md"))
+            card.save(os.path.join(self._get_output_dir(trial=trial), name, "README.md"))
