@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 __all__ = [
     "VideoDecodeError",
@@ -174,8 +175,12 @@ def _load_file(path, num_frames, fps, max_frames, convert) -> VideoFrames:
 def _converter(autorotate: bool, frame_transform) -> Callable[[av.VideoFrame], Any]:
     """Decoded frame -> what is kept of it: `(H, W, 3)` RGB turned upright, or the transform of a batch of one."""
 
+    # One converter for the clip: `frame.to_ndarray(format=...)` builds a new swscale context for every frame, which
+    # cost more than decoding on small clips (1.7 ms per 176x144 frame); the output is the same.
+    reformatter = VideoReformatter()
+
     def convert(frame: av.VideoFrame):
-        array = frame.to_ndarray(format="rgb24")
+        array = reformatter.reformat(frame, format="rgb24").to_ndarray()
         turns = round(frame.rotation / 90) % 4 if autorotate else 0
         if turns:  # frame.rotation is counter-clockwise, as np.rot90 turns
             array = np.ascontiguousarray(np.rot90(array, turns))
@@ -328,6 +333,9 @@ def _decode_skipping_nonref(container, stream, keep: set[int]):
     packet, before the packet is sent (frame threads copy it at submission), and only when it changes.
     """
     context = stream.codec_context
+    if not context.has_b_frames:  # no frame reordering: every frame is a reference (x264 without B-frames)
+        yield from container.decode(stream)
+        return
     current = "DEFAULT"
     try:
         for packet in container.demux(stream):
