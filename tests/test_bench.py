@@ -34,7 +34,7 @@ def test_decode_times_every_side_and_checks_the_frames(report):
     assert clip["identical_to_full_decode"]
     repeats = decode["settings"]["repeats"]
     assert len(clip["seconds"]["r1video"]) == len(clip["seconds"]["full_decode"]) == repeats
-    full = min(clip["seconds"]["full_decode"][0], clip["seconds"]["full_decode_one_thread"][0])
+    full = min(clip["seconds"]["full_decode"][0], clip["seconds"]["full_decode_one_thread"][0])  # one repeat
     assert clip["vs_full_decode"][0] == pytest.approx(full / clip["seconds"]["r1video"][0])
 
 
