@@ -316,11 +316,12 @@ def _decode_at(container, stream, path, index: _Index, indices: list[int], conve
 
 
 def _set_threads(stream) -> None:
-    """FFmpeg's frame threads (as many as cores + 1, FFmpeg's own count), on every clip.
+    """FFmpeg's frame threads (its own count: cores + 1), on every clip.
 
-    Frame threads are drained at each seek and refill cold, yet on real clips they won or tied against one thread
-    in every case measured on a 2-core machine: 2.4x on bikes (6 keyframes), 1.7x on bigbuckbunny (1 keyframe),
-    1.5x on a 60 s 720p clip, a tie on carphone (176x144) and on 12-frame GOPs (`r1video bench decode --clips DIR`).
+    Frame threads are drained at each seek and refill cold, yet against one thread they won or tied on every clip
+    tried on a shared 2-core machine (medians of 5 interleaved runs, 16 frames): bikes 0.32 -> 0.14 s, bigbuckbunny
+    1.45 -> 0.87 s, a 60 s 720p clip 9.3 -> 6.2 s, the 720p clip with 15-frame GOPs 1.60 -> 1.28 s; carphone (176x144)
+    and bikes with 12-frame GOPs within noise (0.065 vs 0.063 s, 0.095 vs 0.105 s).
     """
     stream.thread_type = "AUTO"
 
