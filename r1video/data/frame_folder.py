@@ -46,7 +46,7 @@ def read_frame_files(paths: list[str], frame_transform=None):
         except OSError as exc:
             raise VideoDecodeError(path, f"unreadable frame ({exc})", "corrupt") from exc
         shapes.add(array.shape)
-        frames.append(array if frame_transform is None else frame_transform(array[None]))
+        frames.append(array[None] if frame_transform is None else frame_transform(array[None]))
     if len(shapes) > 1:
         raise VideoDecodeError(os.path.dirname(paths[0]), f"frames of different sizes {sorted(shapes)}", "corrupt")
     return _stack(frames)

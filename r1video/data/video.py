@@ -173,7 +173,7 @@ def _load_file(path, num_frames, fps, max_frames, convert) -> VideoFrames:
 
 
 def _converter(autorotate: bool, frame_transform) -> Callable[[av.VideoFrame], Any]:
-    """Decoded frame -> what is kept of it: `(H, W, 3)` RGB turned upright, or the transform of a batch of one."""
+    """Decoded frame -> what is kept of it, as a batch of one: `(1, H, W, 3)` RGB turned upright, or its transform."""
 
     # One converter for the clip: `frame.to_ndarray(format=...)` builds a new swscale context for every frame, which
     # cost more than decoding on small clips (1.7 ms per 176x144 frame); the output is the same.
@@ -184,16 +184,15 @@ def _converter(autorotate: bool, frame_transform) -> Callable[[av.VideoFrame], A
         turns = round(frame.rotation / 90) % 4 if autorotate else 0
         if turns:  # frame.rotation is counter-clockwise, as np.rot90 turns
             array = np.ascontiguousarray(np.rot90(array, turns))
-        return array if frame_transform is None else frame_transform(array[None])
+        return array[None] if frame_transform is None else frame_transform(array[None])
 
     return convert
 
 
 def _stack(items: list) -> Any:
-    """Stack converted frames: `(H, W, 3)` arrays along a new axis; transform outputs (batches) along axis 0."""
-    first = items[0]
-    if isinstance(first, np.ndarray):
-        return np.stack(items) if first.ndim == 3 else np.concatenate(items)
+    """Concatenate converted frames (batches of one) along the first axis: numpy arrays, or torch tensors."""
+    if isinstance(items[0], np.ndarray):
+        return np.concatenate(items)
     import torch  # a transform that returns tensors (the processor's); torch is installed then
 
     return torch.cat(items)
