@@ -3,7 +3,6 @@
 import json
 import os
 
-import numpy as np
 import pytest
 
 from r1video.bench.cli import main
@@ -22,7 +21,7 @@ def entry(report, name):
 
 
 def test_every_entry_reports_target_rows_settings_and_the_machine(report, capsys):
-    assert [r["name"] for r in report["results"]] == ["decode", "vision-reuse", "overhead", "memory"]
+    assert [r["name"] for r in report["results"]] == ["decode", "vision-reuse", "overhead", "memory", "clip-memory"]
     assert "not_available" not in report  # demo-learning is run only when named
     assert {"cpu", "cores", "torch", "trl", "transformers", "av", "torch_threads"} <= report["machine"].keys()
     for result in report["results"]:
@@ -30,13 +29,39 @@ def test_every_entry_reports_target_rows_settings_and_the_machine(report, capsys
         assert result["met"] in (True, False)
 
 
-def test_decode_times_both_sides_on_the_uniform_frames(report):
+def test_decode_times_every_side_and_checks_the_frames(report):
     decode = entry(report, "decode")
-    metrics = decode["metrics"]
-    assert len(metrics["seconds_sampler"]) == len(metrics["seconds_full_decode"]) == decode["settings"]["repeats"]
-    assert metrics["indices"] == np.linspace(0, metrics["total_frames"] - 1, 16, dtype=int).tolist()
-    full = min(metrics["median_full_decode"], metrics["median_full_decode_one_thread"])
-    assert metrics["speedup"] == pytest.approx(full / metrics["median_sampler"])
+    (clip,) = decode["metrics"]["clips"]
+    assert clip["identical_to_full_decode"]
+    repeats = decode["settings"]["repeats"]
+    assert len(clip["seconds"]["r1video"]) == len(clip["seconds"]["full_decode"]) == repeats
+    full = min(clip["seconds"]["full_decode"][0], clip["seconds"]["full_decode_one_thread"][0])  # one repeat
+    assert clip["vs_full_decode"][0] == pytest.approx(full / clip["seconds"]["r1video"][0])
+
+
+def test_decode_measures_the_clips_of_a_folder(tmp_path, capsys):
+    from test_video_inputs import real_content_frames, write_clip
+
+    write_clip(tmp_path / "content.mp4", real_content_frames(30), gop=10)
+    (tmp_path / "notes.txt").write_text("not a clip")
+    assert main(["decode", "--clips", str(tmp_path), "--repeats", "1", "--json", str(tmp_path / "out.json")]) == 0
+    with open(tmp_path / "out.json") as f:
+        (clip,) = entry(json.load(f), "decode")["metrics"]["clips"]
+    assert (clip["clip"], clip["frames"], clip["keyframes"], clip["identical_to_full_decode"]) == (
+        "content.mp4",
+        30,
+        3,
+        True,
+    )
+    assert "content.mp4 (128x96, 30 frames, 3 keyframes)" in capsys.readouterr().out
+
+
+def test_clip_memory_after_stays_below_before(report):
+    result = entry(report, "clip-memory")
+    clips = result["settings"]["clips"]
+    before, after = result["metrics"][f"before_{clips}_clips"], result["metrics"][f"after_{clips}_clips"]
+    assert after["input_bytes"] == before["input_bytes"] > 0
+    assert after["peak_bytes"] < before["peak_bytes"]
 
 
 def test_vision_reuse_tower_sees_one_clip_once_per_step(report):

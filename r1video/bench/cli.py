@@ -21,6 +21,7 @@ ENTRIES = {
     "vision-reuse": "r1video.bench.vision_reuse",
     "overhead": "r1video.bench.overhead",
     "memory": "r1video.bench.memory",
+    "clip-memory": "r1video.bench.clip_memory",
 }
 # Run only when named: three full demo runs take about half an hour.
 ON_REQUEST = {"demo-learning": "r1video.bench.demo_learning"}
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         from r1video.bench.gpu import main as gpu_main
 
         return gpu_main(argv[1:])
+    from r1video.bench.decode import CLIPS_HELP  # needs PyAV, which the GPU machine lacks
+
     parser = argparse.ArgumentParser(prog="r1video bench", description=__doc__.splitlines()[0])
     parser.add_argument(
         "entries",
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results, settings and machine here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one repeat: checks that every entry runs")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest for tiny models)")
+    parser.add_argument("--clips", metavar="DIR", help=CLIPS_HELP)
     args = parser.parse_args(argv)
     modules = {**ENTRIES, **ON_REQUEST}
     unknown = [name for name in args.entries if name not in modules]
@@ -58,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for name in args.entries or list(ENTRIES):
             print(f"running {name} ...", flush=True)  # noqa: T201
-            results.append(importlib.import_module(modules[name]).run(quick=args.quick, repeats=args.repeats))
+            options = {"clips": args.clips} if name == "decode" and args.clips else {}
+            results.append(
+                importlib.import_module(modules[name]).run(quick=args.quick, repeats=args.repeats, **options)
+            )
     finally:
         torch.set_num_threads(threads)
     print(format_table(results, machine))  # noqa: T201
@@ -70,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                 "repeats": args.repeats,
                 "quick": args.quick,
                 "threads": args.threads,
+                "clips": args.clips,
             },
             "results": [result.to_dict() for result in results],
         }

@@ -68,19 +68,21 @@ TINY = Plan(2, 4, 4, 4, (1, 8), warmup_steps=1, timed_steps=1, eval_batches=1)
 
 class InMemoryClips(BadSampleTracker):
     """The trainer's clip loader over frames held in memory: `load(path)` samples frames of the clip named `path`
-    by the same rule as [`r1video.data.video.load_video_frames`] (uniform indices, `num_frames` of them)."""
+    by the same rule as [`r1video.data.video.load_video_frames`] (uniform indices, `num_frames` of them), and applies
+    its `frame_transform` (the processor) to them."""
 
     def __init__(self, clips: dict[str, np.ndarray], fps: float = 16.0):
         super().__init__(max_bad_fraction=0.0)
         self.clips, self.fps = clips, fps
 
-    def load(self, path, num_frames=None, fps=None, max_frames=None, **kwargs) -> VideoFrames:
+    def load(self, path, num_frames=None, fps=None, max_frames=None, frame_transform=None, **kwargs) -> VideoFrames:
         if fps is not None:
             raise ValueError("in-memory clips are sampled by frame count (num_frames), not fps")
         frames = self.clips[str(path)]
         indices = uniform_indices(len(frames), num_frames or len(frames))
         self.record_good()
-        return VideoFrames(frames[indices], indices, self.fps, len(frames) / self.fps, len(frames))
+        kept = frames[indices] if frame_transform is None else frame_transform(frames[indices])
+        return VideoFrames(kept, indices, self.fps, len(frames) / self.fps, len(frames))
 
 
 def model_config(tiny: bool, tokenizer) -> TinyLlavaVideoConfig:

@@ -157,7 +157,8 @@ def run(quick: bool = False, repeats: int | None = None, num_generations: int = 
         "step time is TRL's step_time: generation, rewards, reference and policy passes and backward "
         "(no optimizer step); both trainers alternate in one process, medians over repeats.",
         "without reuse every row re-encodes its clip in each of the 3 passes (generation, reference, policy), so the "
-        "tower sees 3G times the frames; the original re-encodes in the reference and policy passes only (2G+1).",
+        "tower sees 3G times the frames, as the original does: each of its G generate calls encodes the clip, then its "
+        "policy and reference passes each encode G copies (3*G*F frames per step for F frames).",
     ]
     if speedup < 1.8:
         notes.append(

@@ -42,6 +42,7 @@ class ValidationReport:
     num_records: int = 0
     num_videos: int = 0
     issues: list[Issue] = field(default_factory=list)
+    rotated_videos: dict[str, int] = field(default_factory=dict)  # path -> display rotation (degrees, CCW)
 
     @property
     def ok(self) -> bool:
@@ -62,6 +63,7 @@ class ValidationReport:
             "bad_records": len({issue.line for issue in self.issues}),
             "counts": self.counts(),
             "issues": [asdict(issue) for issue in self.issues],
+            "rotated_videos": dict(self.rotated_videos),
         }
 
 
@@ -132,7 +134,7 @@ def validate_file(
             report.issues.append(Issue(record.line, video_field, "path_escape", str(exc)))
             continue
         if video_path not in video_results:
-            video_results[video_path] = _check_video(video_path, num_frames, check_videos)
+            video_results[video_path] = _check_video(video_path, num_frames, check_videos, report)
         problem = video_results[video_path]
         if problem is not None:
             report.issues.append(Issue(record.line, video_field, problem.code, problem.message))
@@ -153,21 +155,30 @@ def _check_duplicates(record, fmt, video_name, question, first_seen, report) -> 
             first_seen[key] = record.line
 
 
-def _check_video(video_path: str, num_frames: int, decode: bool) -> Issue | None:
+def _check_video(video_path: str, num_frames: int, decode: bool, report: ValidationReport) -> Issue | None:
     if not decode:
-        if os.path.isfile(video_path):
+        if os.path.isfile(video_path) or os.path.isdir(video_path):  # a folder of frame images is a clip too
             return None
         return Issue(0, "", "video_missing", f"{video_path}: missing (no such file)")
     try:
-        load_video_frames(video_path, num_frames=num_frames)
+        video = load_video_frames(video_path, num_frames=num_frames)
     except VideoDecodeError as exc:
         return Issue(0, "", _VIDEO_CODES.get(exc.kind, "video_corrupt"), str(exc))
+    if video.rotation:
+        report.rotated_videos[video_path] = video.rotation
     return None
 
 
 def format_report(report: ValidationReport, max_issues: int = 50) -> str:
     """A summary table (problem kind, count, first lines) and the first `max_issues` problems, one per line."""
     lines = [f"{report.file}: {report.num_records} records, {report.num_videos} videos checked"]
+    if report.rotated_videos:
+        rotated = ", ".join(f"{path} ({degrees:+d} deg)" for path, degrees in list(report.rotated_videos.items())[:5])
+        count = len(report.rotated_videos)
+        lines.append(
+            f"note: {count} video{' carries' if count == 1 else 's carry'} a display rotation, turned upright in "
+            f"training (autorotate: false keeps them as stored): {rotated}"
+        )
     if report.ok:
         lines.append("OK: no problems found")
         return "\n".join(lines)

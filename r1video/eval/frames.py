@@ -20,9 +20,9 @@ import glob
 import os
 
 import numpy as np
-from PIL import Image
 
 from r1video.data import video as video_io
+from r1video.data.frame_folder import read_frame_files
 from r1video.data.video import VideoDecodeError, fps_frame_count, load_video_frames
 from r1video.eval.samples import FRAME_DIR, SEGMENTS, UNIFORM, EvalSample
 
@@ -122,14 +122,4 @@ def _load_frame_dir(folder, bound, num_frames, fps, max_frames) -> tuple[np.ndar
         raise VideoDecodeError(folder, "no .jpg frames in the folder", "no_frames")
     count = _count(total / FRAME_DIR_FPS, num_frames, fps, max_frames)
     indices = segment_centre_indices(count, FRAME_DIR_FPS, total, bound, first_idx=1)
-    frames = []
-    for i in indices:
-        path = os.path.join(folder, f"{i:05d}.jpg")
-        try:
-            with Image.open(path) as image:
-                frames.append(np.asarray(image.convert("RGB")))
-        except OSError as exc:
-            raise VideoDecodeError(path, f"unreadable frame ({exc})", "corrupt") from exc
-    if len({f.shape for f in frames}) > 1:
-        raise VideoDecodeError(folder, "frames of different sizes", "corrupt")
-    return np.stack(frames), indices
+    return read_frame_files([os.path.join(folder, f"{i:05d}.jpg") for i in indices]), indices

@@ -29,6 +29,13 @@ def make_frame_processor(image_size: int) -> SiglipImageProcessorPil:
     )
 
 
+def preprocess_video_frames(image_processor, frames) -> torch.Tensor:
+    """uint8 frames `[T, H, W, 3]` (array or list) -> `[T, 3, S, S]` with `image_processor` (see `preprocess_frames`)."""
+    if isinstance(frames, np.ndarray) and frames.ndim == 4:
+        frames = list(frames)
+    return image_processor(images=frames, return_tensors="pt")["pixel_values"]
+
+
 class TinyLlavaVideoProcessor(ProcessorMixin):
     """Turns prompts with `<image>` placeholders and videos (uint8 `[T, H, W, 3]` frames) into model inputs.
 
@@ -79,10 +86,13 @@ class TinyLlavaVideoProcessor(ProcessorMixin):
         return cls(make_frame_processor(image_size), tokenizer, num_queries=config.get("num_queries", 512))
 
     def preprocess_frames(self, frames) -> torch.Tensor:
-        """uint8 frames `[T, H, W, 3]` (array or list of arrays / PIL images) -> `[T, 3, S, S]` float tensor."""
-        if isinstance(frames, np.ndarray) and frames.ndim == 4:
-            frames = list(frames)
-        return self.image_processor(images=frames, return_tensors="pt")["pixel_values"]
+        """uint8 frames `[T, H, W, 3]` (array or list of arrays / PIL images) -> `[T, 3, S, S]` float tensor.
+
+        Frames are processed one by one (square resize, rescale, normalise), so a clip may be preprocessed a frame
+        at a time as it is decoded (`load_video_frames(..., frame_transform=processor.preprocess_frames)`): the
+        concatenated results are identical to preprocessing the whole clip at once.
+        """
+        return preprocess_video_frames(self.image_processor, frames)
 
     def expand_placeholders(self, text: str) -> str:
         return text.replace(self.video_token, self.video_token * self.num_queries)

@@ -17,6 +17,8 @@ class VideoGRPOConfig(trl.GRPOConfig):
     num_frames (`int` or `None`, defaults to `16`): frames per clip, uniform `linspace(0, T-1, N)` (the original rule).
     fps (`float` or `None`): sample this many frames per second instead (then `num_frames` must be `None`).
     max_frames (`int` or `None`): cap on the frame count in fps mode.
+    autorotate (`bool`, defaults to `True`): turn frames as players show them, by the clip's display rotation (phone
+        clips); `False` keeps the stored orientation, as the original's decord did.
     max_bad_video_fraction (`float`, defaults to `0.05`): a clip that fails to decode is skipped (its rollouts get no
         loss) and counted; past this fraction the run stops with an error listing bad files.
 
@@ -42,6 +44,9 @@ class VideoGRPOConfig(trl.GRPOConfig):
     num_frames: int | None = field(default=16, metadata={"help": "Uniformly sampled frames per clip."})
     fps: float | None = field(default=None, metadata={"help": "Frames per second of video (instead of num_frames)."})
     max_frames: int | None = field(default=None, metadata={"help": "Cap on frames per clip in fps mode."})
+    autorotate: bool = field(
+        default=True, metadata={"help": "Turn frames by the clip's display rotation; False keeps stored orientation."}
+    )
     max_bad_video_fraction: float = field(
         default=0.05, metadata={"help": "Stop once more than this fraction of clips failed to decode."}
     )

@@ -154,6 +154,7 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
             num_frames=args.num_frames,
             fps=args.fps,
             max_frames=args.max_frames,
+            autorotate=args.autorotate,
         )
         device = self.accelerator.device
         videos.pixels = [p.to(device) for p in videos.pixels]

@@ -35,6 +35,7 @@ CARD_SETTINGS = (
     "num_frames",
     "fps",
     "max_frames",
+    "autorotate",
     "reuse_vision",
     "freeze_vision_tower",
     "max_length",

@@ -105,7 +105,7 @@ class VideoSFTCollator:
 
     Args:
         processor: a [`TinyLlavaVideoProcessor`] (chat template, tokenizer, frame preprocessing).
-        num_frames, fps, max_frames: frame sampling, as [`load_video_frames`].
+        num_frames, fps, max_frames, autorotate: frame sampling, as [`load_video_frames`].
         max_length: rows longer than this lose their end; an error if that would cut video placeholders.
         pad_to_multiple_of: pad the batch length to a multiple of this.
         max_bad_video_fraction: limit of the bad-clip tracker (ignored when `tracker` is given).
@@ -122,13 +122,14 @@ class VideoSFTCollator:
         num_frames: int | None = 16,
         fps: float | None = None,
         max_frames: int | None = None,
+        autorotate: bool = True,
         max_length: int | None = None,
         pad_to_multiple_of: int | None = None,
         max_bad_video_fraction: float = 0.05,
         tracker: BadSampleTracker | None = None,
     ):
         self.processor = processor
-        self.frame_kwargs = {"num_frames": num_frames, "fps": fps, "max_frames": max_frames}
+        self.frame_kwargs = {"num_frames": num_frames, "fps": fps, "max_frames": max_frames, "autorotate": autorotate}
         self.max_length = max_length
         self.pad_to_multiple_of = pad_to_multiple_of
         self.tracker = BadSampleTracker(max_bad_fraction=max_bad_video_fraction) if tracker is None else tracker
@@ -143,6 +144,7 @@ class VideoSFTCollator:
             num_frames=args.num_frames,
             fps=args.fps,
             max_frames=args.max_frames,
+            autorotate=args.autorotate,
             max_length=args.max_length,
             pad_to_multiple_of=args.pad_to_multiple_of,
             max_bad_video_fraction=args.max_bad_video_fraction,
@@ -154,10 +156,13 @@ class VideoSFTCollator:
             if row.get("video") is None:  # a text-only row
                 kept.append(row)
                 continue
-            clip = self.tracker.load(row["video"], **self.frame_kwargs)
+            # Preprocessed frame by frame as decoded: one full-size frame alive at a time.
+            clip = self.tracker.load(
+                row["video"], frame_transform=self.processor.preprocess_frames, **self.frame_kwargs
+            )
             if clip is not None:
                 kept.append(row)
-                videos.append(self.processor.preprocess_frames(clip.frames))
+                videos.append(clip.frames)
         masked = not kept
         if masked:
             kept, videos = rows[:1], [self._black_video()]

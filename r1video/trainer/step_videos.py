@@ -43,6 +43,7 @@ def load_step_videos(
     num_frames: int | None = None,
     fps: float | None = None,
     max_frames: int | None = None,
+    autorotate: bool = True,
 ) -> StepVideos:
     """Decode and preprocess the distinct clips of a batch.
 
@@ -50,11 +51,15 @@ def load_step_videos(
         paths: the `video` column of the batch's rows (repeats allowed; `None` for a text-only row).
         preprocess: frames `[T, H, W, 3]` uint8 -> `[T, 3, S, S]` tensor (the processor's `preprocess_frames`).
         tracker: counts clips that fail to decode and stops the run past its limit.
-        num_frames, fps, max_frames: frame sampling, as `load_video_frames`.
+        num_frames, fps, max_frames, autorotate: frame sampling, as `load_video_frames`.
+
+    Each frame is preprocessed as soon as it is decoded, so a step holds one full-size frame at a time, not every
+    clip's frames at the source's resolution (a 4K clip would cost 400 MB before resizing).
     """
     distinct = list(dict.fromkeys(path for path in paths if path is not None))
-    decoded = {path: tracker.load(path, num_frames=num_frames, fps=fps, max_frames=max_frames) for path in distinct}
-    pixels = {path: preprocess(video.frames) for path, video in decoded.items() if video is not None}
+    frames = {"num_frames": num_frames, "fps": fps, "max_frames": max_frames, "autorotate": autorotate}
+    decoded = {path: tracker.load(path, frame_transform=preprocess, **frames) for path in distinct}
+    pixels = {path: video.frames for path, video in decoded.items() if video is not None}
     if len(pixels) < len(distinct):
         # A bad clip still needs a tensor of a usable shape so the batch runs; its rows are masked out of the loss.
         shape = next(iter(pixels.values())).shape if pixels else None

@@ -1,0 +1,74 @@
+"""Clips stored as a folder of frame images (`00001.jpg`, `00002.jpg`, ...), read like a video file.
+
+MVBench ships one of its tasks this way, and some data sets extract frames ahead of training. Frames are the folder's
+`.jpg` / `.jpeg` / `.png` files in natural name order (`frame_2` before `frame_10`); a folder has no frame rate, so
+it is sampled by count (`num_frames`), not per second.
+"""
+
+import os
+import re
+
+import numpy as np
+from PIL import Image
+
+from r1video.data.video import VideoDecodeError, VideoFrames, _stack, uniform_indices
+
+__all__ = ["FRAME_EXTENSIONS", "list_frame_files", "load_frame_folder", "read_frame_files"]
+
+FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+def list_frame_files(folder: str | os.PathLike) -> list[str]:
+    """The frame images of `folder` in natural name order.
+
+    Raises:
+        VideoDecodeError: The folder holds no frame image.
+    """
+    names = [name for name in os.listdir(folder) if name.lower().endswith(FRAME_EXTENSIONS)]
+    if not names:
+        raise VideoDecodeError(folder, f"a folder with no frame images ({', '.join(FRAME_EXTENSIONS)})", "no_frames")
+    names.sort(key=lambda name: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)])
+    return [os.path.join(folder, name) for name in names]
+
+
+def read_frame_files(paths: list[str], frame_transform=None):
+    """Read frame images as RGB: `(N, H, W, 3)` uint8, or the `frame_transform` outputs of each `(1, H, W, 3)` frame
+    concatenated (as [`load_video_frames`] does).
+
+    Raises:
+        VideoDecodeError: A file cannot be read as an image, or the frames differ in size.
+    """
+    frames, shapes = [], set()
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                array = np.asarray(image.convert("RGB"))
+        except OSError as exc:
+            raise VideoDecodeError(path, f"unreadable frame ({exc})", "corrupt") from exc
+        shapes.add(array.shape)
+        frames.append(array[None] if frame_transform is None else frame_transform(array[None]))
+    if len(shapes) > 1:
+        raise VideoDecodeError(os.path.dirname(paths[0]), f"frames of different sizes {sorted(shapes)}", "corrupt")
+    return _stack(frames)
+
+
+def load_frame_folder(
+    folder: str | os.PathLike,
+    num_frames: int | None = None,
+    fps: float | None = None,
+    max_frames: int | None = None,
+    frame_transform=None,
+) -> VideoFrames:
+    """[`load_video_frames`] for a frame folder: the same `linspace(0, T - 1, N)` rule over its `T` images.
+
+    Raises:
+        VideoDecodeError: No frame images, an unreadable or odd-sized one, or `fps` sampling (a folder has no rate).
+    """
+    if fps is not None:
+        raise VideoDecodeError(folder, "a frame folder has no frame rate: sample it with num_frames, not fps")
+    paths = list_frame_files(folder)
+    total = len(paths)
+    count = num_frames if num_frames is not None else min(total, max_frames or total)
+    indices = uniform_indices(total, count)
+    frames = read_frame_files([paths[i] for i in indices], frame_transform)
+    return VideoFrames(frames, indices, fps=0.0, duration=0.0, num_total_frames=total)
