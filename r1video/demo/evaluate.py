@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 import torch
 
-from r1video.data.synth import OPTION_INSTRUCTION
 from r1video.data.video import load_video_frames
 from r1video.demo.data import EvalItem
 from r1video.eval.runner import generate_batch
-from r1video.model.templates import grpo_question, qwen2_base_prompt
+from r1video.model.templates import OPTION_INSTRUCTION, grpo_question, qwen2_base_prompt
 from rewards.parsing import extract_answer, parse_think_answer
 
 ANSWER_TYPES = {"option": "Option", "reason": "Reason"}
