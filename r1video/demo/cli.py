@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="r1video demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="r1video_demo", help="run folder (default: ./r1video_demo)")
     parser.add_argument("--seed", type=int, default=0, help="seeds data, model and training (default 0)")
-    parser.add_argument("--fast", action="store_true", help="the same pipeline at a tiny size (a few minutes)")
+    parser.add_argument("--fast", action="store_true", help="the same pipeline at a tiny size (under 2 minutes)")
     parser.add_argument("--grpo-steps", type=int, help="override the number of GRPO steps (the recipe's max_steps)")
     parser.add_argument(
         "--recipes",

@@ -50,7 +50,7 @@ class DemoSettings:
 
     @classmethod
     def fast(cls, **values) -> "DemoSettings":
-        """The same pipeline, tiny: every stage runs and writes its outputs in a few minutes at most."""
+        """The same pipeline, tiny: every stage runs and writes its outputs in well under two minutes."""
         overrides = {
             "base": ["--max_steps", "6", "--per_device_train_batch_size", "8", "--warmup_steps", "1"],
             "coldstart": [
