@@ -73,7 +73,8 @@ def run_demo(
     quiet = [] if settings.progress else ["--disable_tqdm", "true"]
     timings, evaluations = {}, {}
     try:
-        # The recipes are read first: a bad one fails before any work
+        # The recipes are read first: a bad one fails before any work. The clips have one step per frame the base
+        # samples; every evaluation samples as many.
         grpo_recipe = parse_recipe(recipe_dir, "grpo", settings.overrides["grpo"])
         num_frames = parse_recipe(recipe_dir, "base", settings.overrides["base"])[1].num_frames
         coldstart_args = parse_recipe(recipe_dir, "coldstart", settings.overrides["coldstart"])[1]
@@ -91,10 +92,10 @@ def run_demo(
                 ["--model_name_or_path", model, "--train_file", train_file, "--video_root", data.root,
                  "--output_dir", os.path.join(out_dir, name), *seed, *quiet, *extra, *settings.overrides[name]],
             )  # fmt: skip
-            history, num_frames = trainer.state.log_history, trainer.args.num_frames
-            del trainer
+            history = trainer.state.log_history
+            del trainer  # free its model and optimizer before the next stage
             gc.collect()
-            return history, num_frames
+            return history
 
         def test(name, model):
             evaluations[name] = {
@@ -130,7 +131,7 @@ def run_demo(
 
         start = time.time()
         announce(f"[4/5] GRPO: `r1video grpo` with {recipe_dir}/grpo.yaml from the chosen cold start")
-        grpo_log, _ = stage("grpo", chosen["checkpoint"], data.grpo_train, ["--eval_file", data.grpo_validation])
+        grpo_log = stage("grpo", chosen["checkpoint"], data.grpo_train, ["--eval_file", data.grpo_validation])
         test("grpo", os.path.join(out_dir, "grpo"))
         timings["grpo"] = time.time() - start
 
