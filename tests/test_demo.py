@@ -205,6 +205,13 @@ def test_default_demo_learns(tmp_path):
     assert results["gain_reason_vs_coldstart"] >= 0
 
 
+def test_a_missing_recipe_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--recipes", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert f"demo recipe {tmp_path}/model.yaml not found" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_unknown_task_is_refused_before_any_work(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["--tasks", "colour,size", "--out", str(tmp_path / "run")])

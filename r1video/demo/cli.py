@@ -52,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             parser.error(f"--tasks: {error}")
     settings = DemoSettings.fast(**overrides) if args.fast else DemoSettings(**overrides)
+    from r1video.demo.stages import default_recipe_dir, recipe_path
+
+    args.recipes = args.recipes or default_recipe_dir()
+    try:
+        for name in ("model", "base", "coldstart", "grpo"):
+            recipe_path(args.recipes, name)
+    except FileNotFoundError as error:
+        parser.error(str(error))
     if args.grpo_steps is not None:
         settings.overrides["grpo"] += ["--max_steps", str(args.grpo_steps)]
     start = time.time()
