@@ -20,8 +20,10 @@ class VideoScriptArguments(trl.ScriptArguments):
     eval_file (`str` or `None`): held-out annotation file in the same format, evaluated by TRL during training
         (`eval_strategy`, `eval_steps`) and once after it; GRPO logs reward and accuracy metrics per reward on it.
     video_root (`str`): directory the videos of `train_file` and `eval_file` are relative to.
-    question_template (`str`): `"r1"` appends the TinyLLaVA-Video-R1 reasoning instruction to each problem (the
-        original's training prompt); `"none"` uses the problem text as it is.
+    question_template (`str`): the GRPO question built from each problem: a name (`"r1"`, the original's training
+        prompt: the problem, a space, the reasoning instruction; `"r1_eval"`: the instruction on its own line, as the
+        evaluation prompts; `"option"`; `"open_ended"`; `"none"`: the problem as it is), a path to a `.txt` file
+        holding a template, or a literal template containing `{Question}`. See `r1video.model.templates`.
 
     > Parameters that control the rewards
 
@@ -45,8 +47,8 @@ class VideoScriptArguments(trl.ScriptArguments):
     question_template: str = field(
         default="r1",
         metadata={
-            "help": "'r1' appends the R1 reasoning instruction to each problem; 'none' keeps it as is.",
-            "choices": ["r1", "none"],
+            "help": "GRPO question: a template name (r1, r1_eval, option, open_ended, none), a .txt file, or a "
+            "template containing {Question}."
         },
     )
     reward_funcs: list[str] = field(

@@ -28,7 +28,7 @@ def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, mod
 
     from r1video.data.lengths import check_prompt_lengths
     from r1video.data.loaders import load_grpo_dataset
-    from r1video.model.templates import REASON_INSTRUCTION
+    from r1video.model.templates import resolve_question_template
     from r1video.runs import (
         check_resume,
         data_fingerprint,
@@ -50,11 +50,11 @@ def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, mod
 
     # Rewards first: a wrong name or argument fails before any model loads
     reward_funcs = [SafeReward(f) for f in get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)]
+    template = resolve_question_template(script_args.question_template)
 
     # Data
     if script_args.train_file is None:
         raise ValueError("Set train_file in the recipe (a GRPO jsonl, see data_cards/) and video_root.")
-    template = f"{{Question}} {REASON_INSTRUCTION}" if script_args.question_template == "r1" else None
     train_dataset = load_grpo_dataset(script_args.train_file, script_args.video_root, question_template=template)
     eval_dataset = None
     if script_args.eval_file is not None:

@@ -206,9 +206,12 @@ def test_numeric_and_free_text_answers(completion, solution, expected):
 
 
 def test_the_demo_reads_with_the_one_reader():
+    """The demo evaluates with `r1video eval`'s runner, whose robust protocol is the one reader."""
     from r1video.demo import evaluate
+    from r1video.eval import runner, scoring
 
-    assert evaluate.extract_answer is extract_answer
+    assert evaluate.run_evaluation is runner.run_evaluation
+    assert scoring.extract_answer is extract_answer
 
 
 @pytest.mark.parametrize("factory", [get_accuracy_reward, get_tinyllava_r1_reward])

@@ -16,7 +16,7 @@ from r1video.data.loaders import load_grpo_dataset
 from r1video.data.synth import generate_synthetic_dataset
 from r1video.data.video import load_video_frames
 from r1video.model import build_tiny_model, load_pretrained
-from r1video.model.templates import REASON_INSTRUCTION
+from r1video.model.templates import QUESTION_TEMPLATES
 from r1video.trainer import VideoGRPOConfig, VideoGRPOTrainer
 from rewards import get_reward_funcs
 
@@ -37,7 +37,7 @@ def tag_clip(row, i):
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth")
     dataset = generate_synthetic_dataset(root, n=8, n_test=2, n_coldstart=2, size=32, beats=8, frames_per_beat=1)
-    rows = load_grpo_dataset(dataset.grpo_train, dataset.root, question_template="{Question} " + REASON_INSTRUCTION)
+    rows = load_grpo_dataset(dataset.grpo_train, dataset.root, question_template=QUESTION_TEMPLATES["r1"])
     return rows.map(tag_clip, with_indices=True)
 
 

@@ -9,7 +9,7 @@ from r1video.data.loaders import load_grpo_dataset
 from r1video.data.synth import generate_synthetic_dataset
 from r1video.data.video import load_video_frames
 from r1video.model import build_tiny_model, load_pretrained
-from r1video.model.templates import REASON_INSTRUCTION
+from r1video.model.templates import QUESTION_TEMPLATES
 from r1video.trainer import VideoGRPOConfig, VideoGRPOTrainer
 from rewards import get_reward_funcs
 
@@ -27,7 +27,7 @@ def step(tmp_path_factory):
     two tokens (their k3 KL passes 100, so the clamp acts)."""
     root = tmp_path_factory.mktemp("run")
     synth = generate_synthetic_dataset(root / "synth", n=4, n_test=1, n_coldstart=1, size=32, beats=8)
-    data = load_grpo_dataset(synth.grpo_train, synth.root, question_template="{Question} " + REASON_INSTRUCTION)
+    data = load_grpo_dataset(synth.grpo_train, synth.root, question_template=QUESTION_TEMPLATES["r1"])
     build_tiny_model(root / "model")
     model, processor = load_pretrained(root / "model")
     args = VideoGRPOConfig(

@@ -8,7 +8,7 @@ from r1video.data.bad_samples import TooManyBadSamplesError
 from r1video.data.loaders import load_grpo_dataset
 from r1video.data.synth import generate_synthetic_dataset
 from r1video.model import build_tiny_model, load_pretrained
-from r1video.model.templates import REASON_INSTRUCTION
+from r1video.model.templates import QUESTION_TEMPLATES
 from r1video.trainer import VideoGRPOTrainer
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.step_videos import row_video_keys
@@ -21,7 +21,7 @@ FRAMES = 4
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth")
     dataset = generate_synthetic_dataset(root, n=8, n_test=2, n_coldstart=2, size=32, beats=8, frames_per_beat=1)
-    return load_grpo_dataset(dataset.grpo_train, dataset.root, question_template="{Question} " + REASON_INSTRUCTION)
+    return load_grpo_dataset(dataset.grpo_train, dataset.root, question_template=QUESTION_TEMPLATES["r1"])
 
 
 @pytest.fixture(scope="module")

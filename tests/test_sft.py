@@ -13,6 +13,7 @@ from r1video import grpo, sft
 from r1video.data.bad_samples import BadSampleTracker, TooManyBadSamplesError
 from r1video.data.loaders import load_sft_dataset
 from r1video.data.synth import generate_synthetic_dataset
+from r1video.demo import plot
 from r1video.model import TinyLlavaVideoProcessor, build_tiny_model, load_pretrained
 from r1video.model.templates import EOS, REASON_INSTRUCTION, qwen2_base_prompt
 from r1video.trainer import VideoSFTCollator, VideoSFTTrainer
@@ -208,6 +209,25 @@ def test_corrupt_clip_is_dropped_from_its_batch_and_counted(model_dir, coldstart
     assert batch["input_ids"].shape[0] == 1 and (batch["labels"] == IGNORE_INDEX).all()
 
 
+def test_cached_batches_equal_uncached_ones_and_bad_clips_still_count(model_dir, coldstart, tmp_path):
+    """`cache_clips` (the demo's setting) changes no batch; a bad clip is still dropped and counted every time."""
+    _, processor = load_pretrained(model_dir)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(Path(coldstart[0]["video"]).read_bytes())
+    good = {**coldstart[0], "video": str(clip)}
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"not a video" * 100)
+    bad = {**coldstart[1], "id": "bad", "video": str(corrupt)}
+    cached = VideoSFTCollator(processor, num_frames=FRAMES, cache=True)
+    reference = VideoSFTCollator(processor, num_frames=FRAMES)([good])
+    for _ in range(2):
+        batch = cached([good, bad])
+        for key in ("input_ids", "attention_mask", "labels", "pixel_values_videos"):
+            assert torch.equal(batch[key], reference[key])
+        clip.unlink(missing_ok=True)  # the second batch is served from the cache
+    assert cached.tracker.num_bad == 2 and cached.tracker.num_good == 2
+
+
 def test_too_many_corrupt_clips_stop_the_run(model_dir, coldstart, tmp_path):
     _, processor = load_pretrained(model_dir)
     corrupt = tmp_path / "corrupt.mp4"
@@ -298,6 +318,9 @@ def test_sft_checkpoint_feeds_the_grpo_smoke_recipe_unchanged(model_dir, synth, 
     paths = ["--train_file", synth.coldstart, "--video_root", synth.root]
     assert sft.main(["--config", str(REPO / "recipes/tiny/coldstart_smoke.yaml"), "--model_name_or_path", model_dir,
                      *paths, "--output_dir", sft_out]) == 0  # fmt: skip
+
+    # `r1video plot` draws an `r1video sft` output folder (its trainer_state.json)
+    assert plot.main([sft_out]) == 0 and (tmp_path / "coldstart" / "curves.png").stat().st_size > 0
 
     tuned, _ = load_pretrained(sft_out)
     base, _ = load_pretrained(model_dir)

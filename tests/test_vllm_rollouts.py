@@ -35,7 +35,7 @@ from r1video.model import (
     build_tiny_tokenizer,
     load_pretrained,
 )
-from r1video.model.templates import REASON_INSTRUCTION, VIDEO_PLACEHOLDER
+from r1video.model.templates import QUESTION_TEMPLATES, VIDEO_PLACEHOLDER
 from r1video.trainer import VideoGRPOTrainer
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.vllm_rollouts import (
@@ -533,7 +533,7 @@ def test_peft_with_tensor_parallelism_waits_at_a_barrier_before_generating(tmp_p
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth")
     dataset = generate_synthetic_dataset(root, n=4, n_test=2, n_coldstart=2, size=32, beats=8, frames_per_beat=1)
-    return load_grpo_dataset(dataset.grpo_train, dataset.root, question_template="{Question} " + REASON_INSTRUCTION)
+    return load_grpo_dataset(dataset.grpo_train, dataset.root, question_template=QUESTION_TEMPLATES["r1"])
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from transformers import PrinterCallback
 from r1video.data.loaders import load_grpo_dataset
 from r1video.data.synth import generate_synthetic_dataset
 from r1video.model import build_tiny_model, load_pretrained
-from r1video.model.templates import REASON_INSTRUCTION
+from r1video.model.templates import QUESTION_TEMPLATES
 from r1video.trainer import VideoGRPOTrainer
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from rewards import get_reward_funcs
@@ -28,7 +28,7 @@ def synthetic_rows(out_dir: str | os.PathLike, size: int, frames: int, n: int = 
     dataset = generate_synthetic_dataset(
         out_dir, n=n, n_test=1, n_coldstart=1, size=size, beats=max(frames, 8), frames_per_beat=1
     )
-    return load_grpo_dataset(dataset.grpo_train, dataset.root, question_template="{Question} " + REASON_INSTRUCTION)
+    return load_grpo_dataset(dataset.grpo_train, dataset.root, question_template=QUESTION_TEMPLATES["r1"])
 
 
 def grpo_settings(output_dir: str, num_generations: int, completion_tokens: int, frames: int, **overrides) -> dict:

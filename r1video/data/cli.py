@@ -18,9 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument(
         "--question-template",
-        choices=["r1", "none"],
         default="r1",
-        help="GRPO prompt text as training builds it: 'r1' appends the reasoning instruction (default: r1)",
+        help="GRPO prompt text as training builds it: a template name (r1, r1_eval, option, open_ended, none), a .txt "
+        "file or a template with {Question}, as the recipe's question_template (default: r1)",
     )
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.add_argument("--max-issues", type=int, default=50, help="problems listed on the console (default: 50)")
@@ -49,9 +49,12 @@ def main(argv: list[str]) -> int:
 
 def _validate(args) -> int:
     from r1video.data.validate import format_report, validate_file
-    from r1video.model.templates import REASON_INSTRUCTION
+    from r1video.model.templates import resolve_question_template
 
-    template = f"{{Question}} {REASON_INSTRUCTION}" if args.question_template == "r1" else None
+    try:
+        template = resolve_question_template(args.question_template, "--question-template")
+    except ValueError as exc:
+        build_parser().error(str(exc))
     processor = None
     if args.model:
         from r1video.model import TinyLlavaVideoProcessor

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from r1video.data.video import write_video
+from r1video.model.templates import QUESTION_TEMPLATES, apply_question_template, resolve_question_template
 
 __all__ = ["TASKS", "SyntheticDataset", "check_tasks", "generate_synthetic_dataset"]
 
@@ -57,10 +58,6 @@ TASKS = {
     "count": ["1", "2", "3", "4"],
     "order": ANSWER_COLOURS,
 }
-OPTION_INSTRUCTION = "Answer with the option's letter from the given choices directly."
-REASON_INSTRUCTION = (
-    "Output the thinking process in <think> </think> and final answer (option) in <answer> </answer> tags."
-)
 SPLIT_STREAMS = {"train": 0, "test": 1, "coldstart": 2}  # each split's own random stream
 
 
@@ -236,6 +233,7 @@ def generate_synthetic_dataset(
     tasks: list[str] | None = None,
     shuffle_options: bool = False,
     square: int | None = None,
+    question_template: str = "r1",
 ) -> SyntheticDataset:
     """Write the synthetic video-QA data set (clips and annotation files) to `out_dir`.
 
@@ -253,11 +251,15 @@ def generate_synthetic_dataset(
         shuffle_options: Shuffle the option order per question instead of the canonical order.
         square: Side of the squares in pixels (default `size // 5`, at least 4); at most `size // 2 - 2`, so that the
             `order` task's four squares fit in their quadrants.
+        question_template: The question of the reasoning-format samples (`coldstart.json`), as a recipe names it
+            (see [`r1video.model.templates.resolve_question_template`]); the R1 training prompt by default. Option-format
+            questions always end with TinyLLaVA-Video's option instruction on its own line.
 
     Returns:
         A [`SyntheticDataset`] with the paths of the files written.
     """
     tasks = check_tasks(tasks or list(TASKS))
+    reason_template = resolve_question_template(question_template)
     if size % 2 or size < 16:
         raise ValueError(f"size must be even and at least 16, got {size}")
     if square is not None and not 2 <= square <= size // 2 - 2:
@@ -287,7 +289,7 @@ def generate_synthetic_dataset(
     )
     _write_json(
         paths["coldstart.json"],
-        [_reason_record(s, f"synth-coldstart-{i:02d}") for i, s in enumerate(splits["coldstart"])],
+        [_reason_record(s, f"synth-coldstart-{i:02d}", reason_template) for i, s in enumerate(splits["coldstart"])],
     )
     counts = {split: len(samples) for split, samples in splits.items()}
     manifest = {
@@ -302,6 +304,7 @@ def generate_synthetic_dataset(
             "tasks": tasks,
             "shuffle_options": shuffle_options,
             "square": square,
+            "question_template": question_template,
         },
         "files": _FILES,
     }
@@ -338,7 +341,7 @@ def _grpo_record(sample: dict) -> dict:
 
 
 def _option_record(sample: dict, record_id: str) -> dict:
-    human = f"<image>\n{sample['problem']}\n{OPTION_INSTRUCTION}"
+    human = "<image>\n" + apply_question_template(QUESTION_TEMPLATES["option"], sample["problem"])
     return _llava(record_id, sample, human, sample["letter"])
 
 
@@ -346,9 +349,9 @@ def _caption_record(sample: dict, record_id: str) -> dict:
     return _llava(record_id, sample, "<image>\nDescribe the video.", sample["clip"].caption)
 
 
-def _reason_record(sample: dict, record_id: str) -> dict:
+def _reason_record(sample: dict, record_id: str, question_template: str) -> dict:
     clip = sample["clip"]
-    human = f"<image>\n{sample['problem']} {REASON_INSTRUCTION}"
+    human = "<image>\n" + apply_question_template(question_template, sample["problem"])
     return _llava(
         record_id,
         sample,

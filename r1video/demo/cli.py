@@ -1,7 +1,9 @@
 """`r1video demo [--out DIR] [--seed S] [--fast]`: the TinyLLaVA-Video-R1 pipeline at toy scale, on CPU.
 
 Synthetic videos → a tiny base model answering with the option letter → cold start on 16 reasoning samples →
-GRPO with the `tinyllava_r1` reward → held-out accuracy of every stage, printed as a table like the paper's.
+GRPO with the `tinyllava_r1` reward → held-out accuracy of every stage, printed as a table like the paper's. Each
+stage is a recipe of `recipes/demo/` run by `r1video sft` / `r1video grpo`'s entry point; each evaluation is
+`r1video eval`'s runner.
 """
 
 import argparse
@@ -17,7 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="r1video_demo", help="run folder (default: ./r1video_demo)")
     parser.add_argument("--seed", type=int, default=0, help="seeds data, model and training (default 0)")
     parser.add_argument("--fast", action="store_true", help="the same pipeline at a tiny size (under 2 minutes)")
-    parser.add_argument("--grpo-steps", type=int, help="override the number of GRPO steps")
+    parser.add_argument("--grpo-steps", type=int, help="override the number of GRPO steps (the recipe's max_steps)")
+    parser.add_argument(
+        "--recipes",
+        help="folder of the demo's model.yaml, base.yaml, coldstart.yaml, grpo.yaml (default: recipes/demo)",
+    )
     parser.add_argument(
         "--tasks",
         help="comma-separated synthetic tasks (default colour,count,order; direction, at chance for this base, "
@@ -38,8 +44,6 @@ def main(argv: list[str] | None = None) -> int:
 
         hf_logging.disable_progress_bar()  # checkpoint-writing bars
     overrides = {"seed": args.seed, "progress": not args.quiet}
-    if args.grpo_steps is not None:
-        overrides["grpo_steps"] = args.grpo_steps
     if args.tasks:
         from r1video.data.synth import check_tasks
 
@@ -48,9 +52,19 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             parser.error(f"--tasks: {error}")
     settings = DemoSettings.fast(**overrides) if args.fast else DemoSettings(**overrides)
+    from r1video.demo.stages import default_recipe_dir, recipe_path
+
+    args.recipes = args.recipes or default_recipe_dir()
+    try:
+        for name in ("model", "base", "coldstart", "grpo"):
+            recipe_path(args.recipes, name)
+    except FileNotFoundError as error:
+        parser.error(str(error))
+    if args.grpo_steps is not None:
+        settings.overrides["grpo"] += ["--max_steps", str(args.grpo_steps)]
     start = time.time()
     print(f"r1video demo: seed {settings.seed}{', fast' if args.fast else ''}, run folder {args.out}", flush=True)  # noqa: T201
-    results = run_demo(args.out, settings, announce=lambda text: print(text, flush=True))  # noqa: T201
+    results = run_demo(args.out, settings, args.recipes, announce=lambda text: print(text, flush=True))  # noqa: T201
     minutes = (time.time() - start) / 60
     print()  # noqa: T201
     print(results["table"])  # noqa: T201

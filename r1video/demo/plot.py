@@ -1,26 +1,35 @@
 """`r1video plot RUN_DIR`: draw the curves of a run from its logs (the `trainer_state.json` of each stage).
 
 Any folder works: every `trainer_state.json` under it is one stage, named by its folder. The figure has three panels
-against the training step: reward (GRPO stages) or loss (SFT stages), accuracy (sampled training accuracy of GRPO and held-out
-validation accuracy), and mean completion length (GRPO).
+against the training step: reward (GRPO stages) or loss (SFT stages), accuracy (sampled training accuracy of GRPO, its sampled accuracy on
+an `eval_file`, and held-out validation accuracy), and mean completion length (GRPO).
 """
 
 import argparse
 import json
 import os
+import re
 
 PANELS = [
     ("reward / loss", ["reward", "loss"]),
-    ("accuracy", ["rewards/accuracy_reward/mean", "val_accuracy"]),
+    ("accuracy", ["rewards/accuracy_reward/mean", "eval_rewards/accuracy_reward/mean", "val_accuracy"]),
     ("completion length (tokens)", ["completions/mean_length"]),
 ]
 PERCENT_KEYS = {"val_accuracy"}  # logged in percent; drawn as fractions next to the sampled accuracy
 
 
 def find_logs(run_dir: str) -> dict[str, list[dict]]:
-    """Stage name (the folder, relative to `run_dir`) → its `log_history`, for every `trainer_state.json` found."""
+    """Stage name (the folder, relative to `run_dir`) → its `log_history`, for every `trainer_state.json` found.
+
+    A `checkpoint-N` folder is skipped when the folder above it has its own `trainer_state.json` (the whole run's).
+    """
     logs = {}
     for folder, _, files in sorted(os.walk(run_dir)):
+        parent = os.path.dirname(folder)
+        if re.fullmatch(r"checkpoint-\d+", os.path.basename(folder)) and os.path.exists(
+            os.path.join(parent, "trainer_state.json")
+        ):
+            continue
         if "trainer_state.json" in files:
             with open(os.path.join(folder, "trainer_state.json")) as f:
                 history = json.load(f).get("log_history", [])

@@ -14,8 +14,8 @@ import argparse
 import sys
 
 from r1video.model.templates import (
-    OPEN_ENDED_INSTRUCTION,
-    REASON_INSTRUCTION,
+    QUESTION_TEMPLATES,
+    apply_question_template,
     format_options,
     option_question,
     qwen2_base_prompt,
@@ -33,7 +33,7 @@ def build_question(question: str, options: list[str] | None, prompt: str) -> str
         if prompt == "reason":
             return reason_question(question, format_options(options, "dot"))
         return option_question(question, format_options(options, "paren"))
-    return f"{question}\n{REASON_INSTRUCTION if prompt == 'reason' else OPEN_ENDED_INSTRUCTION}"
+    return apply_question_template(QUESTION_TEMPLATES["r1_eval" if prompt == "reason" else "open_ended"], question)
 
 
 def build_parser() -> argparse.ArgumentParser:

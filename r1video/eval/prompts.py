@@ -14,10 +14,11 @@ selects the MVBench/MLVU ending.
 """
 
 from r1video.eval.samples import LETTERS, EvalSample
-from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION, qwen2_base_prompt
+from r1video.model.templates import QUESTION_TEMPLATES, apply_question_template, qwen2_base_prompt
 
 PROMPT_TYPES = ("reason", "option")
-_INSTRUCTIONS = {"reason": REASON_INSTRUCTION, "option": OPTION_INSTRUCTION}
+# The instruction on its own line after the options, as every original evaluation script writes it
+_TEMPLATES = {"reason": QUESTION_TEMPLATES["r1_eval"], "option": QUESTION_TEMPLATES["option"]}
 _OPTION_FORMATS = {"dot": "{letter}. {text}", "paren": "({letter}) {text}"}
 
 
@@ -51,7 +52,7 @@ def build_question(sample: EvalSample, prompt_type: str, layout: dict[str, tuple
         block = (f"{sample.question}\n{header}" + "".join(f"{option}\n" for option in options)).rstrip()
     else:
         block = f"{sample.question}\n{header}" + "\n".join(options)
-    return f"{block}\n{_INSTRUCTIONS[prompt_type]}"
+    return apply_question_template(_TEMPLATES[prompt_type], block)
 
 
 def build_prompt(sample: EvalSample, prompt_type: str, layout: dict[str, tuple[str, str, bool]]) -> str:

@@ -1,5 +1,8 @@
 """Prompt strings of TinyLLaVA-Video and TinyLLaVA-Video-R1, exactly as the original code builds them (seed-facts §4).
 
+Every instruction and question template lives here; training data (synth), GRPO, the demo, the bench and evaluation
+take theirs from [`QUESTION_TEMPLATES`] through [`resolve_question_template`] (a recipe's `question_template`).
+
 The `qwen2_base` conversation format:
 
     "{SYSTEM}USER: <image>\\n{question} ASSISTANT:"                       generation (no trailing space)
@@ -25,6 +28,15 @@ REASON_INSTRUCTION = (
 )
 OPTION_INSTRUCTION = "Answer with the option's letter from the given choices directly."
 OPEN_ENDED_INSTRUCTION = "Answer the question directly without explanation."
+QUESTION_FIELD = "{Question}"
+# Named question templates (`question_template` in a recipe); `{Question}` is the problem text.
+QUESTION_TEMPLATES = {
+    "r1": f"{QUESTION_FIELD} {REASON_INSTRUCTION}",  # R1 train.py: the problem, a space, the reasoning instruction
+    "r1_eval": f"{QUESTION_FIELD}\n{REASON_INSTRUCTION}",  # R1's evaluation scripts: the instruction on its own line
+    "option": f"{QUESTION_FIELD}\n{OPTION_INSTRUCTION}",  # TinyLLaVA-Video: answer with the letter directly
+    "open_ended": f"{QUESTION_FIELD}\n{OPEN_ENDED_INSTRUCTION}",  # TinyLLaVA-Video, questions without options
+    "none": QUESTION_FIELD,  # the problem text as it is
+}
 
 
 def load_chat_template(name: str = "qwen2_base") -> str:
@@ -60,9 +72,51 @@ def qwen2_base_prompt(question: str, answer: str | None = None, system: str = QW
     return prompt if answer is None else f"{prompt} {answer}{EOS}"
 
 
+def resolve_question_template(value: str, field: str = "question_template") -> str:
+    """The question template a recipe names, as a format string with one `{Question}` field.
+
+    Args:
+        value: A name in [`QUESTION_TEMPLATES`] (`r1`, `r1_eval`, `option`, `open_ended`, `none`), a path to a
+            `.txt` file holding a template (one trailing line end is dropped), or a literal template containing
+            `{Question}` (other braces doubled, as in `str.format`).
+        field: What to name in errors (the recipe key).
+
+    Raises:
+        ValueError: An unknown name, a missing file, or a template without `{Question}` or with another field; the
+            message names `field` (and the file).
+    """
+    if value in QUESTION_TEMPLATES:
+        return QUESTION_TEMPLATES[value]
+    where = field
+    if value.endswith(".txt"):
+        try:
+            with open(value, encoding="utf-8-sig") as f:
+                text = f.read()
+        except OSError as exc:
+            raise ValueError(f"{field}: cannot read template file {value!r} ({exc.strerror})") from None
+        value, where = text.removesuffix("\n").removesuffix("\r"), f"{field} ({value})"
+    if QUESTION_FIELD not in value:
+        raise ValueError(
+            f"{where}: {value!r} is neither a template name ({', '.join(QUESTION_TEMPLATES)}), a .txt file, nor a "
+            f"template containing {QUESTION_FIELD}"
+        )
+    try:
+        value.format(Question="")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"{where}: {value!r} has a field other than {QUESTION_FIELD} ({exc!r}); write a literal brace as {{{{ or }}}}"
+        ) from None
+    return value
+
+
+def apply_question_template(template: str, problem: str) -> str:
+    """`template` (see [`resolve_question_template`]) filled with the problem text."""
+    return template.format(Question=problem)
+
+
 def grpo_question(problem: str) -> str:
     """The R1 training question: the problem, a space, then the reasoning instruction (R1 train.py)."""
-    return f"{problem} {REASON_INSTRUCTION}"
+    return apply_question_template(QUESTION_TEMPLATES["r1"], problem)
 
 
 def format_options(choices: list[str], style: str = "dot") -> str:
@@ -77,9 +131,9 @@ def format_options(choices: list[str], style: str = "dot") -> str:
 
 def reason_question(question: str, options: str, options_header: str = "Options:\n") -> str:
     """The R1 evaluation question (reason mode): question, options, reasoning instruction, newline-separated."""
-    return f"{question}\n{options_header}{options}\n{REASON_INSTRUCTION}"
+    return apply_question_template(QUESTION_TEMPLATES["r1_eval"], f"{question}\n{options_header}{options}")
 
 
 def option_question(question: str, options: str) -> str:
     """The TinyLLaVA-Video evaluation question (option mode): answer with the letter directly."""
-    return f"{question}\n{options}\n{OPTION_INSTRUCTION}"
+    return apply_question_template(QUESTION_TEMPLATES["option"], f"{question}\n{options}")

@@ -110,6 +110,10 @@ class VideoSFTCollator:
         pad_to_multiple_of: pad the batch length to a multiple of this.
         max_bad_video_fraction: limit of the bad-clip tracker (ignored when `tracker` is given).
         tracker: an existing [`BadSampleTracker`] to count bad clips with.
+        cache: keep each clip's preprocessed frames and each conversation's tokens after their first use, for small
+            data sets seen many times (the demo's); memory grows with the distinct clips and conversations. A clip
+            that failed is not kept: it is tried and counted again each time, as without the cache, and a cached clip
+            counts as a good load.
 
     Returns (on call):
         `dict` with `input_ids`, `attention_mask`, `labels` (`[B, L]`, right-padded) and, unless every row is
@@ -127,6 +131,7 @@ class VideoSFTCollator:
         pad_to_multiple_of: int | None = None,
         max_bad_video_fraction: float = 0.05,
         tracker: BadSampleTracker | None = None,
+        cache: bool = False,
     ):
         self.processor = processor
         self.frame_kwargs = {"num_frames": num_frames, "fps": fps, "max_frames": max_frames, "autorotate": autorotate}
@@ -135,6 +140,9 @@ class VideoSFTCollator:
         self.tracker = BadSampleTracker(max_bad_fraction=max_bad_video_fraction) if tracker is None else tracker
         tokenizer = processor.tokenizer
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.cache = cache
+        self._pixels: dict[str, torch.Tensor] = {}  # clip path -> preprocessed frames (with `cache`)
+        self._encoded: dict[str, tuple[list[int], list[int]]] = {}  # repr(messages) -> (ids, labels) (with `cache`)
 
     @classmethod
     def from_config(cls, processor, args) -> "VideoSFTCollator":
@@ -148,6 +156,7 @@ class VideoSFTCollator:
             max_length=args.max_length,
             pad_to_multiple_of=args.pad_to_multiple_of,
             max_bad_video_fraction=args.max_bad_video_fraction,
+            cache=args.cache_clips,
         )
 
     def __call__(self, rows: list[dict]) -> dict:
@@ -156,23 +165,42 @@ class VideoSFTCollator:
             if row.get("video") is None:  # a text-only row
                 kept.append(row)
                 continue
-            # Preprocessed frame by frame as decoded: one full-size frame alive at a time.
-            clip = self.tracker.load(
-                row["video"], frame_transform=self.processor.preprocess_frames, **self.frame_kwargs
-            )
-            if clip is not None:
+            pixels = self._pixels_of(row["video"])
+            if pixels is not None:
                 kept.append(row)
-                videos.append(clip.frames)
+                videos.append(pixels)
         masked = not kept
         if masked:
             kept, videos = rows[:1], [self._black_video()]
-        encoded = [self._encode(row) for row in kept]
+        encoded = [self._encode_cached(row) for row in kept]
         if masked:
             encoded = [(ids, [IGNORE_INDEX] * len(ids)) for ids, _ in encoded]
         batch = self._pad(encoded)
         if videos:
             batch["pixel_values_videos"] = pack(videos)
         return batch
+
+    def _pixels_of(self, path: str) -> torch.Tensor | None:
+        """The preprocessed frames of a clip, or `None` when it failed to decode (counted by the tracker)."""
+        if path in self._pixels:
+            self.tracker.record_good()
+            return self._pixels[path]
+        # Preprocessed frame by frame as decoded: one full-size frame alive at a time.
+        clip = self.tracker.load(path, frame_transform=self.processor.preprocess_frames, **self.frame_kwargs)
+        if clip is None:
+            return None
+        pixels = clip.frames
+        if self.cache:
+            self._pixels[path] = pixels
+        return pixels
+
+    def _encode_cached(self, row: dict) -> tuple[list[int], list[int]]:
+        if not self.cache:
+            return self._encode(row)
+        key = repr((row.get("video") is None, row["messages"]))
+        if key not in self._encoded:
+            self._encoded[key] = self._encode(row)
+        return self._encoded[key]
 
     def _encode(self, row: dict) -> tuple[list[int], list[int]]:
         input_ids, labels = tokenize_conversation(self.processor, row["messages"])

@@ -29,7 +29,11 @@ class VideoSFTConfig(trl.SFTConfig):
 
     > Parameters that control the training
 
-    freeze_vision_tower (`bool`, defaults to `True`): keep the vision tower frozen (LLM and connector train).
+    freeze_vision_tower (`bool`, defaults to `True`): keep the vision tower frozen (LLM and connector train); `False`
+        trains it too (the demo's base stage, which stands in for pretraining).
+    cache_clips (`bool`, defaults to `False`): keep each clip's preprocessed frames and each conversation's tokens in
+        memory after their first use: for small data sets seen many times (the demo's), where decoding and
+        tokenising again every step costs more than the model's step. Memory grows with the distinct clips.
     max_length (`int` or `None`, defaults to `3072`): the original's `model_max_length`; longer rows lose their end
         (an error if that would cut the video placeholders).
     """
@@ -44,6 +48,9 @@ class VideoSFTConfig(trl.SFTConfig):
         default=0.05, metadata={"help": "Stop once more than this fraction of clips failed to decode."}
     )
     freeze_vision_tower: bool = field(default=True, metadata={"help": "Keep the vision tower frozen."})
+    cache_clips: bool = field(
+        default=False, metadata={"help": "Keep decoded clips and tokenised rows in memory (small data sets)."}
+    )
     max_length: int | None = field(
         default=3072, metadata={"help": "Tokens per row (video placeholders included); longer rows are cut."}
     )

@@ -1,0 +1,77 @@
+"""Running a demo stage: its recipe through the entry point users run (`r1video sft` / `r1video grpo`).
+
+[`run_recipe`] does what `r1video sft --config RECIPE FLAGS...` does, in this process: `TrlParser` reads the YAML
+recipe and the flag overrides, and the entry point's `train()` runs it (seed, data, model, trainer, save,
+`trainer_state.json`, card). Only the model's initialisation is the demo's own ([`build_model`]).
+"""
+
+import inspect
+import os
+from pathlib import Path
+
+import yaml
+
+import r1video
+from r1video import grpo, sft
+from r1video.model import build_tiny_model
+
+ENTRY_POINTS = {"base": sft, "coldstart": sft, "grpo": grpo}
+
+
+def default_recipe_dir() -> str:
+    """`recipes/demo` of the r1video checkout this package runs from."""
+    return str(Path(r1video.__file__).resolve().parents[1] / "recipes" / "demo")
+
+
+def recipe_path(recipe_dir: str, stage: str) -> str:
+    """`RECIPE_DIR/{stage}.yaml`.
+
+    Raises:
+        FileNotFoundError: it is not there.
+    """
+    path = os.path.join(recipe_dir, f"{stage}.yaml")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"demo recipe {path} not found; the demo's recipes are recipes/demo/*.yaml of the r1video repository "
+            "(pass --recipes DIR)"
+        )
+    return path
+
+
+def parse_recipe(recipe_dir: str, stage: str, overrides: list[str]):
+    """`(script_args, training_args, model_args)` of a stage's recipe with `overrides` (command-line flags)."""
+    parser = ENTRY_POINTS[stage].make_parser()
+    return parser.parse_args_and_config(args=["--config", recipe_path(recipe_dir, stage), *overrides])
+
+
+def run_recipe(recipe_dir: str, stage: str, overrides: list[str]):
+    """Run a stage's recipe with `overrides` as `r1video sft` / `r1video grpo` would; returns the trainer."""
+    return ENTRY_POINTS[stage].train(*parse_recipe(recipe_dir, stage, overrides))
+
+
+def _is_model_key(key: str) -> bool:
+    """A `TinyLlavaVideoConfig` field, or `text_*` / `vision_*` naming a field of the Qwen2 / SigLIP sub-config."""
+    from transformers import Qwen2Config, SiglipVisionConfig
+
+    from r1video.model.configuration import TinyLlavaVideoConfig
+
+    for prefix, config in (("text_", Qwen2Config), ("vision_", SiglipVisionConfig)):
+        if key.startswith(prefix) and hasattr(config(), key.removeprefix(prefix)):
+            return True
+    return key in inspect.signature(TinyLlavaVideoConfig.__init__).parameters
+
+
+def build_model(recipe_dir: str, out_dir: str, seed: int) -> str:
+    """Save the random tiny model of `RECIPE_DIR/model.yaml` (arguments of `build_tiny_model`) to `out_dir`.
+
+    Raises:
+        ValueError: the file holds a key the tiny model's configuration does not take (named with the file).
+    """
+    path = recipe_path(recipe_dir, "model")
+    with open(path) as f:
+        arguments = yaml.safe_load(f) or {}
+    unknown = [key for key in arguments if not _is_model_key(key)]
+    if unknown:
+        raise ValueError(f"{path}: unknown model key(s) {unknown}: not fields of the tiny model's configuration")
+    build_tiny_model(out_dir, seed=seed, **arguments)
+    return out_dir
