@@ -258,7 +258,7 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
             )  # fmt: skip
             return
         self._step, cycle, buffer = load_rollout_buffer(file, self.accelerator.device)
-        if cycle != self._rollout_cycle():
+        if buffer is not None and cycle != self._rollout_cycle():
             logger.warning(
                 "%s was saved with [steps_per_generation, num_iterations] = %s, this run has %s: its buffered "
                 "rollouts are dropped", checkpoint, cycle, self._rollout_cycle(),
