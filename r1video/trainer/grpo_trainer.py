@@ -250,12 +250,13 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         if checkpoint is None:
             return
         file = os.path.join(checkpoint, rollout_buffer_file(self.args.process_index, self.args.world_size))
-        if not os.path.exists(file):
-            logger.warning(
-                "%s has no %s (saved by an older version or another number of processes): the resumed run samples "
-                "fresh rollouts where the uninterrupted run would reuse buffered ones", checkpoint,
-                os.path.basename(file),
-            )  # fmt: skip
+        if not os.path.exists(file):  # saved by an older version, or by another number of processes
+            self._step = self.state.global_step * self.args.gradient_accumulation_steps
+            if self._step % (self.args.steps_per_generation * self.num_iterations) != 0:
+                logger.warning(
+                    "%s has no %s: resumed inside a generation cycle, the run samples fresh rollouts where the "
+                    "uninterrupted run would reuse buffered ones", checkpoint, os.path.basename(file),
+                )  # fmt: skip
             return
         self._step, cycle, buffer = load_rollout_buffer(file, self.accelerator.device)
         if buffer is not None and cycle != self._rollout_cycle():
