@@ -117,6 +117,8 @@ def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, stage, extra):
         assert torch.equal(tensor, after_kill[name]), name
     first = load_file(tmp_path / "runs/straight/checkpoint-2/model.safetensors")
     assert any(not torch.equal(first[k], straight[k]) for k in straight), "training did not change the weights"
+    if stage == "r1video.grpo" and extra[2:]:  # the resume really began inside a cycle, from buffered rollouts
+        assert load_rollout_buffer(str(checkpoint / "rollout_buffer.safetensors"))[2] is not None
 
 
 def test_the_rollout_buffer_round_trips_bit_for_bit_with_each_shared_clip_stored_once(tmp_path):
