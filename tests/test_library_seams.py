@@ -29,6 +29,8 @@ OVERRIDES = [
     (VideoGRPOTrainer, GRPOTrainer, "_get_per_token_logps_and_entropies"),
     (VideoGRPOTrainer, GRPOTrainer, "compute_loss"),
     (VideoGRPOTrainer, GRPOTrainer, "_compute_loss"),
+    (VideoGRPOTrainer, GRPOTrainer, "_save_checkpoint"),  # the rollout buffer
+    (VideoGRPOTrainer, GRPOTrainer, "_load_optimizer_and_scheduler"),
     (ReleasedLayoutResumeMixin, Trainer, "_load_from_checkpoint"),
     (ResumeMixin, Trainer, "_init_training_state"),
     (ResumeMixin, Trainer, "_load_optimizer_and_scheduler"),
@@ -64,6 +66,7 @@ TRAINER_ATTRIBUTES = [
     "_tokenizer",
     "_step",
     "_buffered_inputs",
+    "num_iterations",
     "tools",
     "loss_type",
     "beta",
@@ -82,6 +85,10 @@ ASSIGNED_IN_SOURCE = [
     (GRPOTrainer, "self._last_loaded_step ="),  # VideoGRPOTrainer's vLLM weight-sync tag
     (GRPOTrainer, "self.vllm_generation ="),
     (Trainer, "self.current_gradient_accumulation_steps ="),  # read by the KL clamp's normaliser
+    # the rollout buffer a checkpoint saves: TRL's cycle, counted by `_step`, must still be this one
+    (GRPOTrainer, "generate_every = self.args.steps_per_generation * self.num_iterations"),
+    (GRPOTrainer, "if self._step % generate_every == 0 or self._buffered_inputs is None:"),
+    (GRPOTrainer, "inputs = self._buffered_inputs[self._step % self.args.steps_per_generation]"),
     # set by r1video.model.loading on a loaded model; transformers reverses these renames on save
     (importlib.import_module("transformers.core_model_loading"), "model._weight_conversions ="),
     (importlib.import_module("transformers.core_model_loading"), 'getattr(model, "_weight_conversions"'),

@@ -1,13 +1,16 @@
 """Recipes parse with the real parser, carry no absolute paths, and the smoke recipe trains on 2 CPU processes."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 from safetensors import safe_open
+from safetensors.torch import load_file
 from smoke_runs import SMOKE_ENV, prepare_smoke_run
 from transformers import AutoModelForCausalLM
 
@@ -16,6 +19,7 @@ from r1video import sft
 from r1video.grpo import make_parser
 from r1video.runs import LOCK_NAME
 from r1video.trainer.checkpoints import incomplete_reason
+from r1video.trainer.rollout_buffer import load_rollout_buffer
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_MODEL = REPO / "recipes" / "demo" / "model.yaml"  # build_tiny_model arguments, not a training recipe
@@ -89,13 +93,26 @@ def test_smoke_recipe_on_two_cpu_processes_saves_a_released_layout_checkpoint(tm
         sys.executable, "-m", "accelerate.commands.launch",
         "--config_file", str(REPO / "recipes/accelerate_configs/cpu.yaml"),
         "-m", "r1video.grpo", "--config", str(REPO / "recipes/tiny/grpo_smoke.yaml"),
-        "--max_steps", "2", "--save_steps", "2",
+        "--max_steps", "2", "--save_steps", "1", "--num_iterations", "2",
     ]  # fmt: skip
     result = subprocess.run(launch, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "runs" / "grpo-smoke"
-    assert incomplete_reason(out / "checkpoint-2") is None  # rng_state_0.pth and rng_state_1.pth included
+    assert incomplete_reason(out / "checkpoint-2") is None  # rng_state_{0,1}.pth, rollout_buffer_{0,1} included
     assert not (out / LOCK_NAME).exists()  # only rank 0 took the lock, and released it
+
+    # checkpoint-1 falls inside the two-step generation cycle: each rank resumes from its own buffered rollouts.
+    buffers = [load_rollout_buffer(str(out / f"checkpoint-1/rollout_buffer_{rank}.safetensors")) for rank in (0, 1)]
+    assert [step for step, _, _ in buffers] == [1, 1]
+    assert not torch.equal(buffers[0][2][0]["prompt_ids"], buffers[1][2][0]["prompt_ids"])  # each rank's own rows
+    shutil.copytree(
+        out, tmp_path / "runs/mid-cycle", ignore=shutil.ignore_patterns("checkpoint-2", "model.safetensors")
+    )
+    mid_cycle = [*launch, "--output_dir", "runs/mid-cycle", "--resume_from_checkpoint", "true"]
+    resumed = subprocess.run(mid_cycle, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    straight, after = load_file(out / "model.safetensors"), load_file(tmp_path / "runs/mid-cycle/model.safetensors")
+    assert all(torch.equal(straight[name], after[name]) for name in straight)
     # Each rank checks the recipe against the checkpoint's (stored by rank 0) and finds nothing left to train.
     resumed = subprocess.run(
         [*launch, "--resume_from_checkpoint", "true"],
@@ -108,8 +125,8 @@ def test_smoke_recipe_on_two_cpu_processes_saves_a_released_layout_checkpoint(tm
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "nothing left to train" in resumed.stderr
     state = yaml.safe_load((out / "checkpoint-2" / "trainer_state.json").read_text())
-    # 2 processes × 1 prompt per step × 2 steps out of 16 prompts
-    assert state["global_step"] == 2 and state["epoch"] == pytest.approx(2 * 2 / 16)
+    # 2 processes × 1 prompt per step × 2 steps out of 16 prompts, each prompt's rollouts used twice (num_iterations)
+    assert state["global_step"] == 2 and state["epoch"] == pytest.approx(2 * 2 / 16 / 2)
     with safe_open(str(out / "model.safetensors"), "pt") as f:
         keys = set(f.keys())
     assert "language_model.model.embed_tokens.weight" in keys

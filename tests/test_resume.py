@@ -20,6 +20,7 @@ from smoke_runs import SMOKE_ENV, prepare_smoke_run
 
 from r1video.runs import data_fingerprint, recipe_changes
 from r1video.trainer.checkpoints import incomplete_reason, last_complete_checkpoint, resolve_resume
+from r1video.trainer.rollout_buffer import load_rollout_buffer, save_rollout_buffer
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = {  # entry-point module -> its CPU smoke recipe
@@ -63,25 +64,43 @@ def _train(stage: str, output_dir: str, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("stage", ["r1video.grpo", pytest.param("r1video.sft", marks=pytest.mark.slow)])
-def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, stage):
-    prepare_smoke_run(tmp_path)
+# Killed once checkpoint-3 is written. Under `num_iterations` 2 or `steps_per_generation` 2 a generation cycle is two
+# steps, so step 4 trains on rollouts buffered at step 3 and step 5 generates afresh: the resumed run must do the same.
+SIGKILL_RUNS = [
+    pytest.param("r1video.grpo", ["--num_iterations", "2"], id="grpo-num_iterations-2"),
+    pytest.param(
+        "r1video.grpo", ["--steps_per_generation", "2"], id="grpo-steps_per_generation-2", marks=pytest.mark.slow
+    ),
+    pytest.param("r1video.grpo", [], id="grpo", marks=pytest.mark.slow),
+    pytest.param("r1video.sft", [], id="sft", marks=pytest.mark.slow),
+]
 
-    subprocess.run(_train(stage, "runs/straight"), cwd=tmp_path, env=ENV, check=True, capture_output=True, timeout=600)
+
+@pytest.mark.parametrize(("stage", "extra"), SIGKILL_RUNS)
+def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, stage, extra):
+    prepare_smoke_run(tmp_path)
+    extra = ["--save_steps", "1", *extra]
+
+    subprocess.run(
+        _train(stage, "runs/straight", *extra), cwd=tmp_path, env=ENV, check=True, capture_output=True, timeout=600
+    )
 
     victim = subprocess.Popen(
-        _train(stage, "runs/killed"), cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        _train(stage, "runs/killed", *extra),
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    checkpoint = tmp_path / "runs/killed/checkpoint-4"
+    checkpoint = tmp_path / "runs/killed/checkpoint-3"
     deadline = time.time() + 300
     while incomplete_reason(checkpoint) is not None and victim.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.02)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    assert not (tmp_path / "runs/killed/model.safetensors").exists(), "the run finished before it could be killed"
 
     resumed = subprocess.run(
-        _train(stage, "runs/killed", "--resume_from_checkpoint", "true", "--log_level", "info"),
+        _train(stage, "runs/killed", *extra, "--resume_from_checkpoint", "true", "--log_level", "info"),
         cwd=tmp_path,
         env=ENV,
         capture_output=True,
@@ -89,7 +108,8 @@ def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, stage):
         timeout=600,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert re.search(r"resuming from runs/killed/checkpoint-[46]\b", resumed.stderr), resumed.stderr[-2000:]
+    # from the odd step (a checkpoint-4 would mean the kill came a whole step late)
+    assert re.search(r"resuming from runs/killed/checkpoint-3\b", resumed.stderr), resumed.stderr[-2000:]
     straight = load_file(tmp_path / "runs/straight/model.safetensors")
     after_kill = load_file(tmp_path / "runs/killed/model.safetensors")
     assert straight.keys() == after_kill.keys()
@@ -97,6 +117,46 @@ def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, stage):
         assert torch.equal(tensor, after_kill[name]), name
     first = load_file(tmp_path / "runs/straight/checkpoint-2/model.safetensors")
     assert any(not torch.equal(first[k], straight[k]) for k in straight), "training did not change the weights"
+    if stage == "r1video.grpo" and extra[2:]:  # the resume really began inside a cycle, from buffered rollouts
+        assert load_rollout_buffer(str(checkpoint / "rollout_buffer.safetensors"))[2] is not None
+
+
+def test_the_rollout_buffer_round_trips_bit_for_bit_with_each_shared_clip_stored_once(tmp_path):
+    clip, other = torch.randn(8, 3, 32, 32), torch.randn(8, 3, 32, 32)
+    logps = torch.randn(4, 16, dtype=torch.bfloat16)
+    buffer = [
+        {
+            "completion_ids": torch.arange(32).view(4, 8)[:, ::2],  # a strided view
+            "old_per_token_logps": logps[:2],
+            "num_items_in_batch": torch.tensor(12.0),
+            "video_pixels": [clip, clip, None],
+            "video_tower_features": None,
+        },
+        {
+            "completion_ids": torch.arange(8).view(2, 4),
+            "old_per_token_logps": logps[2:],  # the same storage as slice 0's
+            "num_items_in_batch": torch.tensor(12.0),
+            "video_pixels": [other, clip, None],
+            "video_tower_features": None,
+        },
+    ]
+    path = tmp_path / "rollout_buffer.safetensors"
+    save_rollout_buffer(str(path), 3, [2, 1], buffer)
+    step, cycle, loaded = load_rollout_buffer(str(path))
+    assert (step, cycle) == (3, [2, 1])
+    for saved, back in zip(buffer, loaded, strict=True):
+        assert saved.keys() == back.keys()
+        for key in ("completion_ids", "old_per_token_logps", "num_items_in_batch"):
+            assert back[key].dtype == saved[key].dtype and torch.equal(back[key], saved[key]), key
+        assert back["video_tower_features"] is None and back["video_pixels"][2] is None
+        assert all(torch.equal(a, b) for a, b in zip(saved["video_pixels"][:2], back["video_pixels"][:2], strict=True))
+    assert loaded[0]["video_pixels"][0] is loaded[0]["video_pixels"][1] is loaded[1]["video_pixels"][1]
+    assert path.stat().st_size < 2.5 * clip.numel() * 4, "a clip shared by rows was stored more than once"
+
+    save_rollout_buffer(str(path), 4, [2, 1], None)  # at a generation boundary nothing is kept
+    assert load_rollout_buffer(str(path)) == (4, [2, 1], None)
+    with pytest.raises(TypeError, match="'prompts'"):
+        save_rollout_buffer(str(path), 3, [2, 1], [{"prompts": ["a text"]}])
 
 
 def test_resume_seams_still_exist_in_transformers():
@@ -223,7 +283,9 @@ def test_data_fingerprint_sees_a_changed_file_under_the_same_name(tmp_path):
     assert recipe_changes(stored, {"train_file": str(data)}, stored["data"]) == {}
 
 
-@pytest.mark.parametrize("file", ["optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"])
+@pytest.mark.parametrize(
+    "file", ["optimizer.pt", "scheduler.pt", "rng_state.pth", "rollout_buffer.safetensors", "trainer_state.json"]
+)
 def test_a_checkpoint_missing_a_file_its_save_wrote_is_skipped(finished, tmp_path, caplog, file):
     run = tmp_path / "run"
     shutil.copytree(finished / "runs/done", run)

@@ -1,7 +1,7 @@
 """Which checkpoint a run resumes from (the newest complete one), and the state r1video keeps in each checkpoint.
 
 transformers writes a checkpoint directory in place, `trainer_state.json` last (after weights, optimizer, scheduler
-and RNG states). A checkpoint is complete when its `trainer_state.json` is readable and for its own step, its
+and RNG states; `VideoGRPOTrainer` writes its rollout buffer first). A checkpoint is complete when its `trainer_state.json` is readable and for its own step, its
 weights have a readable header and their full size, and every other file its save wrote is there. Which files that
 is comes from the [`RunRecord`] stored in `trainer_state.json` (model-only saves write no optimizer, scheduler or RNG
 state); a checkpoint from before the record existed must have all of them or none.
@@ -15,8 +15,10 @@ import re
 from safetensors import SafetensorError, safe_open
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
+from trl import GRPOConfig
 
 from r1video.runs import no_space_reported
+from r1video.trainer.rollout_buffer import rollout_buffer_file
 
 logger = logging.getLogger(__name__)
 
@@ -26,19 +28,22 @@ _TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
 
 
 def saved_files(args) -> list[str]:
-    """The files besides weights and `trainer_state.json` that `Trainer._save_checkpoint` writes under `args`.
+    """The files besides weights and `trainer_state.json` that `_save_checkpoint` writes under `args`.
 
     DeepSpeed's engine writes the optimizer and scheduler in its own layout (`global_step*/`) and FSDP the optimizer;
-    for those only what transformers itself writes is listed.
+    for those only what transformers itself writes is listed. A GRPO run also writes each process's rollout buffer
+    (`r1video.trainer.rollout_buffer`).
     """
     if args.save_only_model:
         return []
-    rng = ["rng_state.pth"] if args.world_size <= 1 else [f"rng_state_{i}.pth" for i in range(args.world_size)]
+    per_process = ["rng_state.pth"] if args.world_size <= 1 else [f"rng_state_{i}.pth" for i in range(args.world_size)]
+    if isinstance(args, GRPOConfig):
+        per_process += [rollout_buffer_file(i, args.world_size) for i in range(args.world_size)]
     if args.deepspeed:
-        return rng
+        return per_process
     if args.fsdp:
-        return ["scheduler.pt", *rng]
-    return ["optimizer.pt", "scheduler.pt", *rng]
+        return ["scheduler.pt", *per_process]
+    return ["optimizer.pt", "scheduler.pt", *per_process]
 
 
 def _weights_problem(path: str) -> str | None:

@@ -31,6 +31,9 @@ Only the seams that need video are overridden:
   TRL's experimental trainers do, still scores each row with its clip); `_compute_loss` adds the KL clamp.
 - `_generate_single_turn` (with `use_vllm`): sample from vLLM given the spliced prompt embeddings
   (`r1video.trainer.vllm_rollouts`); vLLM runs only the exported language model.
+- `_save_checkpoint` / `_load_optimizer_and_scheduler`: save TRL's rollout counter and buffer with each checkpoint
+  and restore them on resume (`r1video.trainer.rollout_buffer`), so a run resumed inside a generation cycle trains on
+  the rollouts the uninterrupted run would.
 
 With `reuse_vision=False` every row carries its own copy of the frames through tower and connector in every pass, as
 the original implementation does; both paths give the same loss and gradients (tested).
@@ -38,6 +41,7 @@ the original implementation does; both paths give the same loss and gradients (t
 
 import copy
 import logging
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -47,9 +51,11 @@ from trl.extras.profiling import profiling_context
 
 from r1video.data.bad_samples import BadSampleTracker
 from r1video.model.modeling import TinyLlavaVideoModel
+from r1video.runs import no_space_reported
 from r1video.trainer.checkpoints import BadVideoTally, ResumeMixin
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.model_card import ModelCardMixin
+from r1video.trainer.rollout_buffer import load_rollout_buffer, rollout_buffer_file, save_rollout_buffer
 from r1video.trainer.step_videos import StepVideos, batch_clips, load_step_videos, row_video_keys, video_model_inputs
 from r1video.trainer.vllm_rollouts import SERVER_MODE_UNSUPPORTED, PromptEmbedsVLLMGeneration, build_prompt_embeds
 
@@ -222,6 +228,45 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         generator = torch.Generator().manual_seed(seed)
         noise = torch.randn(advantages.shape, generator=generator) * self.args.advantage_noise_std
         return noise.to(advantages.device, advantages.dtype)
+
+    # ---- checkpoints ---------------------------------------------------------------------------------------------
+
+    def _rollout_cycle(self) -> list[int]:
+        return [self.args.steps_per_generation, self.num_iterations]
+
+    def _save_checkpoint(self, model, trial):
+        if not self.args.save_only_model:  # before the rest, so that `trainer_state.json` is still written last
+            checkpoint = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
+            file = os.path.join(checkpoint, rollout_buffer_file(self.args.process_index, self.args.world_size))
+            at_boundary = self._step % (self.args.steps_per_generation * self.num_iterations) == 0
+            with no_space_reported(checkpoint):
+                os.makedirs(checkpoint, exist_ok=True)
+                save_rollout_buffer(
+                    file, self._step, self._rollout_cycle(), None if at_boundary else self._buffered_inputs
+                )
+        super()._save_checkpoint(model, trial)
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None:
+            return
+        file = os.path.join(checkpoint, rollout_buffer_file(self.args.process_index, self.args.world_size))
+        if not os.path.exists(file):  # saved by an older version, or by another number of processes
+            self._step = self.state.global_step * self.args.gradient_accumulation_steps
+            if self._step % (self.args.steps_per_generation * self.num_iterations) != 0:
+                logger.warning(
+                    "%s has no %s: resumed inside a generation cycle, the run samples fresh rollouts where the "
+                    "uninterrupted run would reuse buffered ones", checkpoint, os.path.basename(file),
+                )  # fmt: skip
+            return
+        self._step, cycle, buffer = load_rollout_buffer(file, self.accelerator.device)
+        if buffer is not None and cycle != self._rollout_cycle():
+            logger.warning(
+                "%s was saved with [steps_per_generation, num_iterations] = %s, this run has %s: its buffered "
+                "rollouts are dropped", checkpoint, cycle, self._rollout_cycle(),
+            )  # fmt: skip
+            buffer = None
+        self._buffered_inputs = buffer  # None: TRL generates at the next step
 
     def _tokenize_prompts(self, prompts: list):
         texts = [
