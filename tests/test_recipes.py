@@ -11,7 +11,7 @@ from safetensors import safe_open
 from smoke_runs import SMOKE_ENV, prepare_smoke_run
 from transformers import AutoModelForCausalLM
 
-import r1video  # noqa: F401
+import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
 from r1video import sft
 from r1video.grpo import make_parser
 
