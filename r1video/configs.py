@@ -42,6 +42,8 @@ class VideoScriptArguments:
     )
     reward_funcs: list[str] = field(
         default_factory=lambda: ["tinyllava_r1"],
-        metadata={"help": "Rewards: a registry name, 'module:attr', 'path/to/file.py:attr' or an r1video.rewards entry point."},
+        metadata={
+            "help": "Rewards: a registry name, 'module:attr', 'path/to/file.py:attr' or an r1video.rewards entry point."
+        },
     )
     reward_kwargs: dict = field(default_factory=dict, metadata={"help": "Per-reward arguments: {name: {arg: value}}."})

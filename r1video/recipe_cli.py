@@ -86,7 +86,7 @@ def run(stage: str, argv: list[str] | None, make_parser, train) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = f"r1video {stage}"
     if "-h" in argv or "--help" in argv:
-        print(short_help(stage))
+        print(short_help(stage))  # noqa: T201
         return 0
     if "--help-all" in argv:
         make_parser(prog=prog).print_help()
@@ -102,7 +102,7 @@ def run(stage: str, argv: list[str] | None, make_parser, train) -> int:
         check_inputs(stage, script_args, model_args)
         train(script_args, training_args, model_args)
     except UsageError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)  # noqa: T201
         return USAGE_ERROR
     return 0
 
