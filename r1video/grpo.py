@@ -42,6 +42,7 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
     from r1video.runs import keep_hub_token_out_of_checkpoints, load_model, setup_logging
     from r1video.trainer import VideoGRPOTrainer
     from r1video.trainer.checkpoints import resolve_resume
+    from r1video.trainer.console import print_saved, use_compact_console
     from r1video.trainer.threads import apply_cpu_threads
     from rewards import SafeReward, get_reward_funcs
 
@@ -82,6 +83,7 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
         peft_config=get_peft_config(model_args),
     )
     trainer.card_dataset = script_args.train_file
+    use_compact_console(trainer)  # one short line per logging step; full metrics in trainer_state.json / report_to
 
     # Train, resuming from the newest complete checkpoint if asked
     checkpoint = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
@@ -95,7 +97,7 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
     # Save the model and its card
     trainer.save_model(training_args.output_dir)
     trainer.create_model_card()
-    logger.info("saved the model to %s", training_args.output_dir)
+    print_saved(trainer, training_args.output_dir)
 
     # Evaluate
     if training_args.do_eval and eval_dataset is not None:

@@ -99,7 +99,9 @@ def run(stage: str, argv: list[str] | None, make_parser, train) -> int:
             script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
         except ValueError as error:  # a config's own check (__post_init__)
             raise UsageError(str(error).strip().splitlines()[0]) from error
-        check_inputs(stage, script_args, model_args)
+        recipe_dir = os.path.dirname(os.path.abspath(recipe_path))
+        find_reward_plugins(script_args, recipe_dir)
+        check_inputs(stage, script_args, model_args, plugin_dirs=[os.getcwd(), recipe_dir])
         train(script_args, training_args, model_args)
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)  # noqa: T201
@@ -160,8 +162,9 @@ def check_keys(stage: str, parser: argparse.ArgumentParser, recipe_path: str, re
             raise UsageError(f"{where}{key} is not used by r1video {stage} ({reason}); remove it")
 
 
-def check_inputs(stage: str, script_args, model_args) -> None:
-    """The files a run reads exist, and (GRPO) every reward resolves with its arguments, before any model loads.
+def check_inputs(stage: str, script_args, model_args, plugin_dirs: list[str] | None = None) -> None:
+    """The files a run reads exist, and (GRPO) every reward resolves with its arguments (plugin files looked for in
+    `plugin_dirs`), before any model loads.
 
     Raises:
         UsageError: naming the key and the path or reward.
@@ -179,9 +182,25 @@ def check_inputs(stage: str, script_args, model_args) -> None:
         from rewards import get_reward_funcs
 
         try:
-            get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs)
+            get_reward_funcs(script_args.reward_funcs, script_args.reward_kwargs, search_dirs=plugin_dirs)
         except ValueError as error:
             raise UsageError(f"reward_funcs: {error}") from error
+
+
+def find_reward_plugins(script_args, recipe_dir: str) -> None:
+    """A reward plugin file (`my_rewards.py:fn`, or `my_rewards:fn` for an uninstalled module) is looked for in the
+    working directory, then next to the recipe: one found only there is renamed to its absolute `path.py:fn` form in
+    `reward_funcs` and `reward_kwargs`, so that the run loads it from there."""
+    from rewards.registry import plugin_file
+
+    renamed = {}
+    for name in script_args.reward_funcs:
+        if plugin_file(name, [os.getcwd()]) is None:
+            path = plugin_file(name, [recipe_dir])
+            if path is not None:
+                renamed[name] = f"{path}:{name.partition(':')[2]}"
+    script_args.reward_funcs = [renamed.get(name, name) for name in script_args.reward_funcs]
+    script_args.reward_kwargs = {renamed.get(k, k): v for k, v in (script_args.reward_kwargs or {}).items()}
 
 
 def check_model_path(path: str | None) -> None:
