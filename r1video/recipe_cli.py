@@ -204,10 +204,11 @@ def find_reward_plugins(script_args, recipe_dir: str) -> None:
 
 
 def check_model_path(path: str | None) -> None:
-    """`model_name_or_path` is a local folder, or a Hub id (`org/name`) that is not a local path by its look.
+    """`model_name_or_path` is a local folder, or a Hub id (`org/name`) that is not a local path by its look (and,
+    offline, is in the Hub cache).
 
     Raises:
-        UsageError: unset, or a local-looking path with no folder there.
+        UsageError: unset, a local-looking path with no folder there, or offline a Hub id not in the cache.
     """
     if path is None:
         raise UsageError("set model_name_or_path in the recipe: a TinyLLaVA-Video checkpoint folder or Hub id")
@@ -222,6 +223,12 @@ def check_model_path(path: str | None) -> None:
     )
     if looks_local:
         raise UsageError(f"model_name_or_path: no model folder at {path}")
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(path, "config.json"), str):
+        raise UsageError(
+            f"model_name_or_path: no folder {path} here, and no Hub copy of it in the cache (offline mode)"
+        )
 
 
 def short_help(stage: str) -> str:

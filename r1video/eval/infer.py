@@ -6,9 +6,9 @@ Examples:
         --question "What does the person do after opening the door?" --options "Sits down" "Leaves" "Waves"
     r1video infer --model runs/sft --video clip.mp4 --question "Which way does the ball move?" \\
         --options left right --prompt option --frames 8
-
-A command-line module like the `cli.py` files: it prints (ruff's T201 is silenced line by line).
 """
+
+# A command-line module like the `cli.py` files: it prints (ruff's T201 is silenced line by line).
 
 import argparse
 import sys
