@@ -77,6 +77,7 @@ def test_paper_recipe_matches_the_original_settings():
     assert script_args.reward_funcs == ["tinyllava_r1"]
 
 
+@pytest.mark.slow  # ~70-100 s; one-process runs of the same recipe stay in the default run (test_resume, test_sft)
 def test_smoke_recipe_on_two_cpu_processes_saves_a_released_layout_checkpoint(tmp_path):
     env = SMOKE_ENV
     prepare_smoke_run(tmp_path)
