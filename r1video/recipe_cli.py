@@ -268,7 +268,8 @@ def build_parser(dataclass_types: tuple, prog: str):
     described as what they do (the field's own help describes `--KEY`)."""
     from trl import TrlParser
 
-    parser = TrlParser(dataclass_types, prog=prog, allow_abbrev=False)
+    usage = f"{prog} --config RECIPE.yaml [--KEY VALUE ...]"  # argparse's own lists every key: hundreds of lines
+    parser = TrlParser(dataclass_types, prog=prog, usage=usage, allow_abbrev=False)
     for action in parser._actions:
         if isinstance(action, argparse._StoreFalseAction) and action.option_strings[0].startswith("--no_"):
             action.help = f"set {action.dest} to false (same as --{action.dest} false)"

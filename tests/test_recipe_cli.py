@@ -88,7 +88,7 @@ def test_frame_fields_are_defined_once_for_both_stages():
 def test_help_all_names_the_command_and_describes_negated_flags(capsys):
     assert cli_main(["grpo", "--help-all"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("usage: r1video grpo ")
+    assert out.startswith("usage: r1video grpo --config RECIPE.yaml")
     negated = out[out.index("  --no_freeze_vision_tower,") :][:200]
     assert "Keep the vision tower frozen" not in negated
     assert "false" in negated
@@ -200,6 +200,14 @@ def test_a_plugin_beside_the_recipe_is_found_from_another_working_directory(inpu
     recipe = _recipe(inputs, reward_funcs=["my_rewards:short", "format"], reward_kwargs={})
     assert run("grpo", ["--config", recipe], grpo.make_parser, train) == 0
     assert [f.__name__ for f in seen["rewards"]] == ["short", "format_reward"]
+
+
+def test_a_bad_flag_value_prints_a_short_usage_and_exits_2(capsys, inputs):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["grpo", "--config", _recipe(inputs), "--learning_rate", "fast"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 2 and "--learning-rate: invalid float value: 'fast'" in err
 
 
 def test_config_checks_are_one_line_usage_errors(capsys, inputs):
