@@ -1,5 +1,6 @@
-"""What the training entry points (`r1video.sft`, `r1video.grpo`) share: logging, the hub token, model loading and
-argument parsing. The run sequence itself is written out in each entry point."""
+"""What the training entry points (`r1video.sft`, `r1video.grpo`) share: logging, the hub token, model loading.
+Argument parsing, help and usage errors are `r1video.recipe_cli`'s; the run sequence is written out in each entry
+point."""
 
 import logging
 import os
@@ -44,10 +45,3 @@ def load_model(model_args):
         attn_implementation=model_args.attn_implementation,
         revision=model_args.model_revision,
     )
-
-
-def main_from_argv(parser, train, argv: list[str] | None = None) -> int:
-    """Parse a recipe (and flag overrides) with `parser` and run `train(script_args, training_args, model_args)`."""
-    script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
-    train(script_args, training_args, model_args)
-    return 0
