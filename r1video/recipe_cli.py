@@ -36,9 +36,20 @@ STAGES = {
 }
 
 # Keys a stage's parser accepts (they are fields of a shared or inherited dataclass) but its run never reads.
+_LOADED_BY_R1VIDEO = "r1video loads the model itself from model_name_or_path, dtype and attn_implementation"
+_NOT_QUANTIZED = "r1video does not quantize the model (no bitsandbytes loading)"
+_BOTH_STAGES = {
+    "model_init_kwargs": _LOADED_BY_R1VIDEO,
+    "load_in_8bit": _NOT_QUANTIZED,
+    "load_in_4bit": _NOT_QUANTIZED,
+    "bnb_4bit_quant_type": _NOT_QUANTIZED,
+    "use_bnb_nested_quant": _NOT_QUANTIZED,
+    "bnb_4bit_quant_storage": _NOT_QUANTIZED,
+}
 UNUSED_KEYS = {
-    "grpo": {},
+    "grpo": {**_BOTH_STAGES},
     "sft": {
+        **_BOTH_STAGES,
         "reward_funcs": "rewards are GRPO-only",
         "reward_kwargs": "rewards are GRPO-only",
         "question_template": "SFT trains the conversations as written in train_file",

@@ -159,6 +159,13 @@ def test_sft_refuses_keys_it_does_not_use(capsys, inputs, key, value):
 
 
 @pytest.mark.parametrize("stage, base", [("grpo", GRPO_SMOKE), ("sft", SFT_SMOKE)])
+@pytest.mark.parametrize("key, value", [("load_in_4bit", True), ("model_init_kwargs", {"revision": "main"})])
+def test_both_stages_refuse_model_keys_r1video_does_not_read(capsys, inputs, stage, base, key, value):
+    line = _usage_error(capsys, stage, ["--config", _recipe(inputs, base, **{key: value})])
+    assert f"{key} is not used by r1video {stage}" in line
+
+
+@pytest.mark.parametrize("stage, base", [("grpo", GRPO_SMOKE), ("sft", SFT_SMOKE)])
 def test_trl_dataset_keys_are_refused_with_what_to_use(capsys, inputs, stage, base):
     line = _usage_error(capsys, stage, ["--config", _recipe(inputs, base, dataset_name="org/data")])
     assert "'dataset_name'" in line and "train_file" in line
