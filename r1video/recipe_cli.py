@@ -110,9 +110,11 @@ def run(stage: str, argv: list[str] | None, make_parser, train) -> int:
             script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
         except ValueError as error:  # a config's own check (__post_init__)
             raise UsageError(str(error).strip().splitlines()[0]) from error
-        recipe_dir = os.path.dirname(os.path.abspath(recipe_path))
-        find_reward_plugins(script_args, recipe_dir)
-        check_inputs(stage, script_args, model_args, plugin_dirs=[os.getcwd(), recipe_dir])
+        plugin_dirs = [os.getcwd()]
+        if recipe_path is not None:
+            plugin_dirs.append(os.path.dirname(os.path.abspath(recipe_path)))
+            find_reward_plugins(script_args, plugin_dirs[1])
+        check_inputs(stage, script_args, model_args, plugin_dirs=plugin_dirs)
         train(script_args, training_args, model_args)
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)  # noqa: T201
@@ -120,18 +122,20 @@ def run(stage: str, argv: list[str] | None, make_parser, train) -> int:
     return 0
 
 
-def read_recipe(stage: str, argv: list[str]) -> tuple[str, dict]:
-    """The `--config` path in `argv` and its YAML mapping.
+def read_recipe(stage: str, argv: list[str]) -> tuple[str | None, dict]:
+    """The `--config` path in `argv` and its YAML mapping (`None, {}` when every key is given as a flag).
 
     Raises:
-        UsageError: no `--config`, or the file is missing, unreadable YAML or not a mapping.
+        UsageError: no arguments at all, or the file is missing, unreadable YAML or not a mapping.
     """
     import yaml
 
-    if "--config" not in argv:
+    if not argv:
         raise UsageError(
             f"--config RECIPE.yaml is needed (e.g. recipes/tiny/grpo_smoke.yaml); `r1video {stage} --help` lists the keys"
         )
+    if "--config" not in argv:
+        return None, {}
     index = argv.index("--config")
     if index + 1 >= len(argv):
         raise UsageError("--config needs a recipe file (a YAML mapping of keys to values)")
@@ -148,7 +152,9 @@ def read_recipe(stage: str, argv: list[str]) -> tuple[str, dict]:
     return path, recipe
 
 
-def check_keys(stage: str, parser: argparse.ArgumentParser, recipe_path: str, recipe: dict, argv: list[str]) -> None:
+def check_keys(
+    stage: str, parser: argparse.ArgumentParser, recipe_path: str | None, recipe: dict, argv: list[str]
+) -> None:
     """Every recipe key and flag must be one the stage uses, spelt in full.
 
     Raises:
@@ -169,7 +175,7 @@ def check_keys(stage: str, parser: argparse.ArgumentParser, recipe_path: str, re
         set_keys.add(next(action.dest for action in parser._actions if flag in action.option_strings))
     for key, reason in UNUSED_KEYS[stage].items():
         if key in set_keys:
-            where = f"{recipe_path}: key" if key in recipe else "flag --"
+            where = f"{recipe_path}: key " if key in recipe else "flag --"
             raise UsageError(f"{where}{key} is not used by r1video {stage} ({reason}); remove it")
 
 

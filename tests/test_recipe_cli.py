@@ -154,8 +154,9 @@ def test_flag_prefixes_are_not_matched(capsys, inputs):
 @pytest.mark.parametrize("key, value", [("reward_funcs", ["format"]), ("question_template", "none"),
                                         ("dataset_text_field", "text")])  # fmt: skip
 def test_sft_refuses_keys_it_does_not_use(capsys, inputs, key, value):
-    line = _usage_error(capsys, "sft", ["--config", _recipe(inputs, SFT_SMOKE, **{key: value})])
-    assert f"{key} is not used by r1video sft" in line
+    recipe = _recipe(inputs, SFT_SMOKE, **{key: value})
+    line = _usage_error(capsys, "sft", ["--config", recipe])
+    assert f"{recipe}: key {key} is not used by r1video sft" in line
 
 
 @pytest.mark.parametrize("stage, base", [("grpo", GRPO_SMOKE), ("sft", SFT_SMOKE)])
