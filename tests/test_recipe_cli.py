@@ -31,7 +31,8 @@ def test_import_r1video_and_every_help_screen_load_no_torch():
     result = _light_check(
         "import r1video, r1video.cli, r1video.grpo, r1video.sft, r1video.trainer\n"
         "from r1video.cli import main\n"
-        "for argv in (['--help'], ['grpo', '--help'], ['sft', '--help'], ['data', 'validate', '--help']):\n"
+        "for argv in (['--help'], ['grpo', '--help'], ['sft', '--help'], ['data', 'validate', '--help'],\n"
+        "             ['eval', '--help'], ['infer', '--help']):\n"
         "    try:\n"
         "        main(argv)\n"
         "    except SystemExit:\n"

@@ -13,21 +13,20 @@ Examples:
 import argparse
 import sys
 
-from r1video.model.templates import (
-    OPEN_ENDED_INSTRUCTION,
-    REASON_INSTRUCTION,
-    format_options,
-    option_question,
-    qwen2_base_prompt,
-    reason_question,
-)
-
 
 def build_question(question: str, options: list[str] | None, prompt: str) -> str:
     """The evaluation question layout: `A. x` options after `Options:` (reason) or `(A) x` options (option).
 
     Without options, the reason prompt keeps its instruction and the option prompt asks for a direct answer.
     """
+    from r1video.model.templates import (  # here, so that `r1video infer --help` loads no torch
+        OPEN_ENDED_INSTRUCTION,
+        REASON_INSTRUCTION,
+        format_options,
+        option_question,
+        reason_question,
+    )
+
     question = question.strip()
     if options:
         if prompt == "reason":
@@ -73,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from r1video.eval.runner import generate_batch
     from r1video.eval.scoring import extract_prediction
     from r1video.model import load_pretrained
+    from r1video.model.templates import qwen2_base_prompt
 
     try:
         if args.fps is not None:
