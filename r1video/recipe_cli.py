@@ -134,6 +134,8 @@ def read_recipe(stage: str, argv: list[str]) -> tuple[str | None, dict]:
         raise UsageError(
             f"--config RECIPE.yaml is needed (e.g. recipes/tiny/grpo_smoke.yaml); `r1video {stage} --help` lists the keys"
         )
+    if any(token.startswith("--config=") for token in argv):
+        raise UsageError("write --config RECIPE.yaml with a space (TRL's parser reads it that way)")
     if "--config" not in argv:
         return None, {}
     index = argv.index("--config")

@@ -147,6 +147,10 @@ def test_misspelt_recipe_key_names_the_file_and_the_close_match(capsys, inputs):
     assert recipe in line and "'num_generatons'" in line and "did you mean num_generations?" in line
 
 
+def test_config_with_an_equals_sign_is_explained(capsys, inputs):
+    assert "--config RECIPE.yaml with a space" in _usage_error(capsys, "grpo", [f"--config={_recipe(inputs)}"])
+
+
 def test_flag_prefixes_are_not_matched(capsys, inputs):
     line = _usage_error(capsys, "grpo", ["--config", _recipe(inputs), "--learning_rat", "1e-5"])
     assert "unknown flag --learning_rat; did you mean --learning_rate?" in line
