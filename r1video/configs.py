@@ -6,11 +6,9 @@ trainer's config (`r1video.trainer.VideoGRPOConfig` / `VideoSFTConfig`) or of TR
 
 from dataclasses import dataclass, field
 
-import trl
-
 
 @dataclass
-class VideoScriptArguments(trl.ScriptArguments):
+class VideoScriptArguments:
     r"""
     Data and reward selection for the `r1video grpo` / `r1video sft` entry points.
 
@@ -27,7 +25,8 @@ class VideoScriptArguments(trl.ScriptArguments):
 
     > Parameters that control the rewards
 
-    reward_funcs (`list[str]`): registry names, `"package.module:attr"`, or entry-point names (`r1video.rewards`).
+    reward_funcs (`list[str]`): registry names, `"package.module:attr"`, `"path/to/file.py:attr"` (relative to the
+        working directory, then to the recipe's folder), or entry-point names (`r1video.rewards`).
     reward_kwargs (`dict`): arguments per reward name, checked against each reward's signature before any model loads.
 
     > Parameters that control resuming
@@ -36,9 +35,6 @@ class VideoScriptArguments(trl.ScriptArguments):
         run resumes from, e.g. `--allow_changed learning_rate,max_steps`; any other difference stops the run.
     """
 
-    dataset_name: str | None = field(
-        default=None, metadata={"help": "Unused: r1video reads local files (train_file)."}
-    )
     train_file: str | None = field(default=None, metadata={"help": "Annotation file: GRPO jsonl or SFT json."})
     eval_file: str | None = field(
         default=None, metadata={"help": "Held-out annotation file, same format, evaluated during training."}
@@ -53,7 +49,9 @@ class VideoScriptArguments(trl.ScriptArguments):
     )
     reward_funcs: list[str] = field(
         default_factory=lambda: ["tinyllava_r1"],
-        metadata={"help": "Reward names: registry name, 'package.module:attr' or an r1video.rewards entry point."},
+        metadata={
+            "help": "Rewards: a registry name, 'module:attr', 'path/to/file.py:attr' or an r1video.rewards entry point."
+        },
     )
     reward_kwargs: dict = field(default_factory=dict, metadata={"help": "Per-reward arguments: {name: {arg: value}}."})
     allow_changed: list[str] = field(

@@ -6,25 +6,35 @@ video ones) and TRL's `ModelConfig` keys; command-line flags override it, unknow
 
 import logging
 import sys
-
-from trl import ModelConfig, TrlParser, get_peft_config
+from typing import TYPE_CHECKING
 
 from r1video.configs import VideoScriptArguments
-from r1video.trainer.grpo_config import VideoGRPOConfig
+
+if TYPE_CHECKING:  # imported when a run starts, so that `r1video grpo --help` needs no torch
+    from trl import ModelConfig
+
+    from r1video.trainer.grpo_config import VideoGRPOConfig
 
 logger = logging.getLogger("r1video.grpo")  # not __name__: run as `-m r1video.grpo` it is "__main__"
 
 
-def make_parser() -> TrlParser:
-    return TrlParser((VideoScriptArguments, VideoGRPOConfig, ModelConfig))
+def make_parser(prog: str = "r1video grpo"):
+    """TRL's `TrlParser` over the stage's recipe keys (exact flag names only)."""
+    from trl import ModelConfig
+
+    from r1video.recipe_cli import build_parser
+    from r1video.trainer.grpo_config import VideoGRPOConfig
+
+    return build_parser((VideoScriptArguments, VideoGRPOConfig, ModelConfig), prog=prog)
 
 
-def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, model_args: ModelConfig):
+def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", model_args: "ModelConfig"):
     """The whole run, in order: seed, rewards, data, model, trainer, resume, train, state, save, card, evaluate, push.
 
     Returns the trainer.
     """
     from transformers import set_seed
+    from trl import get_peft_config
 
     from r1video.data.lengths import check_prompt_lengths
     from r1video.data.loaders import load_grpo_dataset
@@ -40,10 +50,13 @@ def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, mod
     )
     from r1video.trainer import VideoGRPOTrainer
     from r1video.trainer.checkpoints import RunRecord
+    from r1video.trainer.console import print_saved, use_compact_console
+    from r1video.trainer.threads import apply_cpu_threads
     from rewards import SafeReward, get_reward_funcs
 
     set_seed(training_args.seed)
     setup_logging(training_args)
+    apply_cpu_threads(training_args)
     keep_hub_token_out_of_checkpoints(training_args)
     logger.info("script arguments: %s", script_args)
     logger.info("model arguments: %s", model_args)
@@ -78,6 +91,7 @@ def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, mod
         peft_config=get_peft_config(model_args),
     )
     trainer.card_dataset = script_args.train_file
+    use_compact_console(trainer)  # one short line per logging step; full metrics in trainer_state.json / report_to
 
     # Resume from the newest complete checkpoint if asked, refusing a changed recipe or data unless allowed. The
     # recipe is read after the trainer is built: TRL settles some options in its constructor.
@@ -97,7 +111,7 @@ def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, mod
     with no_space_reported(training_args.output_dir):
         trainer.save_model(training_args.output_dir)
     trainer.create_model_card()
-    logger.info("saved the model to %s", training_args.output_dir)
+    print_saved(trainer, training_args.output_dir)
 
     # Evaluate
     if training_args.do_eval and eval_dataset is not None:
@@ -112,9 +126,9 @@ def train(script_args: VideoScriptArguments, training_args: VideoGRPOConfig, mod
 
 
 def main(argv: list[str] | None = None) -> int:
-    from r1video.runs import main_from_argv
+    from r1video.recipe_cli import run
 
-    return main_from_argv(make_parser(), train, argv)
+    return run("grpo", argv, make_parser, train)
 
 
 if __name__ == "__main__":

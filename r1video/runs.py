@@ -1,6 +1,6 @@
-"""What the training entry points (`r1video.sft`, `r1video.grpo`) share: logging, the hub token, model loading,
-argument parsing and the run folder (its lock, the recipe a resume must match, full-disk reports). The run sequence
-itself is written out in each entry point."""
+"""What the training entry points (`r1video.sft`, `r1video.grpo`) share: logging, the hub token, model loading and
+the run folder (its lock, the recipe a resume must match, full-disk reports). Argument parsing, help and usage errors
+are `r1video.recipe_cli`'s; the run sequence is written out in each entry point."""
 
 import contextlib
 import dataclasses
@@ -231,11 +231,3 @@ def check_resume(script_args, training_args, model_args) -> str | None:
     for key, change in changes.items():
         logger.warning("resuming with a changed %s (allowed): %s", key, change)
     return checkpoint
-
-
-def main_from_argv(parser, train, argv: list[str] | None = None) -> int:
-    """Parse a recipe (and flag overrides) with `parser` and run `train(script_args, training_args, model_args)`."""
-    script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
-    with run_lock(training_args.output_dir, main_process=training_args.process_index == 0):
-        train(script_args, training_args, model_args)
-    return 0

@@ -1,11 +1,15 @@
-"""Finding rewards by name: the built-in registry, `"package.module:attr"`, and the `r1video.rewards` entry points.
+"""Finding rewards by name: the built-in registry, `"package.module:attr"`, a plugin file (`"path/to/file.py:attr"`, or
+`"module:attr"` for a `module.py` in the working directory), and the `r1video.rewards` entry points.
 
 A name resolves to either a reward function (it takes `completions` or `completion_ids`) or a factory (anything
 else callable, classes included) that is called with the recipe's `reward_kwargs` and returns a reward function.
 """
 
 import importlib
+import importlib.util
 import inspect
+import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
@@ -61,27 +65,32 @@ def available_rewards() -> list[str]:
     return sorted(set(_REGISTRY) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
-def resolve_reward(name: str) -> Callable:
+def resolve_reward(name: str, search_dirs: Iterable[str] | None = None) -> Callable:
     """Finds what `name` stands for, without calling it.
 
     Lookup order: a registered name, then `"package.module:attr"` (imported with `importlib`, no `sys.path`
-    changes), then an entry point called `name` in the group `r1video.rewards` of any installed distribution.
+    changes; a module that is not installed is looked for as a `.py` file in `search_dirs`), or
+    `"path/to/file.py:attr"` (relative to the first of `search_dirs` that has it), then an entry point called `name`
+    in the group `r1video.rewards` of any installed distribution.
 
     Args:
         name (`str`):
-            A registered name, a `"package.module:attr"` path or an entry-point name.
+            A registered name, a `"package.module:attr"` path, a `"file.py:attr"` path or an entry-point name.
+        search_dirs (`Iterable[str]`, *optional*):
+            Folders a plugin file is looked for in, in order; defaults to the working directory.
 
     Returns:
         `Callable`: the reward function or reward factory.
 
     Raises:
-        `ValueError`: nothing matches (the message lists the available names), or the import fails.
+        `ValueError`: nothing matches (the message lists the available names, or the files looked for), or the
+            import fails.
     """
     if name in _REGISTRY:
         obj = _REGISTRY[name]
         return _import_attr(name, obj) if isinstance(obj, str) else obj
     if ":" in name:
-        return _import_attr(name, name)
+        return _import_attr(name, name, search_dirs)
     matches = list(entry_points(group=ENTRY_POINT_GROUP, name=name))
     if len(matches) > 1:
         values = ", ".join(ep.value for ep in matches)
@@ -93,12 +102,14 @@ def resolve_reward(name: str) -> Callable:
             raise ValueError(f"Reward {name!r}: cannot load entry point {matches[0].value!r}: {error}") from error
     raise ValueError(
         f"Unknown reward {name!r}. Available rewards: {', '.join(available_rewards())}. "
-        "A plugin can also be given as 'package.module:attr' or installed under the entry-point group "
+        "A plugin can also be given as 'package.module:attr', 'path/to/file.py:attr' or installed under the entry-point group "
         f"{ENTRY_POINT_GROUP!r}."
     )
 
 
-def build_reward(name: str, kwargs: Mapping[str, Any] | None = None) -> Callable:
+def build_reward(
+    name: str, kwargs: Mapping[str, Any] | None = None, search_dirs: Iterable[str] | None = None
+) -> Callable:
     """Resolves `name` and binds its arguments, returning a reward function ready for the trainer.
 
     A factory is called with `kwargs`. A reward function with `kwargs` is wrapped in a [`BoundReward`] that passes
@@ -109,6 +120,8 @@ def build_reward(name: str, kwargs: Mapping[str, Any] | None = None) -> Callable
             As accepted by [`resolve_reward`].
         kwargs (`Mapping[str, Any]`, *optional*):
             The recipe's `reward_kwargs[name]`.
+        search_dirs (`Iterable[str]`, *optional*):
+            As in [`resolve_reward`].
 
     Returns:
         `Callable`: a reward function following TRL's contract; its `__name__` is the metric key.
@@ -120,7 +133,7 @@ def build_reward(name: str, kwargs: Mapping[str, Any] | None = None) -> Callable
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise ValueError(f"reward_kwargs for {name!r} must be a mapping of argument names to values, got {kwargs!r}.")
     kwargs = dict(kwargs or {})
-    obj = resolve_reward(name)
+    obj = resolve_reward(name, search_dirs)
     if not callable(obj):
         raise ValueError(f"Reward {name!r} resolves to {obj!r}, which is not callable.")
     if is_reward_function(obj):
@@ -141,7 +154,11 @@ def build_reward(name: str, kwargs: Mapping[str, Any] | None = None) -> Callable
     return reward
 
 
-def get_reward_funcs(names: Iterable[str], reward_kwargs: Mapping[str, Mapping[str, Any]] | None = None) -> list:
+def get_reward_funcs(
+    names: Iterable[str],
+    reward_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+    search_dirs: Iterable[str] | None = None,
+) -> list:
     """Builds the reward functions named in a recipe, checking everything before any model loads.
 
     Args:
@@ -149,6 +166,8 @@ def get_reward_funcs(names: Iterable[str], reward_kwargs: Mapping[str, Mapping[s
             The recipe's `reward_funcs`, in order.
         reward_kwargs (`Mapping[str, Mapping[str, Any]]`, *optional*):
             The recipe's `reward_kwargs`: arguments per reward name.
+        search_dirs (`Iterable[str]`, *optional*):
+            Folders plugin files are looked for in (default: the working directory), as in [`resolve_reward`].
 
     Returns:
         `list[Callable]`: one reward function per name, in order.
@@ -172,7 +191,7 @@ def get_reward_funcs(names: Iterable[str], reward_kwargs: Mapping[str, Mapping[s
     extra = [key for key in reward_kwargs if key not in names]
     if extra:
         raise ValueError(f"reward_kwargs has entries for {extra}, which are not in reward_funcs {names}.")
-    funcs = [build_reward(name, reward_kwargs.get(name)) for name in names]
+    funcs = [build_reward(name, reward_kwargs.get(name), search_dirs) for name in names]
     metric_names = [reward_name(func) for func in funcs]
     for i, metric in enumerate(metric_names):
         if metric in metric_names[:i]:
@@ -236,19 +255,76 @@ def _check_bound_kwargs(name: str, func: Callable, kwargs: dict[str, Any]) -> No
             )
 
 
-def _import_attr(name: str, path: str) -> Callable:
+def plugin_file(name: str, search_dirs: Iterable[str] | None = None) -> str | None:
+    """The absolute path of the plugin file `name` stands for, or `None` when it names no file found in
+    `search_dirs` (a registered name, an installed module, an entry point, or nothing).
+
+    `"file.py:attr"` stands for that file; `"module:attr"` for `module.py` (`pkg.mod:attr`: `pkg/mod.py`) when no
+    installed module of that name exists.
+    """
+    module_name, sep, _ = name.partition(":")
+    if not sep or name in _REGISTRY:
+        return None
+    if not module_name.endswith(".py"):
+        top = module_name.split(".")[0]
+        if top in sys.modules or importlib.util.find_spec(top) is not None:
+            return None
+        module_name = module_name.replace(".", os.sep) + ".py"
+    for folder in _search_dirs(search_dirs):
+        path = os.path.join(folder, os.path.expanduser(module_name))
+        if os.path.isfile(path):
+            return os.path.abspath(path)
+    return None
+
+
+def _search_dirs(search_dirs: Iterable[str] | None) -> list[str]:
+    return list(search_dirs) if search_dirs is not None else [os.getcwd()]
+
+
+def _import_attr(name: str, path: str, search_dirs: Iterable[str] | None = None) -> Callable:
     module_name, _, attr_path = path.partition(":")
     if not module_name or not attr_path:
-        raise ValueError(f"Reward {name!r}: {path!r} is not of the form 'package.module:attr'.")
-    try:
-        obj = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ValueError(f"Reward {name!r}: cannot import module {module_name!r}: {error}") from error
+        raise ValueError(f"Reward {name!r}: {path!r} is not of the form 'package.module:attr' or 'file.py:attr'.")
+    file = plugin_file(path, search_dirs)
+    if file is not None:
+        obj = _load_file(name, file)
+    elif module_name.endswith(".py"):
+        looked = ", ".join(_search_dirs(search_dirs))
+        raise ValueError(f"Reward {name!r}: no file {module_name!r} (looked in {looked}).")
+    else:
+        try:
+            obj = importlib.import_module(module_name)
+        except ImportError as error:
+            file_name = module_name.replace(".", os.sep) + ".py"
+            looked = ", ".join(_search_dirs(search_dirs))
+            raise ValueError(
+                f"Reward {name!r}: cannot import module {module_name!r} ({error}); no {file_name} in {looked} either."
+            ) from error
     for attr in attr_path.split("."):
         if not hasattr(obj, attr):
             raise ValueError(f"Reward {name!r}: module {module_name!r} has no attribute {attr_path!r}.")
         obj = getattr(obj, attr)
     return obj
+
+
+def _load_file(name: str, path: str):
+    # Python's recipe for importing a source file directly; the module is named after the file so that its functions
+    # keep a module to be pickled by and `mod:attr` and `mod.py:attr` load it once.
+    module_name = os.path.splitext(os.path.basename(path))[0]
+    loaded = sys.modules.get(module_name)
+    if loaded is not None:
+        if os.path.abspath(getattr(loaded, "__file__", "") or "") == path:
+            return loaded
+        module_name = f"r1video_reward_plugin_{module_name}"  # never shadow an imported module (`rewards.py`)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        del sys.modules[module_name]
+        raise ValueError(f"Reward {name!r}: {path} failed to import: {type(error).__name__}: {error}") from error
+    return module
 
 
 def _describe(obj: Callable | str) -> str:

@@ -1,8 +1,5 @@
 """The `r1video` console script."""
 
-import subprocess
-import sys
-
 import pytest
 
 from r1video.cli import COMMANDS, main
@@ -24,15 +21,10 @@ def test_unknown_subcommand_fails_with_usage(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_tiny_builds_saves_reloads_and_generates(tmp_path):
-    """The console entry point end to end, in a fresh interpreter (as a user runs it)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "r1video", "tiny", "--out", str(tmp_path / "model"), "--frames", "4"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "generated a batch of 2" in result.stdout
+def test_tiny_builds_saves_reloads_and_generates(tmp_path, capsys):
+    """The console entry point in this interpreter (a fresh one runs `python -m r1video tiny` in
+    tests/smoke_runs.py, which the SIGKILL-resume test uses)."""
+    assert main(["tiny", "--out", str(tmp_path / "model"), "--frames", "4"]) == 0
+    assert "generated a batch of 2" in capsys.readouterr().out
     assert (tmp_path / "model" / "model.safetensors").exists()
     assert (tmp_path / "model" / "processor_config.json").exists()

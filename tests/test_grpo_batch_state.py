@@ -11,7 +11,7 @@ import pytest
 import torch
 from trl.experimental.gmpo import GMPOTrainer
 
-import r1video  # noqa: F401
+import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
 from r1video.data.loaders import load_grpo_dataset
 from r1video.data.synth import generate_synthetic_dataset
 from r1video.data.video import load_video_frames

@@ -4,7 +4,7 @@ reward and accuracy metrics of every reward in the logs and in `trainer_state.js
 import json
 from pathlib import Path
 
-import r1video  # noqa: F401
+import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
 from r1video import grpo
 from r1video.data.synth import generate_synthetic_dataset
 from r1video.model import build_tiny_model

@@ -11,7 +11,7 @@ import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 
-import r1video  # noqa: F401
+import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
 from r1video.data.video import write_video
 from r1video.model import build_tiny_model, load_pretrained
 from r1video.trainer import VideoGRPOTrainer

@@ -4,7 +4,7 @@ the formula of seed-facts §5.3, written out here."""
 import pytest
 import torch
 
-import r1video  # noqa: F401
+import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
 from r1video.data.loaders import load_grpo_dataset
 from r1video.data.synth import generate_synthetic_dataset
 from r1video.data.video import load_video_frames

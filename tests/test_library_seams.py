@@ -13,7 +13,7 @@ import trl
 from transformers import PreTrainedModel, Trainer
 from trl import GRPOTrainer
 
-import r1video  # noqa: F401
+import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
 from r1video.model.modeling import TinyLlavaVideoPreTrainedModel
 from r1video.trainer.checkpoints import ReleasedLayoutResumeMixin, ResumeMixin
 from r1video.trainer.grpo_trainer import _IMAGE_KWARGS, VideoGRPOTrainer

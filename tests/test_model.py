@@ -9,7 +9,7 @@ from released_fixture import write_released_checkpoint
 from safetensors import safe_open
 from transformers import AutoConfig, AutoModelForCausalLM, AutoProcessor, Qwen2Config, SiglipVisionConfig
 
-import r1video  # noqa: F401  (registers the Auto classes)
+import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
 from r1video.model import (
     TinyLlavaVideoConfig,
     TinyLlavaVideoForConditionalGeneration,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import r1video  # noqa: F401
+import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
 from r1video.data.synth import generate_synthetic_dataset
 from r1video.grpo import main as grpo_main
 from r1video.model import build_tiny_model

@@ -7,7 +7,7 @@ import pytest
 import torch
 from video_fixtures import write_numbered_clip
 
-import r1video  # noqa: F401
+import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
 from r1video.data.loaders import load_grpo_dataset, load_sft_dataset
 from r1video.data.validate import validate_file
 from r1video.model import build_tiny_model, load_pretrained

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from smoke_runs import SMOKE_ENV, prepare_smoke_run
 from transformers import AutoModelForCausalLM
 
-import r1video  # noqa: F401
+import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
 from r1video import sft
 from r1video.grpo import make_parser
 from r1video.runs import LOCK_NAME
@@ -86,6 +86,7 @@ def test_paper_recipe_matches_the_original_settings():
     assert script_args.reward_funcs == ["tinyllava_r1"]
 
 
+@pytest.mark.slow  # ~70-100 s; one-process runs of the same recipe stay in the default run (test_resume, test_sft)
 def test_smoke_recipe_on_two_cpu_processes_saves_a_released_layout_checkpoint(tmp_path):
     env = SMOKE_ENV
     prepare_smoke_run(tmp_path)

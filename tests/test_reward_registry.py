@@ -2,6 +2,7 @@
 
 import math
 import pickle
+import sys
 import textwrap
 
 import pytest
@@ -275,3 +276,37 @@ class TestCallReward:
         assert restored(["A", "B"], solution=["A", "A"], prompts=["q", "q"]) == [1.0, -2.0]
         with pytest.raises(RewardError, match="'tinyllava_r1_reward'"):
             safe(["A"], solution=[])  # a column of the wrong length
+
+
+PLUGIN = "def short(completions, **kwargs):\n    return [float(len(c) < 10) for c in completions]\n"
+
+
+@pytest.mark.parametrize("name", ["my_plugin_a:short", "my_plugin_a.py:short", "sub/my_plugin_a.py:short"])
+def test_a_plugin_file_in_the_working_directory_loads_without_it_on_sys_path(tmp_path, monkeypatch, name):
+    """`r1video grpo` runs from a console script, whose sys.path has no working directory: the file is found anyway."""
+    folder = tmp_path / "sub" if name.startswith("sub/") else tmp_path
+    folder.mkdir(exist_ok=True)
+    (folder / "my_plugin_a.py").write_text(PLUGIN)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "my_plugin_a", raising=False)
+    (func,) = get_reward_funcs([name])
+    assert func.__name__ == "short" and func(["ok", "far too long"]) == [1.0, 0.0]
+    assert pickle.loads(pickle.dumps(func)) is func
+
+
+def test_a_plugin_is_looked_for_in_each_search_dir_and_the_error_lists_them(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "my_plugin_b.py").write_text(PLUGIN)
+    dirs = [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert get_reward_funcs(["my_plugin_b.py:short"], search_dirs=dirs)[0].__name__ == "short"
+    with pytest.raises(ValueError, match=r"no file 'gone\.py' \(looked in .*a, .*b\)"):
+        get_reward_funcs(["gone.py:short"], search_dirs=dirs)
+    with pytest.raises(ValueError, match=r"cannot import module 'gone_module'.*no gone_module\.py in .*a, .*b"):
+        get_reward_funcs(["gone_module:short"], search_dirs=dirs)
+
+
+def test_a_plugin_file_never_shadows_an_imported_module(tmp_path):
+    (tmp_path / "rewards.py").write_text(PLUGIN)
+    (func,) = get_reward_funcs(["rewards.py:short"], search_dirs=[str(tmp_path)])
+    assert func.__module__ != "rewards" and sys.modules["rewards"] is rewards

@@ -25,13 +25,14 @@ def _dead_pid() -> int:
 
 
 def test_a_second_run_on_a_locked_output_dir_is_refused_naming_the_holder(tmp_path):
+    prepare_smoke_run(tmp_path)  # a recipe that would run: only the lock refuses it
     with run_lock(str(tmp_path / "out")):
         second = subprocess.run(
             [sys.executable, "-m", "r1video.grpo", "--config", GRPO_SMOKE, "--output_dir", str(tmp_path / "out")],
             cwd=tmp_path, env=SMOKE_ENV, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
-        assert second.returncode != 0
-        assert "RunLockedError" in second.stderr, second.stderr[-2000:]
+        assert second.returncode == 1
+        assert "r1video grpo: error:" in second.stderr and "Traceback" not in second.stderr, second.stderr[-2000:]
         assert f"in use by process {os.getpid()} on host {socket.gethostname()}" in second.stderr
         assert json.loads((tmp_path / "out" / LOCK_NAME).read_text())["pid"] == os.getpid()
     assert not (tmp_path / "out" / LOCK_NAME).exists(), "the lock is released at exit"

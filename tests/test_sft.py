@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import yaml
 from released_fixture import write_released_checkpoint
 
-import r1video  # noqa: F401
+import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
 from r1video import grpo, sft
 from r1video.data.bad_samples import BadSampleTracker, TooManyBadSamplesError
 from r1video.data.loaders import load_sft_dataset

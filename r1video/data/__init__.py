@@ -1,26 +1,31 @@
 """Video data: PyAV frame sampling, dataset loaders, validation, the synthetic video-QA set.
 
-`datasets` is imported only when a loader runs, so `import r1video.data` stays light.
+The names below are imported on first use (and `datasets` only when a loader runs), so `import r1video.data` and
+`r1video data --help` stay light.
 """
 
-from r1video.data.bad_samples import BadSampleTracker, TooManyBadSamplesError
-from r1video.data.loaders import load_grpo_dataset, load_sft_dataset, load_video_dataset
-from r1video.data.paths import PathEscapeError, resolve_video_path
-from r1video.data.records import answer_letter, parse_choices
-from r1video.data.video import VideoDecodeError, VideoFrames, load_video_frames, uniform_indices
+import importlib
 
-__all__ = [
-    "BadSampleTracker",
-    "PathEscapeError",
-    "TooManyBadSamplesError",
-    "VideoDecodeError",
-    "VideoFrames",
-    "answer_letter",
-    "load_grpo_dataset",
-    "load_sft_dataset",
-    "load_video_dataset",
-    "load_video_frames",
-    "parse_choices",
-    "resolve_video_path",
-    "uniform_indices",
-]
+_MODULES = {
+    "BadSampleTracker": "r1video.data.bad_samples",
+    "TooManyBadSamplesError": "r1video.data.bad_samples",
+    "load_grpo_dataset": "r1video.data.loaders",
+    "load_sft_dataset": "r1video.data.loaders",
+    "load_video_dataset": "r1video.data.loaders",
+    "PathEscapeError": "r1video.data.paths",
+    "resolve_video_path": "r1video.data.paths",
+    "answer_letter": "r1video.data.records",
+    "parse_choices": "r1video.data.records",
+    "VideoDecodeError": "r1video.data.video",
+    "VideoFrames": "r1video.data.video",
+    "load_video_frames": "r1video.data.video",
+    "uniform_indices": "r1video.data.video",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        return getattr(importlib.import_module(_MODULES[name]), name)
+    raise AttributeError(f"module 'r1video.data' has no attribute {name!r}")

@@ -2,6 +2,8 @@
 
 import argparse
 import json
+import os
+import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +50,11 @@ def main(argv: list[str]) -> int:
 
 
 def _validate(args) -> int:
+    # A missing file or folder is a usage error, named in one line, before any record is read.
+    if not os.path.isfile(args.file):
+        return _usage_error(f"annotation file not found: {args.file}")
+    if not os.path.isdir(args.video_root):
+        return _usage_error(f"--video-root: folder not found: {args.video_root}")
     from r1video.data.validate import format_report, validate_file
     from r1video.model.templates import resolve_question_template
 
@@ -73,6 +80,11 @@ def _validate(args) -> int:
     else:
         print(format_report(report, max_issues=args.max_issues))
     return 0 if report.ok else 1
+
+
+def _usage_error(message: str) -> int:
+    print(f"r1video data validate: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _synth(args) -> int:

@@ -6,21 +6,12 @@ Examples:
         --question "What does the person do after opening the door?" --options "Sits down" "Leaves" "Waves"
     r1video infer --model runs/sft --video clip.mp4 --question "Which way does the ball move?" \\
         --options left right --prompt option --frames 8
-
-A command-line module like the `cli.py` files: it prints (ruff's T201 is silenced line by line).
 """
+
+# A command-line module like the `cli.py` files: it prints (ruff's T201 is silenced line by line).
 
 import argparse
 import sys
-
-from r1video.model.templates import (
-    QUESTION_TEMPLATES,
-    apply_question_template,
-    format_options,
-    option_question,
-    qwen2_base_prompt,
-    reason_question,
-)
 
 
 def build_question(question: str, options: list[str] | None, prompt: str) -> str:
@@ -28,6 +19,14 @@ def build_question(question: str, options: list[str] | None, prompt: str) -> str
 
     Without options, the reason prompt keeps its instruction and the option prompt asks for a direct answer.
     """
+    from r1video.model.templates import (  # here, so that `r1video infer --help` loads no torch
+        QUESTION_TEMPLATES,
+        apply_question_template,
+        format_options,
+        option_question,
+        reason_question,
+    )
+
     question = question.strip()
     if options:
         if prompt == "reason":
@@ -73,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from r1video.eval.runner import generate_batch
     from r1video.eval.scoring import extract_prediction
     from r1video.model import load_pretrained
+    from r1video.model.templates import qwen2_base_prompt
 
     try:
         if args.fps is not None:

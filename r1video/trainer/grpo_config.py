@@ -1,69 +1,21 @@
 """`VideoGRPOConfig`: TRL's `GRPOConfig` plus the video options of `VideoGRPOTrainer`."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import trl
 
-from r1video.data.video import check_frame_rule
+from r1video.trainer.video_options import VideoGRPOOptions
 
 
 @dataclass
-class VideoGRPOConfig(trl.GRPOConfig):
+class VideoGRPOConfig(VideoGRPOOptions, trl.GRPOConfig):
     r"""
-    [`trl.GRPOConfig`] plus the video options of [`VideoGRPOTrainer`].
-
-    > Parameters that control the frames
-
-    num_frames (`int` or `None`, defaults to `16`): frames per clip, uniform `linspace(0, T-1, N)` (the original rule).
-    fps (`float` or `None`): sample this many frames per second instead (then `num_frames` must be `None`).
-    max_frames (`int` or `None`): cap on the frame count in fps mode.
-    autorotate (`bool`, defaults to `True`): turn frames as players show them, by the clip's display rotation (phone
-        clips); `False` keeps the stored orientation, as the original's decord did.
-    max_bad_video_fraction (`float`, defaults to `0.05`): a clip that fails to decode is skipped (its rollouts get no
-        loss) and counted; past this fraction the run stops with an error listing bad files.
-
-    > Parameters that control the vision path
-
-    reuse_vision (`bool`, defaults to `True`): within a step, run the frozen vision tower once per distinct video and the
-        connector once per distinct video per forward pass, sharing the result among its rollouts and the old,
-        reference and policy log-prob passes. `False` re-encodes the video for every rollout, as the original does.
-    freeze_vision_tower (`bool`, defaults to `True`): keep the vision tower frozen (LLM and connector train).
-
-    > Parameters that control the advantages
-
-    advantage_noise_std (`float`, defaults to `0.0`): standard deviation of Gaussian noise added to each advantage after
-        the group z-score (TinyLLaVA-Video-R1 uses 0.02); seeded by `seed`, the step and the process.
-
-    > Parameters that control the loss
-
-    kl_clamp (`float` or `None`, defaults to `None`): clamp each token's k3 KL estimate to `[-kl_clamp, kl_clamp]`
-        before it enters the loss (TinyLLaVA-Video-R1 clamps to 100, seed-facts §5.3); a clamped token's KL gives no
-        gradient. Needs `loss_type="grpo"` and `use_bias_correction_kl=False` (the original's loss).
+    [`trl.GRPOConfig`] plus the video options of [`VideoGRPOTrainer`]: the fields of [`VideoGRPOOptions`] (frames, bad
+    clips, vision tower, CPU threads, vision reuse, advantage noise, KL clamp), documented there.
     """
-
-    num_frames: int | None = field(default=16, metadata={"help": "Uniformly sampled frames per clip."})
-    fps: float | None = field(default=None, metadata={"help": "Frames per second of video (instead of num_frames)."})
-    max_frames: int | None = field(default=None, metadata={"help": "Cap on frames per clip in fps mode."})
-    autorotate: bool = field(
-        default=True, metadata={"help": "Turn frames by the clip's display rotation; False keeps stored orientation."}
-    )
-    max_bad_video_fraction: float = field(
-        default=0.05, metadata={"help": "Stop once more than this fraction of clips failed to decode."}
-    )
-    reuse_vision: bool = field(
-        default=True, metadata={"help": "Encode each distinct video once per step and share it (vision-once)."}
-    )
-    freeze_vision_tower: bool = field(default=True, metadata={"help": "Keep the vision tower frozen."})
-    advantage_noise_std: float = field(
-        default=0.0, metadata={"help": "Std of Gaussian noise added to advantages (TinyLLaVA-Video-R1: 0.02)."}
-    )
-    kl_clamp: float | None = field(
-        default=None, metadata={"help": "Clamp each token's KL to [-kl_clamp, kl_clamp] (TinyLLaVA-Video-R1: 100)."}
-    )
 
     def __post_init__(self):
         super().__post_init__()
-        check_frame_rule(self.num_frames, self.fps, self.max_frames)
         if self.advantage_noise_std < 0:
             raise ValueError(f"advantage_noise_std must be >= 0, got {self.advantage_noise_std}")
         if self.kl_clamp is not None:
