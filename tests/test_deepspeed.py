@@ -1,6 +1,6 @@
 """DeepSpeed ZeRO-2 and ZeRO-3 on 2 CPU processes (gloo, DeepSpeed's CPU accelerator), with the shipped configs.
 
-Skipped unless deepspeed is installed (the main CI does not install it; see the README's "Distributed training" for
+Skipped unless deepspeed is installed (the main CI does not install it; see docs/distributed.md, "What was run here", for
 the separate environment these run in). The first run JIT-builds DeepSpeed's shared-memory comm op (about 3 minutes
 on 2 cores; cached in ~/.cache/torch_extensions afterwards).
 """

@@ -1,7 +1,7 @@
 """The lmms-eval model plugin on a tiny local task (skipped where lmms-eval is not installed).
 
 lmms-eval is not a dependency: its wheel requires torchvision, which replaces or breaks the CPU PyTorch build these
-machines use. To run this test, install lmms-eval without its dependencies next to r1video (see the README).
+machines use. To run this test, install lmms-eval without its dependencies next to r1video (see docs/evaluation.md#lmms-eval).
 """
 
 import json

@@ -14,7 +14,7 @@ answer reader ([`rewards.extract_answer`], as in training and `r1video eval`) fi
 the answer text when it names no option; the task's own scorer then sees r1video's reading. Only generation tasks are supported: `loglikelihood` raises.
 
 This module imports lmms-eval, which is not a dependency of r1video (it requires torchvision, which breaks the CPU
-PyTorch build; see the README).
+PyTorch build; see docs/evaluation.md#lmms-eval).
 """
 
 from lmms_eval.api.instance import Instance

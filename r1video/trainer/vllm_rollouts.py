@@ -350,8 +350,8 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
         """The `vllm.LLM` engine on the exported directory `lm_dir`."""
         if not is_vllm_available():
             raise ImportError(
-                "use_vllm needs vLLM, which runs on CUDA only: pip install 'r1video[vllm]' on a GPU machine "
-                "(see the README for the supported versions), or set use_vllm to false."
+                "use_vllm needs vLLM, which runs on CUDA only: pip install -e '.[vllm]' from the clone on a GPU machine "
+                "(supported versions: docs/vllm.md), or set use_vllm to false."
             )
         from vllm import LLM
 
