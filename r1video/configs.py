@@ -4,6 +4,7 @@ trainer's config (`r1video.trainer.VideoGRPOConfig` / `VideoSFTConfig`) or of TR
 `TrlParser` reads them as one flat namespace, so field names are unique across the classes; unknown keys are errors.
 """
 
+import json
 from dataclasses import dataclass, field
 
 
@@ -27,7 +28,8 @@ class VideoScriptArguments:
 
     reward_funcs (`list[str]`): registry names, `"package.module:attr"`, `"path/to/file.py:attr"` (relative to the
         working directory, then to the recipe's folder), or entry-point names (`r1video.rewards`).
-    reward_kwargs (`dict`): arguments per reward name, checked against each reward's signature before any model loads.
+    reward_kwargs (`dict`): arguments per reward name, checked against each reward's signature before any model loads;
+        on the command line, a JSON mapping (`--reward_kwargs '{"tinyllava_r1": {"rule": "original"}}'`).
 
     > Parameters that control resuming
 
@@ -53,8 +55,26 @@ class VideoScriptArguments:
             "help": "Rewards: a registry name, 'module:attr', 'path/to/file.py:attr' or an r1video.rewards entry point."
         },
     )
-    reward_kwargs: dict = field(default_factory=dict, metadata={"help": "Per-reward arguments: {name: {arg: value}}."})
+    # A recipe gives a mapping, a flag JSON text (parsed below); typed like TRL's own dict options (`dict | str | None`)
+    # so that the flag is read as text.
+    reward_kwargs: dict | str | None = field(
+        default_factory=dict,
+        metadata={"help": "Per-reward arguments: {name: {arg: value}} (JSON on the command line)."},
+    )
     allow_changed: list[str] = field(
         default_factory=list,
         metadata={"help": "Recipe keys that may differ from the resumed checkpoint's (comma or space separated)."},
     )
+
+    def __post_init__(self):
+        if self.reward_kwargs is None:
+            self.reward_kwargs = {}
+        if isinstance(self.reward_kwargs, str):
+            try:
+                self.reward_kwargs = json.loads(self.reward_kwargs)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"reward_kwargs: not a JSON mapping ({error}): {self.reward_kwargs!r}") from None
+        if not isinstance(self.reward_kwargs, dict):
+            raise ValueError(
+                f"reward_kwargs must be a mapping {{reward name: {{argument: value}}}}, got {self.reward_kwargs!r}"
+            )

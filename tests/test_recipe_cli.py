@@ -215,6 +215,21 @@ def test_a_plugin_beside_the_recipe_is_found_from_another_working_directory(inpu
     assert [f.__name__ for f in seen["rewards"]] == ["short", "format_reward"]
 
 
+def test_reward_kwargs_as_a_json_flag_override_the_recipe(capsys, inputs):
+    seen = {}
+
+    def train(script_args, training_args, model_args):
+        seen["kwargs"] = script_args.reward_kwargs
+
+    from r1video.recipe_cli import run
+
+    flag = ["--reward_kwargs", '{"tinyllava_r1": {"rule": "original"}}']
+    assert run("grpo", ["--config", _recipe(inputs), *flag], grpo.make_parser, train) == 0
+    assert seen["kwargs"] == {"tinyllava_r1": {"rule": "original"}}
+    line = _usage_error(capsys, "grpo", ["--config", _recipe(inputs), "--reward_kwargs", "{bad"])
+    assert "reward_kwargs: not a JSON mapping" in line
+
+
 def test_a_bad_flag_value_prints_a_short_usage_and_exits_2(capsys, inputs):
     with pytest.raises(SystemExit) as exit_info:
         cli_main(["grpo", "--config", _recipe(inputs), "--learning_rate", "fast"])
