@@ -24,6 +24,7 @@ vllm_generation = pytest.importorskip("trl.generation.vllm_generation")
 # (ours, library class, method): r1video's override must take exactly the library's parameters.
 OVERRIDES = [
     (VideoGRPOTrainer, GRPOTrainer, "_generate_and_score_completions"),
+    (VideoGRPOTrainer, GRPOTrainer, "_generate"),
     (VideoGRPOTrainer, GRPOTrainer, "_tokenize_prompts"),
     (VideoGRPOTrainer, GRPOTrainer, "_generate_single_turn"),
     (VideoGRPOTrainer, GRPOTrainer, "_get_per_token_logps_and_entropies"),
@@ -72,6 +73,7 @@ TRAINER_ATTRIBUTES = [
     "chat_template_kwargs",
     "eos_token_ids",
     "is_fsdp_enabled",
+    "num_generations",  # temporal contrast groups rows by it
 ]
 
 # Attributes set only on paths that need CUDA or the training loop: the library's source must still assign them.
@@ -79,6 +81,7 @@ ASSIGNED_IN_SOURCE = [
     (GRPOTrainer, "self._last_loaded_step ="),  # VideoGRPOTrainer's vLLM weight-sync tag
     (GRPOTrainer, "self.vllm_generation ="),
     (Trainer, "self.current_gradient_accumulation_steps ="),  # read by the KL clamp's normaliser
+    (GRPOTrainer, 'reward_kwargs["log_extra"] ='),  # the temporal reward logs each row's frame order through it
     # set by r1video.model.loading on a loaded model; transformers reverses these renames on save
     (importlib.import_module("transformers.core_model_loading"), "model._weight_conversions ="),
     (importlib.import_module("transformers.core_model_loading"), 'getattr(model, "_weight_conversions"'),
