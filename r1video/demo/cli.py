@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated synthetic tasks (default colour,count,order; direction, at chance for this base, "
         "can be added)",
     )
+    parser.add_argument(
+        "--temporal-contrast",
+        action="store_true",
+        help="GRPO with temporal contrast (T-GRPO, recipe key temporal_contrast)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no step progress bars, only stage banners")
     args = parser.parse_args(argv)
 
@@ -38,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
 
         hf_logging.disable_progress_bar()  # checkpoint-writing bars
     overrides = {"seed": args.seed, "progress": not args.quiet}
+    if args.temporal_contrast:
+        overrides["grpo_temporal_contrast"] = True
     if args.grpo_steps is not None:
         overrides["grpo_steps"] = args.grpo_steps
     if args.tasks:

@@ -42,6 +42,7 @@ def train_grpo(model, processor, data: DemoData, settings: DemoSettings, out_dir
         beta=settings.grpo_beta,
         lr_scheduler_type="constant",
         reward_weights=[1.0, 0.0],
+        temporal_contrast=settings.grpo_temporal_contrast,
     )
     callbacks = [ValidationCallback(validation, settings.grpo_eval_every)] if settings.grpo_eval_every else []
     trainer = VideoGRPOTrainer(

@@ -33,6 +33,8 @@ class DemoSettings:
             grpo_beta: GRPO (`grpo_prompts` × `grpo_generations` completions per step).
         grpo_eval_every (`int`): Held-out validation accuracy during GRPO every this many steps (0: never), for the
             curves.
+        grpo_temporal_contrast (`bool`): GRPO with temporal contrast (`VideoGRPOConfig.temporal_contrast`, Video-R1's
+            T-GRPO) at its default settings.
         eval_max_tokens (`int`): Longest greedy reply in evaluation.
         eval_batch_size (`int`): Questions per `generate` call.
         progress (`bool`): Show the trainers' step bars and per-step log lines.
@@ -76,6 +78,7 @@ class DemoSettings:
     grpo_loss_type: str = "grpo"
     grpo_beta: float = 0.0
     grpo_eval_every: int = 50
+    grpo_temporal_contrast: bool = False
     eval_max_tokens: int = 40
     eval_batch_size: int = 100
     progress: bool = True
