@@ -316,3 +316,30 @@ def test_text_rows_get_no_shuffled_rollouts_and_no_bonus(model_dir, data, tmp_pa
     temporal = list(trainer._logs["rewards"]["temporal"])
     assert not math.isnan(temporal[0]) and all(math.isnan(v) for v in temporal[2:])
     assert batch["advantages"].shape[0] == 4  # the shuffled rollouts are not in the batch
+
+
+@pytest.mark.slow
+def test_two_processes_pool_a_group_that_spans_both(tmp_path):
+    """2 processes × 2 rows with G = 4: every group spans both processes, each shuffles it; the run trains."""
+    import subprocess
+    import sys
+
+    import yaml
+    from smoke_runs import REPO, SMOKE_ENV, prepare_smoke_run
+
+    prepare_smoke_run(tmp_path)
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", str(REPO / "recipes/accelerate_configs/cpu.yaml"),
+        "-m", "r1video.grpo", "--config", str(REPO / "recipes/tiny/grpo_smoke.yaml"),
+        "--max_steps", "2", "--save_steps", "2", "--per_device_train_batch_size", "2",
+        "--temporal_contrast", "true", "--reward_funcs", "tinyllava_r1", "accuracy",
+    ]  # fmt: skip
+    result = subprocess.run(launch, cwd=tmp_path, env=SMOKE_ENV, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = yaml.safe_load((tmp_path / "runs/grpo-smoke/checkpoint-2/trainer_state.json").read_text())
+    logged = [entry for entry in state["log_history"] if "temporal/bonus_group_fraction" in entry]
+    assert len(logged) == 2
+    for entry in logged:
+        assert 0.0 <= entry["temporal/shuffled_accuracy"] <= 1.0
+        assert entry["rewards/temporal/mean"] in (0.0, pytest.approx(0.3 * entry["temporal/ordered_accuracy"]))
