@@ -7,6 +7,7 @@ the step already has: the tower should see the same frames, and the extra time s
 
 import os
 import tempfile
+import time
 
 from r1video.bench.grpo_setup import (
     PhaseTimes,
@@ -48,10 +49,17 @@ def run(quick: bool = False, repeats: int | None = None, num_generations: int = 
         shuffled = trainers[True].args.temporal_contrast_generations
         tower_frames = {contrast: count_tower_frames(trainer) for contrast, trainer in trainers.items()}
         phases = {contrast: PhaseTimes(trainer) for contrast, trainer in trainers.items()}
-        timings = interleaved(
-            {"off": lambda: run_step(trainers[False]), "on": lambda: run_step(trainers[True])}, repeats
-        )
+        cpu = {False: [], True: []}
+
+        def step(contrast: bool) -> float:
+            start = time.process_time()  # this process's CPU seconds: steadier than wall time on a shared machine
+            seconds = run_step(trainers[contrast])
+            cpu[contrast].append(time.process_time() - start)
+            return seconds
+
+        timings = interleaved({"off": lambda: step(False), "on": lambda: step(True)}, repeats)
     off, on = median(timings["off"]), median(timings["on"])
+    cpu_off, cpu_on = median(cpu[False][-repeats:]), median(cpu[True][-repeats:])  # the timed runs, not the warm-up
     generate = {contrast: median(phases[contrast].generate) for contrast in (False, True)}
     frames_off, frames_on = (sum(tower_frames[c].values()) for c in (False, True))
     rows_out = [
@@ -61,6 +69,7 @@ def run(quick: bool = False, repeats: int | None = None, num_generations: int = 
         ("step time, off", spread(timings["off"])),
         ("step time, on", spread(timings["on"])),
         ("step time on/off (ratio of medians)", f"{on / off:.2f}x"),
+        ("CPU seconds per step, off / on", f"{cpu_off:.2f} / {cpu_on:.2f} (medians; ratio {cpu_on / cpu_off:.2f}x)"),
         (
             "generation (ordered + shuffled rollouts), off / on",
             f"{generate[False]:.2f} s / {generate[True]:.2f} s (medians); the step grew by {on - off:.2f} s, "
@@ -77,6 +86,7 @@ def run(quick: bool = False, repeats: int | None = None, num_generations: int = 
             "step_seconds_on": timings["on"],
             "median_off": off,
             "median_on": on,
+            "cpu_seconds_median": {"off": cpu_off, "on": cpu_on},
             "generate_seconds_median": {"off": generate[False], "on": generate[True]},
             "tower_frames_off": tower_frames[False],
             "tower_frames_on": tower_frames[True],
@@ -93,6 +103,7 @@ def run(quick: bool = False, repeats: int | None = None, num_generations: int = 
         },
         notes=[
             "step time is TRL's step_time (no optimizer step); both trainers alternate in one process, medians over "
-            "repeats. The shuffled rollouts are generated, decoded and scored, and enter no loss or log-prob pass.",
+            "repeats. CPU seconds are this process's CPU time over the whole one-step train() call (torch runs one "
+            "thread). The shuffled rollouts are generated, decoded and scored, and enter no loss or log-prob pass.",
         ],
     )
