@@ -343,3 +343,62 @@ def test_two_processes_pool_a_group_that_spans_both(tmp_path):
     for entry in logged:
         assert 0.0 <= entry["temporal/shuffled_accuracy"] <= 1.0
         assert entry["rewards/temporal/mean"] in (0.0, pytest.approx(0.3 * entry["temporal/ordered_accuracy"]))
+
+
+_MIXED_RUN = """
+import sys
+
+from datasets import Dataset
+
+import r1video  # noqa: F401
+from r1video.data.loaders import load_grpo_dataset
+from r1video.model import load_pretrained
+from r1video.trainer import VideoGRPOConfig, VideoGRPOTrainer
+from rewards import get_reward_funcs
+
+joins = []
+
+
+class Trainer(VideoGRPOTrainer):
+    def _join_generation(self, prompts, batch):
+        joins.append(self.state.global_step)
+        super()._join_generation(prompts, batch)
+
+
+videos = load_grpo_dataset("runs/synth/grpo_train.jsonl", "runs/synth", question_template="{Question}").to_list()[:4]
+text = {**videos[0], "video": None, "prompt": [{"role": "user", "content": [{"type": "text", "text": "Say A."}]}]}
+model, processor = load_pretrained("runs/tiny-model")
+args = VideoGRPOConfig(
+    output_dir="runs/mixed", use_cpu=True, bf16=False, per_device_train_batch_size=2, num_generations=2,
+    max_completion_length=4, max_steps=4, logging_steps=1, save_strategy="no", report_to="none", num_frames=4,
+    beta=0.0, seed=int(sys.argv[1]), temporal_contrast=True,
+)
+trainer = Trainer(
+    model=model, reward_funcs=get_reward_funcs(["accuracy"]), args=args,
+    train_dataset=Dataset.from_list(videos + [text] * 4), processing_class=processor,
+)
+trainer.train()
+print(f"rank {trainer.accelerator.process_index} joined {len(joins)}")
+"""
+
+
+@pytest.mark.slow
+def test_a_process_without_video_rows_joins_the_others_generation(tmp_path):
+    """2 processes, one prompt each, half the prompts text-only: on a step where only one process holds a video, the
+    other takes part in generation with a throwaway rollout (as ZeRO-3/FSDP need), and training goes on."""
+    import re
+    import subprocess
+    import sys
+
+    from smoke_runs import REPO, SMOKE_ENV, prepare_smoke_run
+
+    prepare_smoke_run(tmp_path)
+    (tmp_path / "mixed.py").write_text(_MIXED_RUN)
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", str(REPO / "recipes/accelerate_configs/cpu.yaml"), "mixed.py", "0",
+    ]  # fmt: skip
+    result = subprocess.run(launch, cwd=tmp_path, env=SMOKE_ENV, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    joins = [int(n) for n in re.findall(r"rank \d joined (\d+)", result.stdout)]
+    assert len(joins) == 2 and sum(joins) >= 1, result.stdout[-2000:]

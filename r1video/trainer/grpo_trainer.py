@@ -274,7 +274,10 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
         for row, video in enumerate(_contrasted_rows(scope).tolist()):
             if video and batch["video_pixels"][row].shape[0] > 1:
                 owner.setdefault((first_row + row) // self.num_generations, row)
+        counts = self.accelerator.gather(torch.tensor([len(owner)], device=self.accelerator.device))
         if not owner:
+            if counts.any():
+                self._join_generation(prompts[:1], batch)
             return []
         features = batch["video_tower_features"]
         permutations, pixels, tower = [], [], []
@@ -310,6 +313,14 @@ class VideoGRPOTrainer(ModelCardMixin, ReleasedLayoutResumeMixin, GRPOTrainer):
             ShuffledGroup(group, row, permutation.tolist(), texts[i * num_shuffled : (i + 1) * num_shuffled])
             for i, ((group, row), permutation) in enumerate(zip(owner.items(), permutations, strict=True))
         ]
+
+    def _join_generation(self, prompts: list, batch: dict) -> None:
+        """One throwaway rollout of the first row, for a process with nothing to shuffle while others generate: under
+        ZeRO-3 or FSDP generation gathers parameters collectively, and every process must take part."""
+        first = {key: value[:1] if value is not None else None for key, value in batch.items()}
+        with self._scoring(first):
+            prompt_ids, images, video_inputs = self._tokenize_prompts(prompts)
+            self._generate_single_turn(prompt_ids, images, video_inputs, 1)
 
     def _temporal_bonus(self, completions: list, columns: dict) -> list[float | None]:
         """The `temporal` reward of the ordered rollouts (TRL calls it through [`TemporalReward`]); `None` for rows the
