@@ -31,6 +31,10 @@ Only the seams that need video are overridden:
   TRL's experimental trainers do, still scores each row with its clip); `_compute_loss` adds the KL clamp.
 - `_generate_single_turn` (with `use_vllm`): sample from vLLM given the spliced prompt embeddings
   (`r1video.trainer.vllm_rollouts`); vLLM runs only the exported language model.
+- `_generate` (with `temporal_contrast`): after TRL's ordered rollouts, sample the frame-shuffled ones
+  (`r1video.trainer.temporal_contrast`) through the same `_tokenize_prompts` / `_generate_single_turn`, inside a scope
+  whose rows carry the permuted clips; they are kept in the generation scope, and the `temporal` reward column that the
+  trainer adds to the reward functions turns them into the bonus. They enter no log-prob pass and no loss.
 
 With `reuse_vision=False` every row carries its own copy of the frames through tower and connector in every pass, as
 the original implementation does; both paths give the same loss and gradients (tested).
