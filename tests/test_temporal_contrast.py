@@ -402,3 +402,15 @@ def test_a_process_without_video_rows_joins_the_others_generation(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     joins = [int(n) for n in re.findall(r"rank \d joined (\d+)", result.stdout)]
     assert len(joins) == 2 and sum(joins) >= 1, result.stdout[-2000:]
+
+
+def test_ordered_rollouts_and_their_other_rewards_are_those_of_a_run_without_the_option(model_dir, data, tmp_path):
+    rows = [data[0], data[0], data[1], data[1]]
+    batches = {}
+    for contrast in (False, True):
+        trainer = make_trainer(model_dir, data, config(tmp_path / str(contrast), temporal_contrast=contrast))
+        trainer.model.train()
+        torch.manual_seed(0)
+        batches[contrast] = trainer._generate_and_score_completions([dict(row) for row in rows])
+    assert torch.equal(batches[True]["completion_ids"], batches[False]["completion_ids"])
+    assert batches[True]["video_index"].tolist() == batches[False]["video_index"].tolist()
