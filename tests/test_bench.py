@@ -21,7 +21,14 @@ def entry(report, name):
 
 
 def test_every_entry_reports_target_rows_settings_and_the_machine(report, capsys):
-    assert [r["name"] for r in report["results"]] == ["decode", "vision-reuse", "overhead", "memory", "clip-memory"]
+    assert [r["name"] for r in report["results"]] == [
+        "decode",
+        "vision-reuse",
+        "temporal-contrast",
+        "overhead",
+        "memory",
+        "clip-memory",
+    ]
     assert "not_available" not in report  # demo-learning is run only when named
     assert {"cpu", "cores", "torch", "trl", "transformers", "av", "torch_threads"} <= report["machine"].keys()
     for result in report["results"]:
@@ -72,6 +79,15 @@ def test_vision_reuse_tower_sees_one_clip_once_per_step(report):
     # Without reuse each of the G rows re-encodes in generation and policy passes (policy model) and reference pass.
     assert off == {"policy": 2 * g * frames, "reference": g * frames}
     assert result["metrics"]["flops_real"]["vision_to_llm"] == pytest.approx(1.65, abs=0.01)
+
+
+def test_temporal_contrast_adds_rollouts_not_tower_frames(report):
+    result = entry(report, "temporal-contrast")
+    frames = result["settings"]["frames"]
+    metrics = result["metrics"]
+    assert metrics["tower_frames_on"] == metrics["tower_frames_off"] == {"policy": frames, "reference": 0}
+    assert result["settings"]["shuffled_generations"] == result["settings"]["num_generations"] // 2
+    assert result["met"]
 
 
 def test_overhead_compares_the_same_work(report):

@@ -24,6 +24,7 @@ vllm_generation = pytest.importorskip("trl.generation.vllm_generation")
 # (ours, library class, method): r1video's override must take exactly the library's parameters.
 OVERRIDES = [
     (VideoGRPOTrainer, GRPOTrainer, "_generate_and_score_completions"),
+    (VideoGRPOTrainer, GRPOTrainer, "_generate"),
     (VideoGRPOTrainer, GRPOTrainer, "_tokenize_prompts"),
     (VideoGRPOTrainer, GRPOTrainer, "_generate_single_turn"),
     (VideoGRPOTrainer, GRPOTrainer, "_get_per_token_logps_and_entropies"),
@@ -78,6 +79,7 @@ TRAINER_ATTRIBUTES = [
     "chat_template_kwargs",
     "eos_token_ids",
     "is_fsdp_enabled",
+    "num_generations",  # temporal contrast groups rows by it
 ]
 
 # Attributes set only on paths that need CUDA or the training loop: the library's source must still assign them.
@@ -89,6 +91,7 @@ ASSIGNED_IN_SOURCE = [
     (GRPOTrainer, "generate_every = self.args.steps_per_generation * self.num_iterations"),
     (GRPOTrainer, "if self._step % generate_every == 0 or self._buffered_inputs is None:"),
     (GRPOTrainer, "inputs = self._buffered_inputs[self._step % self.args.steps_per_generation]"),
+    (GRPOTrainer, 'reward_kwargs["log_extra"] ='),  # the temporal reward logs each row's frame order through it
     # set by r1video.model.loading on a loaded model; transformers reverses these renames on save
     (importlib.import_module("transformers.core_model_loading"), "model._weight_conversions ="),
     (importlib.import_module("transformers.core_model_loading"), 'getattr(model, "_weight_conversions"'),

@@ -616,7 +616,7 @@ def test_use_vllm_does_not_build_trls_engine(model_dir, data, tmp_path):
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("checks the error raised where vllm is absent")
     # TRL's own engine would fail with TRL's "pip install trl[vllm]" message; this is ours, from our engine class.
-    with pytest.raises(ImportError, match=r"r1video\[vllm\]"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[vllm\]'"):
         make_trainer(model_dir, data, grpo_args(tmp_path))
 
 

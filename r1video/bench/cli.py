@@ -19,6 +19,7 @@ from r1video.bench.runner import format_table, machine_info
 ENTRIES = {
     "decode": "r1video.bench.decode",
     "vision-reuse": "r1video.bench.vision_reuse",
+    "temporal-contrast": "r1video.bench.temporal_contrast",
     "overhead": "r1video.bench.overhead",
     "memory": "r1video.bench.memory",
     "clip-memory": "r1video.bench.clip_memory",

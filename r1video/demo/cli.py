@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated synthetic tasks (default colour,count,order; direction, at chance for this base, "
         "can be added)",
     )
+    parser.add_argument(
+        "--temporal-contrast",
+        action="store_true",
+        help="GRPO with temporal contrast (T-GRPO, recipe key temporal_contrast)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no step progress bars, only stage banners")
     args = parser.parse_args(argv)
 
@@ -62,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if args.grpo_steps is not None:
         settings.overrides["grpo"] += ["--max_steps", str(args.grpo_steps)]
+    if args.temporal_contrast:
+        settings.overrides["grpo"] += ["--temporal_contrast", "true"]
     start = time.time()
     print(f"r1video demo: seed {settings.seed}{', fast' if args.fast else ''}, run folder {args.out}", flush=True)  # noqa: T201
     results = run_demo(args.out, settings, args.recipes, announce=lambda text: print(text, flush=True))  # noqa: T201

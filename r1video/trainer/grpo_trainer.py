@@ -34,6 +34,10 @@ Only the seams that need video are overridden:
 - `_save_checkpoint` / `_load_optimizer_and_scheduler`: save TRL's rollout counter and buffer with each checkpoint
   and restore them on resume (`r1video.trainer.rollout_buffer`), so a run resumed inside a generation cycle trains on
   the rollouts the uninterrupted run would.
+- `_generate` (with `temporal_contrast`): after TRL's ordered rollouts, sample the frame-shuffled ones
+  (`r1video.trainer.temporal_contrast`) through the same `_tokenize_prompts` / `_generate_single_turn`, inside a scope
+  whose rows carry the permuted clips; they are kept in the generation scope, and the `temporal` reward column that the
+  trainer adds to the reward functions turns them into the bonus. They enter no log-prob pass and no loss.
 
 With `reuse_vision=False` every row carries its own copy of the frames through tower and connector in every pass, as
 the original implementation does; both paths give the same loss and gradients (tested).
@@ -57,6 +61,15 @@ from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.model_card import ModelCardMixin
 from r1video.trainer.rollout_buffer import load_rollout_buffer, rollout_buffer_file, save_rollout_buffer
 from r1video.trainer.step_videos import StepVideos, batch_clips, load_step_videos, row_video_keys, video_model_inputs
+from r1video.trainer.temporal_contrast import (
+    TEMPORAL_REWARD,
+    ShuffledGroup,
+    TemporalReward,
+    answer_judge,
+    frame_permutation,
+    permute_frames,
+    temporal_bonus,
+)
 from r1video.trainer.vllm_rollouts import SERVER_MODE_UNSUPPORTED, PromptEmbedsVLLMGeneration, build_prompt_embeds
 
 logger = logging.getLogger(__name__)
@@ -64,10 +77,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class _Scope:
-    """The rows a call is scoring (a batch with the video keys) and the policy log-probs its last pass computed."""
+    """The rows a call is scoring (a batch with the video keys) and the policy log-probs its last pass computed; in a
+    generation scope also the rows whose clip failed to decode and the step's shuffled rollouts (temporal contrast)."""
 
     batch: dict
     logps: torch.Tensor | None = None
+    bad_rows: torch.Tensor | None = None
+    shuffled: list[ShuffledGroup] | None = None
 
 
 # TRL's own image keywords of `_get_per_token_logps_and_entropies` (a test checks them against TRL's signature); none
@@ -84,6 +100,12 @@ _IMAGE_KWARGS = (
     "mm_token_type_ids",
     "image_position_ids",
 )
+
+
+def _contrasted_rows(scope: _Scope) -> torch.Tensor:
+    """`[rows]` bool: the rows of a generation scope that temporal contrast covers (a video that decoded)."""
+    videos = scope.batch["video_index"].cpu() >= 0
+    return videos if scope.bad_rows is None else videos & ~scope.bad_rows.cpu()
 
 
 class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
@@ -107,6 +129,12 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
             # is built below.
             trl_args = copy.copy(args)
             trl_args.use_vllm = False
+        judge = None
+        if args.temporal_contrast:
+            reward_funcs, judge = self._with_temporal_reward(reward_funcs, args)
+            if args.reward_weights is not None and len(args.reward_weights) == len(reward_funcs) - 1:
+                trl_args = copy.copy(trl_args)
+                trl_args.reward_weights = [*args.reward_weights, 1.0]  # the temporal column, unweighted
         super().__init__(
             model=model, reward_funcs=reward_funcs, args=trl_args, processing_class=processing_class, **kwargs
         )
@@ -120,6 +148,7 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         self.bad_videos = BadSampleTracker(max_bad_fraction=args.max_bad_video_fraction)
         self.add_callback(BadVideoTally(self.bad_videos))
         self._scope: _Scope | None = None  # the rows being scored, only for the duration of one call
+        self._answer_judge = judge  # temporal contrast: the accuracy reward's answer rule
         if args.use_vllm:
             self._init_prompt_embeds_vllm()
 
@@ -139,6 +168,19 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
 
     def _make_vllm_generation(self):
         return PromptEmbedsVLLMGeneration.from_trainer(self)
+
+    def _with_temporal_reward(self, reward_funcs, args: VideoGRPOConfig):
+        """The reward functions plus the `temporal` column, and the answer rule that judges correctness."""
+        if args.use_vllm and args.vllm_tensor_parallel_size > 1:
+            raise NotImplementedError(
+                "temporal_contrast with vllm_tensor_parallel_size > 1 is not supported: the ranks of a tensor-parallel "
+                "group may hold different numbers of shuffled rollouts"
+            )
+        reward_funcs = list(reward_funcs) if isinstance(reward_funcs, list | tuple) else [reward_funcs]
+        judge = answer_judge(reward_funcs, args.temporal_contrast_reward)
+        if any(getattr(func, "__name__", None) == TEMPORAL_REWARD for func in reward_funcs):
+            raise ValueError(f"temporal_contrast adds the reward {TEMPORAL_REWARD!r}; a recipe reward has that name")
+        return [*reward_funcs, TemporalReward(self._temporal_bonus)], judge
 
     # ---- video inputs -------------------------------------------------------------------------------------------
 
@@ -206,7 +248,8 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
     def _generate_and_score_completions(self, inputs):
         videos = self._load_videos(inputs)
         video_keys = row_video_keys(videos)
-        with self._scoring(video_keys):
+        with self._scoring(video_keys) as scope:
+            scope.bad_rows = videos.bad_rows
             output = super()._generate_and_score_completions(inputs)
         output.update(video_keys)
         bad = videos.bad_rows.to(output["completion_mask"].device)
@@ -221,6 +264,129 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         if self.args.advantage_noise_std > 0 and mode == "train":
             output["advantages"] = output["advantages"] + self._advantage_noise(output["advantages"])
         return output
+
+    def _generate(self, prompts: list):
+        generated = super()._generate(prompts)
+        if self.args.temporal_contrast and self.model.training:
+            scope = self._scope
+            scope.shuffled = self._generate_shuffled(prompts, scope)
+        return generated
+
+    def _generate_shuffled(self, prompts: list, scope: _Scope) -> list[ShuffledGroup]:
+        """Temporal contrast: `temporal_contrast_generations` rollouts per video prompt on its clip, frames shuffled.
+
+        Each process shuffles the clip of every group it holds rows of, in frame blocks of the tower features the
+        step already has (or of the pixels when the tower did not run ahead), and samples from the same engine as the
+        ordered rollouts. Nothing here enters the loss.
+        """
+        batch, num_shuffled = scope.batch, self.args.temporal_contrast_generations
+        process = self.accelerator.process_index
+        first_row = process * len(prompts)  # this process's rows in the gathered order TRL groups by
+        owner = {}  # group -> a local row of it
+        for row, video in enumerate(_contrasted_rows(scope).tolist()):
+            if video and batch["video_pixels"][row].shape[0] > 1:
+                owner.setdefault((first_row + row) // self.num_generations, row)
+        counts = self.accelerator.gather(torch.tensor([len(owner)], device=self.accelerator.device))
+        if not owner:
+            if counts.any():
+                self._join_generation(prompts[:1], batch)
+            return []
+        features = batch["video_tower_features"]
+        permutations, pixels, tower = [], [], []
+        for group, row in owner.items():
+            frames = batch["video_pixels"][row]
+            permutation = frame_permutation(
+                frames.shape[0], seed=self.args.seed, step=self.state.global_step, process=process, group=group
+            )
+            permutations.append(permutation)
+            pixels.append(permute_frames(frames, permutation))
+            if features is not None:
+                tower.append(permute_frames(features[row], permutation))
+            logger.debug(
+                "temporal contrast: step %d, process %d, group %d: frame order %s",
+                self.state.global_step,
+                process,
+                group,
+                permutation.tolist(),
+            )
+        clips = torch.arange(len(owner)).repeat_interleave(num_shuffled)
+        shuffled_batch = {
+            "video_index": clips.to(batch["video_index"].device),
+            "video_pixels": [pixels[clip] for clip in clips.tolist()],
+            "video_tower_features": None if features is None else [tower[clip] for clip in clips.tolist()],
+        }
+        with self._scoring(shuffled_batch):
+            prompt_ids, images, video_inputs = self._tokenize_prompts(
+                [prompts[row] for row in owner.values() for _ in range(num_shuffled)]
+            )
+            completion_ids, _ = self._generate_single_turn(prompt_ids, images, video_inputs, num_shuffled)
+        texts = self.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
+        return [
+            ShuffledGroup(group, row, permutation.tolist(), texts[i * num_shuffled : (i + 1) * num_shuffled])
+            for i, ((group, row), permutation) in enumerate(zip(owner.items(), permutations, strict=True))
+        ]
+
+    def _join_generation(self, prompts: list, batch: dict) -> None:
+        """One throwaway rollout of the first row, for a process with nothing to shuffle while others generate: under
+        ZeRO-3 or FSDP generation gathers parameters collectively, and every process must take part."""
+        first = {key: value[:1] if value is not None else None for key, value in batch.items()}
+        with self._scoring(first):
+            prompt_ids, images, video_inputs = self._tokenize_prompts(prompts)
+            self._generate_single_turn(prompt_ids, images, video_inputs, 1)
+
+    def _temporal_bonus(self, completions: list, columns: dict) -> list[float | None]:
+        """The `temporal` reward of the ordered rollouts (TRL calls it through [`TemporalReward`]); `None` for rows the
+        contrast does not cover, and for every row outside training.
+
+        Groups may span processes, so the correctness of every ordered rollout and the shuffled counts of every group
+        are gathered, and each process returns its own rows' share.
+        """
+        if not self.model.training:
+            return [None] * len(completions)
+        scope, judge, num_generations = self._scope, self._answer_judge, self.num_generations
+        solutions = columns["solution"]
+        videos = _contrasted_rows(scope)
+        ordered = [
+            judge.score(completion, solution) if video else None
+            for completion, solution, video in zip(completions, solutions, videos.tolist(), strict=True)
+        ]
+        process, num_processes = self.accelerator.process_index, self.accelerator.num_processes
+        num_groups = len(completions) * num_processes // num_generations
+        shuffled = torch.zeros(num_groups, 2)  # correct, judged
+        for group in scope.shuffled or []:
+            scores = [judge.score(completion, solutions[group.row]) for completion in group.completions]
+            judged = [score for score in scores if score is not None]
+            shuffled[group.group] += torch.tensor([sum(score == 1.0 for score in judged), len(judged)])
+        device = self.accelerator.device
+        ordered = torch.tensor([float("nan") if score is None else score for score in ordered])
+        all_ordered = self.accelerator.gather(ordered.to(device)).cpu()
+        all_shuffled = self.accelerator.gather(shuffled.to(device)).cpu().view(num_processes, num_groups, 2).sum(0)
+        result = temporal_bonus(
+            all_ordered,
+            all_shuffled[:, 0],
+            all_shuffled[:, 1],
+            num_generations,
+            self.args.temporal_contrast_alpha,
+            self.args.temporal_contrast_mu,
+        )
+        self._log_temporal_contrast(result, scope.shuffled or [], len(completions), columns.get("log_extra"))
+        mine = result.bonus[process * len(completions) : (process + 1) * len(completions)]
+        return [None if torch.isnan(bonus) else bonus.item() for bonus in mine]
+
+    def _log_temporal_contrast(self, result, shuffled: list[ShuffledGroup], num_rows: int, log_extra) -> None:
+        if result.contrasted.any():
+            metrics, contrasted = self._metrics["train"], result.contrasted
+            metrics["temporal/ordered_accuracy"].append(result.ordered_accuracy[contrasted].mean().item())
+            metrics["temporal/shuffled_accuracy"].append(result.shuffled_accuracy[contrasted].mean().item())
+            metrics["temporal/bonus_group_fraction"].append(result.granted[contrasted].float().mean().item())
+            metrics["temporal/bonus_mean"].append(torch.nanmean(result.bonus).item())
+        if log_extra is not None:  # the completions table: each ordered row with its group's shuffled frame order
+            orders = {group.group: " ".join(map(str, group.permutation)) for group in shuffled}
+            first_row = self.accelerator.process_index * num_rows
+            log_extra(
+                "temporal_permutation",
+                [orders.get((first_row + row) // self.num_generations) for row in range(num_rows)],
+            )
 
     def _advantage_noise(self, advantages: torch.Tensor) -> torch.Tensor:
         """N(0, std²) per advantage, seeded by (seed, step, process) so a resumed run draws the same noise."""

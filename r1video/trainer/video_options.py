@@ -82,6 +82,21 @@ class VideoGRPOOptions(VideoTrainingOptions):
     kl_clamp (`float` or `None`, defaults to `None`): clamp each token's k3 KL estimate to `[-kl_clamp, kl_clamp]`
         before it enters the loss (TinyLLaVA-Video-R1 clamps to 100, seed-facts §5.3); a clamped token's KL gives no
         gradient. Needs `loss_type="grpo"` and `use_bias_correction_kl=False` (the original's loss).
+
+    > Parameters that control temporal contrast (T-GRPO, Video-R1, arXiv 2503.21776 §3.2)
+
+    temporal_contrast (`bool`, defaults to `False`): for each video prompt, also sample
+        `temporal_contrast_generations` rollouts on the same clip with its frames in a seeded random order, and add a
+        `temporal` reward: `temporal_contrast_alpha` to each correct rollout of the ordered group when the group's
+        accuracy `p` satisfies `p >= temporal_contrast_mu * p_shuffled`. The shuffled rollouts only measure
+        `p_shuffled`: they get no loss. Rows without a video are unaffected. Training steps only.
+    temporal_contrast_alpha (`float`, defaults to `0.3`): the bonus α (the paper's value).
+    temporal_contrast_mu (`float`, defaults to `0.8`): the margin μ (the paper's value).
+    temporal_contrast_generations (`int` or `None`, defaults to `None`): shuffled rollouts per prompt;
+        `None` means `num_generations // 2` (Video-R1's trainer).
+    temporal_contrast_reward (`str` or `None`, defaults to `None`): the reward (its metric name, e.g.
+        `"accuracy_reward"`) whose answer rule decides which rollouts are correct; `None` takes the first of
+        `accuracy_reward` and `tinyllava_r1_reward` in `reward_funcs`.
     """
 
     reuse_vision: bool = field(
@@ -92,6 +107,17 @@ class VideoGRPOOptions(VideoTrainingOptions):
     )
     kl_clamp: float | None = field(
         default=None, metadata={"help": "Clamp each token's KL to [-kl_clamp, kl_clamp] (TinyLLaVA-Video-R1: 100)."}
+    )
+    temporal_contrast: bool = field(
+        default=False, metadata={"help": "T-GRPO: bonus for answers that beat frame-shuffled rollouts of the clip."}
+    )
+    temporal_contrast_alpha: float = field(default=0.3, metadata={"help": "Temporal bonus α (Video-R1: 0.3)."})
+    temporal_contrast_mu: float = field(default=0.8, metadata={"help": "Temporal margin μ (Video-R1: 0.8)."})
+    temporal_contrast_generations: int | None = field(
+        default=None, metadata={"help": "Shuffled rollouts per video prompt (default num_generations // 2)."}
+    )
+    temporal_contrast_reward: str | None = field(
+        default=None, metadata={"help": "Metric name of the reward whose answer rule judges correctness."}
     )
 
 
