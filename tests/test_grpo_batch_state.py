@@ -9,6 +9,7 @@ import re
 
 import pytest
 import torch
+from grpo_fixtures import FRAMES, tiny_grpo_config, varied_reward
 from trl.experimental.gmpo import GMPOTrainer
 
 import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
@@ -17,10 +18,8 @@ from r1video.data.synth import generate_synthetic_dataset
 from r1video.data.video import load_video_frames
 from r1video.model import build_tiny_model, load_pretrained
 from r1video.model.templates import QUESTION_TEMPLATES
-from r1video.trainer import VideoGRPOConfig, VideoGRPOTrainer
+from r1video.trainer import VideoGRPOTrainer
 from rewards import get_reward_funcs
-
-FRAMES = 4
 
 
 def tag_clip(row, i):
@@ -55,34 +54,14 @@ def model_dir(tmp_path_factory):
     return str(out)
 
 
-def varied_reward(completions, **kwargs):
-    return [float(len(str(c)) % 7) for c in completions]
-
-
 def make_trainer(model_dir, data, tmp_path, trainer_class=VideoGRPOTrainer, eval_dataset=None, **overrides):
     model, processor = load_pretrained(model_dir)
-    settings = dict(
-        output_dir=str(tmp_path / "out"),
-        use_cpu=True,
-        bf16=False,
-        per_device_train_batch_size=4,
-        num_generations=2,
-        max_completion_length=6,
-        max_steps=1,
-        learning_rate=1e-3,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        num_frames=FRAMES,
-        beta=0.01,
-        loss_type="grpo",
-        seed=0,
-    )
+    settings = dict(beta=0.01, loss_type="grpo")
     settings.update(overrides)
     return trainer_class(
         model=model,
         reward_funcs=get_reward_funcs(["tinyllava_r1"]) + [varied_reward],
-        args=VideoGRPOConfig(**settings),
+        args=tiny_grpo_config(tmp_path, **settings),
         train_dataset=data,
         eval_dataset=eval_dataset,
         processing_class=processor,

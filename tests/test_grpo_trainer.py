@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from grpo_fixtures import FRAMES, tiny_grpo_config, varied_reward
 
 import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
 from r1video.data.bad_samples import TooManyBadSamplesError
@@ -13,8 +14,6 @@ from r1video.trainer import VideoGRPOTrainer
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.step_videos import row_video_keys
 from rewards import get_reward_funcs
-
-FRAMES = 4
 
 
 @pytest.fixture(scope="module")
@@ -31,36 +30,14 @@ def model_dir(tmp_path_factory):
     return str(out)
 
 
-def varied_reward(completions, **kwargs):
-    """Deterministic, different per completion: gives non-zero advantages whatever the model says."""
-    return [float(len(str(c)) % 7) for c in completions]
-
-
 def make_trainer(model_dir, train_dataset, tmp_path, peft_config=None, **overrides):
     model, processor = load_pretrained(model_dir)
-    settings = dict(
-        output_dir=str(tmp_path / "out"),
-        use_cpu=True,
-        bf16=False,
-        per_device_train_batch_size=4,
-        num_generations=2,
-        max_completion_length=6,
-        max_steps=1,
-        learning_rate=1e-3,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        gradient_checkpointing=False,
-        num_frames=FRAMES,
-        beta=0.01,
-        loss_type="grpo",
-        seed=0,
-    )
+    settings = dict(gradient_checkpointing=False, beta=0.01, loss_type="grpo")
     settings.update(overrides)
     return VideoGRPOTrainer(
         model=model,
         reward_funcs=get_reward_funcs(["tinyllava_r1"]) + [varied_reward],
-        args=VideoGRPOConfig(**settings),
+        args=tiny_grpo_config(tmp_path, **settings),
         train_dataset=train_dataset,
         processing_class=processor,
         peft_config=peft_config,

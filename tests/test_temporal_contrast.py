@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from grpo_fixtures import FRAMES, tiny_grpo_config
 from test_vllm_rollouts import HFEngineTrainer
 
 import r1video  # noqa: F401
@@ -23,7 +24,6 @@ from r1video.trainer.temporal_contrast import (
 )
 from rewards import SafeReward, get_reward_funcs
 
-FRAMES = 4
 NAN = float("nan")
 
 
@@ -42,25 +42,7 @@ def model_dir(tmp_path_factory):
 
 
 def config(tmp_path, **overrides) -> VideoGRPOConfig:
-    settings = dict(
-        output_dir=str(tmp_path / "out"),
-        use_cpu=True,
-        bf16=False,
-        per_device_train_batch_size=4,
-        num_generations=2,
-        max_completion_length=6,
-        max_steps=1,
-        learning_rate=1e-3,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        num_frames=FRAMES,
-        beta=0.01,
-        seed=0,
-        temporal_contrast=True,
-    )
-    settings.update(overrides)
-    return VideoGRPOConfig(**settings)
+    return tiny_grpo_config(tmp_path, **{"beta": 0.01, "temporal_contrast": True, **overrides})
 
 
 def make_trainer(model_dir, dataset, args, trainer_class=VideoGRPOTrainer, rewards=("tinyllava_r1",)):

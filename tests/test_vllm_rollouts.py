@@ -16,6 +16,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
+from grpo_fixtures import FRAMES, tiny_grpo_config
 from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
@@ -48,8 +49,6 @@ from r1video.trainer.vllm_rollouts import (
     vllm_weight_name,
 )
 from rewards import get_reward_funcs
-
-FRAMES = 4
 
 
 @pytest.fixture(scope="module")
@@ -544,25 +543,7 @@ def model_dir(tmp_path_factory):
 
 
 def grpo_args(tmp_path, **overrides) -> VideoGRPOConfig:
-    settings = dict(
-        output_dir=str(tmp_path / "out"),
-        use_cpu=True,
-        bf16=False,
-        per_device_train_batch_size=4,
-        num_generations=2,
-        max_completion_length=6,
-        max_steps=1,
-        learning_rate=1e-3,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        num_frames=FRAMES,
-        beta=0.0,
-        seed=0,
-        use_vllm=True,
-    )
-    settings.update(overrides)
-    return VideoGRPOConfig(**settings)
+    return tiny_grpo_config(tmp_path, **{"beta": 0.0, "use_vllm": True, **overrides})
 
 
 def make_trainer(model_dir, dataset, args, trainer_class=VideoGRPOTrainer):
