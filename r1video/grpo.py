@@ -44,12 +44,11 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
         data_fingerprint,
         keep_hub_token_out_of_checkpoints,
         load_model,
-        no_space_reported,
         recipe_of,
         setup_logging,
     )
     from r1video.trainer import VideoGRPOTrainer
-    from r1video.trainer.checkpoints import RunRecord
+    from r1video.trainer.checkpoints import RunRecord, no_space_reported
     from r1video.trainer.console import print_saved, use_compact_console
     from r1video.trainer.threads import apply_cpu_threads
     from rewards import SafeReward, get_reward_funcs

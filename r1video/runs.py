@@ -4,7 +4,6 @@ are `r1video.recipe_cli`'s; the run sequence is written out in each entry point.
 
 import contextlib
 import dataclasses
-import errno
 import hashlib
 import json
 import logging
@@ -113,34 +112,6 @@ def run_lock(output_dir: str, main_process: bool = True):
     finally:
         with contextlib.suppress(FileNotFoundError):  # deleted by hand meanwhile: nothing to release
             os.remove(path)
-
-
-@contextlib.contextmanager
-def no_space_reported(path: str):
-    """Turn a failed write under `path` on a full filesystem into `OSError(ENOSPC)` saying "no space" and the path.
-
-    torch's writer fails with `RuntimeError("basic_ios::clear: iostream error")`, which names neither; a failure is
-    taken as a full disk when an `ENOSPC` is in its chain or under 1 MiB is left where `path` lives.
-    """
-    try:
-        yield
-    except Exception as exc:
-        chain, cause = [], exc
-        while cause is not None:
-            chain.append(cause)
-            cause = cause.__cause__ or cause.__context__
-        full = any(isinstance(e, OSError) and e.errno == errno.ENOSPC for e in chain) or "os error 28" in str(exc)
-        existing = path
-        while not os.path.exists(existing):
-            existing = os.path.dirname(existing) or "."
-        disk = os.statvfs(existing)
-        free = disk.f_bavail * disk.f_frsize
-        if not (full or free < 2**20):
-            raise
-        file = next((e.filename for e in chain if isinstance(e, OSError) and e.filename), None)
-        raise OSError(
-            errno.ENOSPC, f"No space left on the device while writing {file or path} ({free} bytes free): {exc}", path
-        ) from exc
 
 
 # Keys that change what a run logs or where it reports, never what it trains.

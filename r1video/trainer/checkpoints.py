@@ -1,12 +1,14 @@
 """Which checkpoint a run resumes from (the newest complete one), and the state r1video keeps in each checkpoint.
 
 transformers writes a checkpoint directory in place, `trainer_state.json` last (after weights, optimizer, scheduler
-and RNG states; `VideoGRPOTrainer` writes its rollout buffer first). A checkpoint is complete when its `trainer_state.json` is readable and for its own step, its
-weights have a readable header and their full size, and every other file its save wrote is there. Which files that
+and RNG states; `VideoGRPOTrainer` writes its rollout buffer first). A checkpoint is complete when its
+`trainer_state.json` is readable and for its own step, its weights have a readable header and their full size, and every other file its save wrote is there. Which files that
 is comes from the [`RunRecord`] stored in `trainer_state.json` (model-only saves write no optimizer, scheduler or RNG
 state); a checkpoint from before the record existed must have all of them or none.
 """
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -17,7 +19,6 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 from trl import GRPOConfig
 
-from r1video.runs import no_space_reported
 from r1video.trainer.rollout_buffer import rollout_buffer_file
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,34 @@ logger = logging.getLogger(__name__)
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
 _TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
+
+
+@contextlib.contextmanager
+def no_space_reported(path: str):
+    """Turn a failed write under `path` on a full filesystem into `OSError(ENOSPC)` saying "no space" and the path.
+
+    torch's writer fails with `RuntimeError("basic_ios::clear: iostream error")`, which names neither; a failure is
+    taken as a full disk when an `ENOSPC` is in its chain or under 1 MiB is left where `path` lives.
+    """
+    try:
+        yield
+    except Exception as exc:
+        chain, cause = [], exc
+        while cause is not None:
+            chain.append(cause)
+            cause = cause.__cause__ or cause.__context__
+        full = any(isinstance(e, OSError) and e.errno == errno.ENOSPC for e in chain) or "os error 28" in str(exc)
+        existing = path
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing) or "."
+        disk = os.statvfs(existing)
+        free = disk.f_bavail * disk.f_frsize
+        if not (full or free < 2**20):
+            raise
+        file = next((e.filename for e in chain if isinstance(e, OSError) and e.filename), None)
+        raise OSError(
+            errno.ENOSPC, f"No space left on the device while writing {file or path} ({free} bytes free): {exc}", path
+        ) from exc
 
 
 def saved_files(args) -> list[str]:

@@ -55,8 +55,7 @@ from trl.extras.profiling import profiling_context
 
 from r1video.data.bad_samples import BadSampleTracker
 from r1video.model.modeling import TinyLlavaVideoModel
-from r1video.runs import no_space_reported
-from r1video.trainer.checkpoints import BadVideoTally, ResumeMixin
+from r1video.trainer.checkpoints import BadVideoTally, ResumeMixin, no_space_reported
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.model_card import ModelCardMixin
 from r1video.trainer.rollout_buffer import load_rollout_buffer, rollout_buffer_file, save_rollout_buffer
