@@ -173,9 +173,13 @@ def recipe_changes(stored: dict, recipe: dict, data: dict) -> dict[str, str]:
     return changes
 
 
-def check_resume(script_args, training_args, model_args) -> str | None:
+def check_resume(training_args, recipe: dict, data: dict, allow_changed: list[str]) -> str | None:
     """The checkpoint this run resumes from (see `resolve_resume`), after checking that the recipe and data are the
     ones it was trained with.
+
+    Args:
+        recipe, data: this run's [`recipe_of`] and [`data_fingerprint`].
+        allow_changed: the recipe's `allow_changed` (keys, comma or space separated).
 
     Raises:
         ValueError: a recipe key or data file differs from the checkpoint's and is not named in `allow_changed`; the
@@ -190,8 +194,8 @@ def check_resume(script_args, training_args, model_args) -> str | None:
     if stored is None:
         logger.warning("%s stores no recipe (saved before r1video kept one): not checked", checkpoint)
         return checkpoint
-    changes = recipe_changes(stored, recipe_of(script_args, training_args, model_args), data_fingerprint(script_args))
-    allowed = {key.strip() for item in script_args.allow_changed for key in item.split(",") if key.strip()}
+    changes = recipe_changes(stored, recipe, data)
+    allowed = {key.strip() for item in allow_changed for key in item.split(",") if key.strip()}
     refused = {key: change for key, change in changes.items() if key not in allowed}
     if refused:
         listing = "\n".join(f"  {key}: {change}" for key, change in refused.items())

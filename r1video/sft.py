@@ -90,11 +90,11 @@ def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", mo
 
     # Resume from the newest complete checkpoint if asked, refusing a changed recipe or data unless allowed. The
     # recipe is read after the trainer is built: TRL settles some options in its constructor.
-    checkpoint = check_resume(script_args, training_args, model_args)
+    recipe, data = recipe_of(script_args, training_args, model_args), data_fingerprint(script_args)
+    checkpoint = check_resume(training_args, recipe, data, script_args.allow_changed)
     if checkpoint is not None:
         logger.warning("resuming from %s", checkpoint)
-    recipe = recipe_of(script_args, training_args, model_args)
-    trainer.add_callback(RunRecord(recipe, data_fingerprint(script_args)))  # stored with every checkpoint
+    trainer.add_callback(RunRecord(recipe, data))  # stored with every checkpoint
 
     # Train
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
