@@ -3,11 +3,15 @@
 import numpy as np
 import pytest
 from video_fixtures import (
+    binary_numbered_frames,
     decode_all,
+    read_frame_number,
     truncate,
     write_audio_only,
+    write_encoded,
     write_faststart_clip,
     write_numbered_clip,
+    write_remuxed,
     write_vfr_clip,
     write_zero_frame_clip,
 )
@@ -139,3 +143,36 @@ def test_without_pyav_the_module_imports_and_reading_a_file_says_what_is_missing
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["reading and writing video files needs PyAV: pip install av"] * 2
+
+
+@pytest.fixture(scope="module")
+def b_frame_mp4(tmp_path_factory):
+    """H.264 with B-frames (x264's 3) and a keyframe every 25 frames, 120 numbered frames."""
+    path = tmp_path_factory.mktemp("seek") / "good.mp4"
+    return write_encoded(path, binary_numbered_frames(120), "libx264", options={"g": "25", "bf": "3", "crf": "12"})
+
+
+def _inexact_seek_clip(kind, source, folder):
+    """The clips of decord#83: FFmpeg plays them all, a seek by presentation time lands late in them."""
+    if kind == "ts":  # `ffmpeg -i good.mp4 -c copy x.ts`
+        return write_remuxed(source, folder / "x.ts", "mpegts")
+    if kind == "m2ts":  # Blu-ray transport stream: 192-byte packets
+        return write_remuxed(source, folder / "x.m2ts", "mpegts", {"mpegts_m2ts_mode": "1"})
+    frames = binary_numbered_frames(120)
+    if kind == "mpg":  # MPEG-2 in an MPEG program stream, open GOPs with B-frames
+        return write_encoded(folder / "x.mpg", frames, "mpeg2video", "mpeg", {"g": "12", "bf": "2", "qscale": "2"})
+    # H.264 with B-frames in AVI: the packets carry decode-order numbers, not display times
+    return write_encoded(folder / "x.avi", frames, "libx264", "avi", {"g": "25", "bf": "3", "crf": "12"})
+
+
+@pytest.mark.parametrize("kind", ["ts", "m2ts", "mpg", "avi"])
+def test_containers_where_a_seek_lands_late_give_the_asked_frames(b_frame_mp4, tmp_path, kind):
+    path = _inexact_seek_clip(kind, b_frame_mp4, tmp_path)
+    reference = decode_all(path)  # what FFmpeg plays, frame by frame
+    assert [read_frame_number(frame) for frame in reference] == list(range(120))
+    for num_frames in (1, 8, 16, 120):
+        result = load_video_frames(path, num_frames=num_frames)
+        assert result.num_total_frames == 120
+        assert result.indices == np.linspace(0, 119, num_frames, dtype=int).tolist()
+        assert [read_frame_number(frame) for frame in result.frames] == result.indices
+        np.testing.assert_array_equal(result.frames, reference[result.indices])

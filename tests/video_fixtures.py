@@ -97,3 +97,49 @@ def decode_all(path) -> np.ndarray:
     """Every frame of a file, decoded sequentially from the start: the reference the sampler must match."""
     with av.open(str(path)) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])])
+
+
+def binary_numbered_frames(count: int, size: int = 64) -> np.ndarray:
+    """`(count, size, size, 3)` frames with their own number drawn in the top half as 8 black/white bit columns."""
+    frames = np.zeros((count, size, size, 3), np.uint8)
+    width = size // 8
+    for i in range(count):
+        for bit in range(8):
+            if (i >> bit) & 1:
+                frames[i, : size // 2, bit * width : (bit + 1) * width] = 255
+        frames[i, size // 2 :, :, 1] = (i * 3) % 256
+    return frames
+
+
+def read_frame_number(frame: np.ndarray) -> int:
+    """The number [`binary_numbered_frames`] drew into a decoded frame."""
+    size = frame.shape[1]
+    width = size // 8
+    columns = frame[: size // 4, width // 2 :: width][:, :8].mean(axis=(0, 2))
+    return sum(1 << bit for bit, value in enumerate(columns) if value > 128)
+
+
+def write_remuxed(src, dst, format: str, options: dict | None = None) -> str:
+    """Copy the video packets of `src` into another container (no re-encoding), as `ffmpeg -i src -c copy dst`."""
+    with av.open(str(src)) as source, av.open(str(dst), "w", format=format, options=options or {}) as target:
+        stream = source.streams.video[0]
+        out = target.add_stream_from_template(stream)
+        for packet in source.demux(stream):
+            if packet.dts is None:  # the flush packet
+                continue
+            packet.stream = out
+            target.mux(packet)
+    return str(dst)
+
+
+def write_encoded(path, frames: np.ndarray, codec: str, format: str | None = None, options: dict | None = None) -> str:
+    """Encode RGB `frames` at 25 fps with any FFmpeg encoder into any container (`format`: FFmpeg's muxer name)."""
+    with av.open(str(path), "w", format=format) as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        stream.options = options or {}
+        for array in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode())
+    return str(path)

@@ -19,6 +19,7 @@ Frames come out as a player shows them: the rotation of the stream's display mat
 """
 
 import bisect
+import itertools
 import os
 from collections.abc import Callable
 from fractions import Fraction
@@ -115,6 +116,9 @@ class _Index(NamedTuple):
     num_packets: int  # packets read, including the ones an edit list discards
     keyframe_pts: list[int]  # sorted timestamps of keyframes
     frame_duration: float | None  # seconds, of the last packet (for the clip's duration)
+    keyframe_dts: dict[int, int] | None = None  # keyframe pts -> its decode timestamp (what MPEG-TS/PS seek by)
+    pts_rise_in_decode_order: bool = False  # packet pts never fall in file order (AVI numbers packets this way)
+    pts_unique: bool = True  # no two packets share a timestamp (MPEG-PS guesses some, and repeats them)
 
 
 def load_video_frames(
@@ -240,7 +244,8 @@ def _ffmpeg_message(exc: "av.FFmpegError") -> str:
 
 def _build_index(container, stream, path) -> _Index | None:
     """Demux every packet of `stream` (no decoding); `None` when the packets carry no timestamps."""
-    pts, keyframe_pts, last_duration, num_packets = [], [], None, 0
+    pts, keyframe_pts, keyframe_dts, last_duration, num_packets = [], [], {}, None, 0
+    rising, previous = True, None
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the flush packet at the end
@@ -250,16 +255,20 @@ def _build_index(container, stream, path) -> _Index | None:
                 continue
             if packet.pts is None:
                 return None
+            rising = rising and (previous is None or packet.pts > previous)
+            previous = packet.pts
             pts.append(packet.pts)
             if packet.is_keyframe:
                 keyframe_pts.append(packet.pts)
+                keyframe_dts[packet.pts] = packet.dts if packet.dts is not None else packet.pts
             last_duration = packet.duration
     except av.FFmpegError as exc:
         raise VideoDecodeError(path, f"corrupt container ({_ffmpeg_message(exc)})") from exc
     pts.sort()
     keyframe_pts.sort()
     frame_duration = float(last_duration * stream.time_base) if last_duration else None
-    return _Index(pts, num_packets, keyframe_pts, frame_duration)
+    unique = all(a < b for a, b in itertools.pairwise(pts))
+    return _Index(pts, num_packets, keyframe_pts, frame_duration, keyframe_dts, rising, unique)
 
 
 def _stream_fps(stream, index: _Index, total: int) -> float:
@@ -304,39 +313,95 @@ def plan_runs(keyframe_pts: list[int], targets: list[int]) -> list[tuple[int, li
 def _decode_at(container, stream, path, index: _Index, indices: list[int], convert=None, with_rotation=False):
     """Decode the frames at `indices` (display order), seeking only when the next target is past the next keyframe.
 
+    Timestamps are checked as frames come out; where they cannot be trusted to find a frame (a demuxer that cannot
+    land on the keyframe, packet timestamps that count packets in decode order as AVI's do while the codec reorders
+    frames, timestamps an MPEG-PS demuxer guessed twice) the clip is decoded from its start instead and frames are
+    taken by their position, as a sequential decode numbers them.
+
     Returns the stacked converted frames (upright RGB `(N, H, W, 3)` by default), and the stream's display
     rotation in degrees when `with_rotation`.
+
+    Raises:
+        VideoDecodeError: a frame is missing (`truncated`), none decodes (`no_frames`), or FFmpeg fails or flags a
+            decoded frame as damaged (`corrupt`).
     """
     convert = convert or _converter(autorotate=True, frame_transform=None)
-    targets = sorted({index.pts[i] for i in indices})
-    runs = plan_runs(index.keyframe_pts, targets)
     _set_threads(stream)
+    try:
+        if not index.pts_unique or (index.pts_rise_in_decode_order and stream.codec_context.has_b_frames):
+            raise _SeekFailed("packet timestamps are not display times")  # count frames instead
+        frames, rotation = _decode_seeking(container, stream, path, index, indices, convert)
+    except _SeekFailed:
+        frames, rotation = _decode_by_position(path, indices, convert, len(index.pts))
+    return (frames, rotation) if with_rotation else frames
+
+
+class _SeekFailed(Exception):
+    """Seeking did not give the frames the timestamp index names; decode from the start instead."""
+
+
+def _decode_seeking(container, stream, path, index: _Index, indices: list[int], convert):
+    targets = sorted({index.pts[i] for i in indices})
     keep = set(targets)
     decoded: dict[int, Any] = {}
-    any_decoded, rotation = False, 0
+    rotation = 0
     try:
-        for keyframe, run_targets in runs:
-            container.seek(keyframe, stream=stream, backward=True)
+        for keyframe, run_targets in plan_runs(index.keyframe_pts, targets):
             wanted = iter(run_targets)
-            target = next(wanted)
-            for frame in _decode_skipping_nonref(container, stream, keep):
-                any_decoded, rotation = True, frame.rotation
-                if frame.pts is None or frame.pts < target:
+            target, last = next(wanted), None
+            for frame in _decode_skipping_nonref(stream, _packets_from(container, stream, index, keyframe), keep):
+                rotation = frame.rotation
+                if frame.pts is None or (last is not None and frame.pts <= last):
+                    raise _SeekFailed("decoded frames carry no timestamps, or not in display order")
+                last = frame.pts
+                if frame.pts < keyframe:
+                    continue  # a leading picture of an open GOP: it refers to frames before the seek point
+                if frame.is_corrupt:
+                    raise VideoDecodeError(path, _damaged_reason(index, frame.pts), "corrupt")
+                if frame.pts < target:
                     continue
                 if frame.pts > target:
-                    break  # the target never came out of the decoder
+                    raise _SeekFailed(f"the frame at {target} never came out of the decoder")
                 decoded[target] = convert(frame)
                 target = next(wanted, None)
                 if target is None:
                     break
             if target is not None:
-                raise VideoDecodeError(path, *_missing_frame_reason(index, target, any_decoded))
+                raise _SeekFailed(f"the frame at {target} never came out of the decoder")
     except av.FFmpegError as exc:
-        if not any_decoded:
-            raise VideoDecodeError(path, f"zero decodable frames ({_ffmpeg_message(exc)})", "no_frames") from exc
+        if not decoded:
+            raise _SeekFailed(_ffmpeg_message(exc)) from exc  # the decode from the start names the error
         raise VideoDecodeError(path, f"corrupt or truncated stream ({_ffmpeg_message(exc)})") from exc
-    frames = _stack([decoded[index.pts[i]] for i in indices])
-    return (frames, rotation) if with_rotation else frames
+    return _stack([decoded[index.pts[i]] for i in indices]), rotation
+
+
+def _packets_from(container, stream, index: _Index, keyframe: int):
+    """The demuxed packets of `stream` in file order, from the keyframe whose timestamp is `keyframe` on.
+
+    Seeks by the keyframe's decode timestamp (MPEG-TS and MPEG-PS seek by it: by the presentation time they land
+    after the keyframe when frames are reordered), drops the packets before the keyframe where the demuxer landed
+    early, and when it landed late (the keyframe never shows) seeks again 1 s, then 10 s earlier, then to the
+    start.
+
+    Raises:
+        _SeekFailed: the keyframe's packet was not found from any of those points.
+    """
+    if keyframe not in (index.keyframe_dts or {}):  # no keyframe before the target (a stream cut mid-GOP)
+        container.seek(keyframe, stream=stream, backward=True)
+        return container.demux(stream)
+    dts, second = index.keyframe_dts[keyframe], round(1 / stream.time_base)
+    start = min(index.keyframe_dts.values())
+    for point in (dts, dts - second, dts - 10 * second, start - second):
+        container.seek(point, stream=stream, backward=True)
+        packets = container.demux(stream)
+        for packet in packets:
+            if packet.size == 0:  # end of the stream
+                break
+            if packet.pts == keyframe and packet.is_keyframe:
+                return itertools.chain([packet], packets)
+            if packet.is_keyframe and packet.pts is not None and packet.pts > keyframe:
+                break  # landed after the keyframe
+    raise _SeekFailed(f"no seek lands on the keyframe at {keyframe}")
 
 
 def _set_threads(stream) -> None:
@@ -350,24 +415,25 @@ def _set_threads(stream) -> None:
     stream.thread_type = "AUTO"
 
 
-def _decode_skipping_nonref(container, stream, keep: set[int]):
-    """Decode from the current position, skipping the non-reference frames whose timestamp is not in `keep`.
+def _decode_skipping_nonref(stream, packets, keep: set[int]):
+    """Decode `packets` (then drain the decoder), skipping the non-reference frames whose timestamp is not in `keep`.
 
     No other frame is predicted from a non-reference frame, so the frames that are decoded are bit-identical to a
     sequential decode; with x264's defaults about half the frames are non-reference B-frames. The skip is set per
     packet, before the packet is sent (frame threads copy it at submission), and only when it changes.
     """
     context = stream.codec_context
-    if not context.has_b_frames:  # no frame reordering: every frame is a reference (x264 without B-frames)
-        yield from container.decode(stream)
-        return
+    reorders = context.has_b_frames  # without frame reordering every frame is a reference (x264 without B-frames)
     current = "DEFAULT"
     try:
-        for packet in container.demux(stream):
-            wanted = "DEFAULT" if packet.pts is None or packet.pts in keep else "NONREF"
+        for packet in packets:
+            wanted = "DEFAULT" if not reorders or packet.pts is None or packet.pts in keep else "NONREF"
             if wanted != current:
                 context.skip_frame = current = wanted
             yield from context.decode(packet)
+            if packet.size == 0:
+                return
+        yield from context.decode(None)  # the packets ran out without the flush packet: drain the decoder
     finally:
         context.skip_frame = "DEFAULT"
 
@@ -378,14 +444,50 @@ def _keyframe_at_or_before(keyframe_pts: list[int], target: int) -> int:
     return keyframe_pts[position - 1] if position else target
 
 
-def _missing_frame_reason(index: _Index, target: int, any_decoded: bool) -> tuple[str, str]:
-    if not any_decoded:
-        return "zero decodable frames", "no_frames"
-    frame_number = index.pts.index(target)
-    return (
-        f"truncated (frame {frame_number} of the {len(index.pts)} the container lists cannot be decoded)",
-        "truncated",
-    )
+def _damaged_reason(index: _Index | None, pts_or_number: int) -> str:
+    """`pts_or_number` is a timestamp of `index`, or with no index the frame's position."""
+    number = bisect.bisect_left(index.pts, pts_or_number) if index is not None else pts_or_number
+    return f"damaged data: FFmpeg decodes frame {number} with errors (it would conceal them and show a broken frame)"
+
+
+def _decode_by_position(path, indices: list[int], convert, listed: int | None = None):
+    """Decode from the start of a freshly opened file and keep the frames at positions `indices` (display order).
+
+    Args:
+        listed: The number of frames the container lists, for the message when fewer decode.
+
+    Returns:
+        `(frames, rotation)`: the stacked converted frames and the display rotation.
+
+    Raises:
+        VideoDecodeError: fewer frames decode than needed (`truncated`; `no_frames` when none does), FFmpeg fails,
+            or a frame up to the last one needed is flagged as damaged (`corrupt`).
+    """
+    wanted, decoded, rotation, number = set(indices), {}, 0, -1
+    last = max(indices)
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        _set_threads(stream)
+        try:
+            for number, frame in enumerate(container.decode(stream)):
+                rotation = frame.rotation
+                if frame.is_corrupt:
+                    raise VideoDecodeError(path, _damaged_reason(None, number), "corrupt")
+                if number in wanted:
+                    decoded[number] = convert(frame)
+                if number == last:
+                    break
+        except av.FFmpegError as exc:
+            if number < 0:
+                raise VideoDecodeError(path, f"zero decodable frames ({_ffmpeg_message(exc)})", "no_frames") from exc
+            raise VideoDecodeError(path, f"corrupt or truncated stream ({_ffmpeg_message(exc)})") from exc
+    if number < 0:
+        raise VideoDecodeError(path, "zero decodable frames", "no_frames")
+    if len(decoded) < len(wanted):
+        missing = min(wanted - decoded.keys())
+        of = f" of the {listed} the container lists" if listed else ""
+        raise VideoDecodeError(path, f"truncated (frame {missing}{of} cannot be decoded)", "truncated")
+    return _stack([decoded[i] for i in indices]), rotation
 
 
 def _load_sequential(path, num_frames, fps, max_frames, convert) -> VideoFrames:
@@ -394,34 +496,20 @@ def _load_sequential(path, num_frames, fps, max_frames, convert) -> VideoFrames:
     Such streams cannot seek (FFmpeg refuses even a seek to the start), so each pass opens the file afresh; counting
     first keeps only the chosen frames in memory.
     """
-
-    def decode(container):
+    with _open(path) as container:
         stream = container.streams.video[0]
         _set_threads(stream)
         try:
-            yield from container.decode(stream)
+            total = sum(1 for _ in container.decode(stream))
         except av.FFmpegError as exc:
             raise VideoDecodeError(path, f"corrupt or truncated stream ({_ffmpeg_message(exc)})") from exc
-
-    with _open(path) as container:
-        total = sum(1 for _ in decode(container))
-        stream = container.streams.video[0]
         stream_fps = float(stream.average_rate or stream.guessed_rate or 0.0)
     if total == 0:
         raise VideoDecodeError(path, "zero decodable frames", "no_frames")
     duration = total / stream_fps if stream_fps else 0.0
     indices = _select(total, duration, num_frames, fps, max_frames)
-    wanted, decoded, rotation = set(indices), {}, 0
-    with _open(path) as container:
-        for number, frame in enumerate(decode(container)):
-            rotation = frame.rotation
-            if number in wanted:
-                decoded[number] = convert(frame)
-            if len(decoded) == len(wanted):
-                break
-    if len(decoded) < len(wanted):
-        raise VideoDecodeError(path, f"decoded {total} frames, then fewer on a second read", "truncated")
-    return VideoFrames(_stack([decoded[i] for i in indices]), indices, stream_fps, duration, total, rotation)
+    frames, rotation = _decode_by_position(path, indices, convert)
+    return VideoFrames(frames, indices, stream_fps, duration, total, rotation)
 
 
 def write_video(
