@@ -8,6 +8,7 @@ from video_fixtures import (
     read_frame_number,
     truncate,
     write_audio_only,
+    write_damaged_clip,
     write_encoded,
     write_faststart_clip,
     write_numbered_clip,
@@ -16,7 +17,8 @@ from video_fixtures import (
     write_zero_frame_clip,
 )
 
-from r1video.data.video import VideoDecodeError, load_video_frames, write_video
+from r1video.data.bad_samples import BadSampleTracker
+from r1video.data.video import VideoDecodeError, check_video_file, load_video_frames, write_video
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +178,25 @@ def test_containers_where_a_seek_lands_late_give_the_asked_frames(b_frame_mp4, t
         assert result.indices == np.linspace(0, 119, num_frames, dtype=int).tolist()
         assert [read_frame_number(frame) for frame in result.frames] == result.indices
         np.testing.assert_array_equal(result.frames, reference[result.indices])
+
+
+def test_damaged_bytes_make_a_bad_clip_not_broken_frames(tmp_path):
+    # TinyLLaVA-Video#2: FFmpeg conceals damaged data and hands out a broken frame, with the frame flagged corrupt.
+    path = write_damaged_clip(tmp_path / "damaged.mp4", damaged_frame=25)  # the second keyframe: frames 25-49 use it
+    with pytest.raises(VideoDecodeError, match="damaged data: FFmpeg decodes frame 25 with errors") as info:
+        load_video_frames(path, num_frames=4)  # frames 0, 16, 32, 49
+    assert info.value.kind == "corrupt"
+    tracker = BadSampleTracker()
+    assert tracker.load(path, num_frames=4) is None and tracker.num_bad == 1  # train time: skipped and counted
+    with pytest.raises(VideoDecodeError, match="frame 25"):
+        check_video_file(path)
+
+
+def test_frames_that_do_not_depend_on_the_damage_still_load(tmp_path):
+    path = write_damaged_clip(tmp_path / "damaged.mp4", damaged_frame=30)  # a B-frame nothing refers to
+    intact = decode_all(path)[[0, 16, 32, 49]]
+    np.testing.assert_array_equal(load_video_frames(path, num_frames=4).frames, intact)
+    with pytest.raises(VideoDecodeError, match="frame 30") as info:  # a full decode sees it
+        check_video_file(path)
+    assert info.value.kind == "corrupt"
+    assert check_video_file(write_numbered_clip(tmp_path / "fine.mp4")) == 50

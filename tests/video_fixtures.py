@@ -143,3 +143,29 @@ def write_encoded(path, frames: np.ndarray, codec: str, format: str | None = Non
             container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
         container.mux(stream.encode())
     return str(path)
+
+
+def write_damaged_clip(path, damaged_frame: int, count: int = 50, size: int = 256) -> str:
+    """An H.264 MP4 (keyframes at 0 and 25, B-frames) with 4 bytes flipped in the middle of one frame's packet.
+
+    The file stays well formed: it opens, every frame decodes without an FFmpeg error, and FFmpeg conceals the damage,
+    so the frame comes out broken and flagged corrupt. Gradients at 256 px, so the damaged slice is big enough for the
+    decoder to notice.
+    """
+    rows, columns = np.mgrid[0:size, 0:size]
+    frames = np.stack(
+        [np.stack([(columns * 3 + i * 4) % 256, (rows * 2 + i * 3) % 256, (rows + columns + i * 5) % 256], -1)
+         for i in range(count)]
+    ).astype(np.uint8)  # fmt: skip
+    write_video(path, frames, fps=25, gop=25)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packet = next(p for p in container.demux(stream) if p.pts == damaged_frame * 512)  # x264's 1/12800 base
+        position, length = packet.pos, packet.size
+    with open(path, "r+b") as f:
+        data = bytearray(f.read())
+        for k in range(4):
+            data[position + length // 2 + 3 * k] ^= 0x5A
+        f.seek(0)
+        f.write(data)
+    return str(path)

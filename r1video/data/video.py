@@ -15,7 +15,9 @@ no timestamps (raw elementary streams such as `.h264`) cannot seek: they are dec
 the frames and once to keep the chosen ones.
 
 Frames come out as a player shows them: the rotation of the stream's display matrix (phone clips) is applied unless
-`autorotate=False`. Every FFmpeg failure becomes a [`VideoDecodeError`] naming the file.
+`autorotate=False`. Every FFmpeg failure becomes a [`VideoDecodeError`] naming the file, and so does a decoded
+frame FFmpeg flags as damaged (it conceals damaged data and would otherwise hand out a broken frame silently);
+[`check_video_file`] decodes every frame to find damage anywhere in a clip (`r1video data validate` runs it).
 """
 
 import bisect
@@ -36,6 +38,7 @@ except ImportError:  # reading or writing a file needs PyAV; in-memory frames (t
 __all__ = [
     "VideoDecodeError",
     "VideoFrames",
+    "check_video_file",
     "fps_frame_count",
     "load_video_frames",
     "plan_runs",
@@ -510,6 +513,47 @@ def _load_sequential(path, num_frames, fps, max_frames, convert) -> VideoFrames:
     indices = _select(total, duration, num_frames, fps, max_frames)
     frames, rotation = _decode_by_position(path, indices, convert)
     return VideoFrames(frames, indices, stream_fps, duration, total, rotation)
+
+
+def check_video_file(path: str | os.PathLike) -> int:
+    """Decode every frame of a video file, as `ffmpeg -i FILE -f null -` does, and fail on any sign of damage.
+
+    Sampling decodes only what its frames need, so damage elsewhere in a clip shows only in a full decode. FFmpeg's
+    decoders conceal damaged data (a frame comes out, broken) and mark it: the frame or its packet is flagged
+    corrupt. Folders of frame images are not checked here.
+
+    Returns:
+        The number of frames decoded.
+
+    Raises:
+        VideoDecodeError: the file is missing, not a video or has no video stream; FFmpeg fails on a packet
+            (`corrupt`, `no_frames` when no frame decoded); or a packet or frame is flagged damaged (`corrupt`,
+            naming the frame).
+    """
+    if not os.path.isfile(path):
+        raise VideoDecodeError(path, "missing (no such file)", "missing")
+    number = 0
+    with _open(path) as container:
+        if not container.streams.video:
+            raise VideoDecodeError(path, "no video stream", "no_video_stream")
+        stream = container.streams.video[0]
+        _set_threads(stream)
+        try:
+            for packet in container.demux(stream):
+                if packet.is_corrupt:
+                    raise VideoDecodeError(path, _damaged_reason(None, number), "corrupt")
+                for frame in packet.decode():
+                    if frame.is_corrupt:
+                        raise VideoDecodeError(path, _damaged_reason(None, number), "corrupt")
+                    number += 1
+        except av.FFmpegError as exc:
+            if number == 0:
+                raise VideoDecodeError(path, f"zero decodable frames ({_ffmpeg_message(exc)})", "no_frames") from exc
+            reason = f"corrupt or truncated stream after frame {number} ({_ffmpeg_message(exc)})"
+            raise VideoDecodeError(path, reason) from exc
+    if number == 0:
+        raise VideoDecodeError(path, "zero decodable frames", "no_frames")
+    return number
 
 
 def write_video(
