@@ -1,10 +1,14 @@
 """Frame sampling with PyAV on real H.264 files: the right frames, found without decoding the whole clip."""
 
+from fractions import Fraction
+
+import av
 import numpy as np
 import pytest
 from video_fixtures import (
     binary_numbered_frames,
     decode_all,
+    numbered_frames,
     read_frame_number,
     truncate,
     write_audio_only,
@@ -200,3 +204,21 @@ def test_frames_that_do_not_depend_on_the_damage_still_load(tmp_path):
         check_video_file(path)
     assert info.value.kind == "corrupt"
     assert check_video_file(write_numbered_clip(tmp_path / "fine.mp4")) == 50
+
+
+def test_fps_sampling_of_a_long_clip_is_capped_by_default(tmp_path):
+    # Qwen3-VL#852: a 2-hour clip at 1 fps gave 7,200 frames (about 12 GiB at 384 px), without a word.
+    path = tmp_path / "two_hours.mp4"
+    with av.open(str(path), "w") as container:  # 720 frames, one every 10 s
+        stream = container.add_stream("libx264", rate=Fraction(1, 10))
+        stream.width = stream.height = 16
+        stream.pix_fmt = "yuv420p"
+        for array in numbered_frames(720, 16):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode())
+    with pytest.warns(UserWarning, match="capped at the default max_frames=128"):
+        result = load_video_frames(path, fps=1)
+    assert result.duration == 7200.0 and len(result.frames) == 128
+    assert result.indices == np.linspace(0, 719, 128, dtype=int).tolist()
+    assert len(load_video_frames(path, fps=1, max_frames=300).frames) == 300  # a cap set by hand: no warning
+    assert len(load_video_frames(path, fps=0.05, max_frames=0).frames) == 360  # 0: no cap

@@ -2,7 +2,8 @@
 
 Frame selection follows the TinyLLaVA-Video rule, so training and evaluation see the frames the released models saw:
 `N` frames are `np.linspace(0, T - 1, N, dtype=int)` over the `T` frames of the stream (rounded down, repeats
-allowed when `N > T`), and "`f` frames per second" means `max(1, int(duration * f))` frames picked by the same rule.
+allowed when `N > T`), and "`f` frames per second" means `max(1, int(duration * f))` frames picked by the same rule,
+at most `max_frames` (128 when it is not set, with a warning when that cap applies).
 
 How a frame is found. The container is first *demuxed* (packets are read, nothing is decoded) to build a timestamp
 index: the presentation timestamp of every frame, in display order, and where the keyframes are. Frame `i` is then
@@ -23,6 +24,7 @@ frame FFmpeg flags as damaged (it conceals damaged data and would otherwise hand
 import bisect
 import itertools
 import os
+import warnings
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any, NamedTuple
@@ -36,6 +38,7 @@ except ImportError:  # reading or writing a file needs PyAV; in-memory frames (t
     av = None
 
 __all__ = [
+    "DEFAULT_FPS_MAX_FRAMES",
     "VideoDecodeError",
     "VideoFrames",
     "check_video_file",
@@ -106,9 +109,28 @@ def uniform_indices(num_total_frames: int, num_frames: int) -> list[int]:
     return np.linspace(0, num_total_frames - 1, num_frames, dtype=int).tolist()
 
 
+DEFAULT_FPS_MAX_FRAMES = 128  # the original evaluation's larger cap ("1 fps, at most 64/128 frames")
+
+
 def fps_frame_count(duration: float, fps: float, max_frames: int | None = None) -> int:
-    """How many frames "`fps` frames per second" means for a clip: `max(1, int(duration * fps))`, capped."""
+    """How many frames "`fps` frames per second" means for a clip: `max(1, int(duration * fps))`, capped.
+
+    Args:
+        duration: The clip's length in seconds.
+        fps: Frames per second of video.
+        max_frames: The cap; `None` applies [`DEFAULT_FPS_MAX_FRAMES`] (128), with a warning when it cuts the count
+            (a 2-hour clip at 1 fps would be 7,200 frames, about 12 GiB of pixels at 384 px); `0` sets no cap.
+    """
     count = max(1, int(duration * fps))
+    if max_frames is None and count > DEFAULT_FPS_MAX_FRAMES:
+        warnings.warn(  # the text depends on the settings only, so Python shows it once per run, not per clip
+            f"fps={fps} sampling is capped at the default max_frames={DEFAULT_FPS_MAX_FRAMES} frames per clip (clips "
+            f"longer than {DEFAULT_FPS_MAX_FRAMES / fps:g} s get {DEFAULT_FPS_MAX_FRAMES} frames spread over them); set "
+            "max_frames to choose the cap, 0 for none",
+            UserWarning,
+            stacklevel=2,
+        )
+        return DEFAULT_FPS_MAX_FRAMES
     return min(count, max_frames) if max_frames else count
 
 
@@ -140,8 +162,9 @@ def load_video_frames(
             images (see [`r1video.data.frame_folder`]).
         num_frames: Take this many frames at `np.linspace(0, T - 1, num_frames, dtype=int)`.
         fps: Take `max(1, int(duration * fps))` frames, spread by the same rule. Exclusive with `num_frames`.
-        max_frames: Upper bound on the number of frames (with `fps`, or alone to cap "every frame").
-            With neither `num_frames` nor `fps`, every frame is returned.
+        max_frames: Upper bound on the number of frames (with `fps`, or alone to cap "every frame"). With `fps` and
+            no `max_frames` the cap is [`DEFAULT_FPS_MAX_FRAMES`] (128, with a warning when it applies); `0` sets no
+            cap. With neither `num_frames` nor `fps`, every frame is returned.
         autorotate: Turn frames as a player shows them, by the rotation of the stream's display matrix (phone clips
             are stored sideways with a "rotate 90" tag); `False` keeps the stored orientation (what decord, the
             original's reader, returned). Multiples of 90 degrees only, like FFmpeg's own `-autorotate`.

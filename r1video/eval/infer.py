@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--frames", type=int, default=16, help="uniform frames (default: %(default)s)")
     parser.add_argument("--fps", type=float, help="sample frames per second instead of --frames")
-    parser.add_argument("--max-frames", type=int, help="frame cap with --fps")
+    parser.add_argument("--max-frames", type=int, help="frame cap with --fps (default: 128; 0: none)")
     parser.add_argument("--max-new-tokens", type=int, default=512, help="default: %(default)s")
     parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     parser.add_argument("--temperature", type=float, help="sampling temperature (with --sample)")
