@@ -522,6 +522,19 @@ def _load_sequential(path, num_frames, fps, max_frames, convert) -> VideoFrames:
     Such streams cannot seek (FFmpeg refuses even a seek to the start), so each pass opens the file afresh; counting
     first keeps only the chosen frames in memory.
     """
+    total, stream_fps = _count_frames(path)
+    duration = total / stream_fps if stream_fps else 0.0
+    indices = _select(total, duration, num_frames, fps, max_frames)
+    frames, rotation = _decode_by_position(path, indices, convert)
+    return VideoFrames(frames, indices, stream_fps, duration, total, rotation)
+
+
+def _count_frames(path) -> tuple[int, float]:
+    """Decode every frame (nothing converted): `(frame count, the stream's frame rate)`.
+
+    Raises:
+        VideoDecodeError: FFmpeg fails, or no frame decodes (`no_frames`).
+    """
     with _open(path) as container:
         stream = container.streams.video[0]
         _set_threads(stream)
@@ -532,10 +545,7 @@ def _load_sequential(path, num_frames, fps, max_frames, convert) -> VideoFrames:
         stream_fps = float(stream.average_rate or stream.guessed_rate or 0.0)
     if total == 0:
         raise VideoDecodeError(path, "zero decodable frames", "no_frames")
-    duration = total / stream_fps if stream_fps else 0.0
-    indices = _select(total, duration, num_frames, fps, max_frames)
-    frames, rotation = _decode_by_position(path, indices, convert)
-    return VideoFrames(frames, indices, stream_fps, duration, total, rotation)
+    return total, stream_fps
 
 
 def check_video_file(path: str | os.PathLike) -> int:
