@@ -119,13 +119,14 @@ def run(stage: str, argv: list[str] | None, make_parser, train) -> int:
         print(f"{prog}: error: {error}", file=sys.stderr)  # noqa: T201
         return USAGE_ERROR
 
+    from r1video.data.bad_samples import TooManyBadSamplesError
     from r1video.runs import RunLockedError, run_lock
 
     try:
         # One run per output_dir: a second one started on it is refused, naming the holder.
         with run_lock(training_args.output_dir, main_process=training_args.process_index == 0):
             train(script_args, training_args, model_args)
-    except RunLockedError as error:
+    except (RunLockedError, TooManyBadSamplesError) as error:  # a run stopped for its clips: one line, no traceback
         print(f"{prog}: error: {error}", file=sys.stderr)  # noqa: T201
         return 1
     return 0

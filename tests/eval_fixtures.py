@@ -208,3 +208,11 @@ def make_mmvu(root) -> str:
 
 
 MAKERS = {"mvbench": make_mvbench, "videomme": make_videomme, "mlvu": make_mlvu, "mmvu": make_mmvu}
+
+
+def write_4k_clip(path, count: int = 4) -> str:
+    """A real 3840x2160 H.264 clip of `count` flat grey frames (level `8 * i`): a few KiB, one frame is 24.9 MB RGB."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    frames = np.stack([np.full((2160, 3840, 3), (8 * i) % 256, np.uint8) for i in range(count)])
+    write_video(path, frames, fps=8, options={"preset": "ultrafast"})
+    return str(path)

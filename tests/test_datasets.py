@@ -155,8 +155,23 @@ def test_bad_sample_tracker_skips_then_stops(root):
 
 
 def test_bad_sample_tracker_waits_for_min_samples(root):
-    tracker = BadSampleTracker(max_bad_fraction=0.1, min_samples=5)
+    tracker = BadSampleTracker(max_bad_fraction=0.1, min_samples=6)
+    assert tracker.load(root / "NextQA" / "a.mp4", num_frames=2) is not None
     for _ in range(4):
-        assert tracker.load(root / "missing.mp4") is None  # 100% bad, but too few tried to judge
-    with pytest.raises(TooManyBadSamplesError):
+        assert tracker.load(root / "missing.mp4") is None  # 80% bad, but too few tried to judge
+    with pytest.raises(TooManyBadSamplesError, match="5 of 6 videos"):
         tracker.load(root / "missing.mp4")
+
+
+@pytest.mark.parametrize(("limit", "stops_at"), [(0.05, 3), (0.1, 4), (0.5, 10)])
+def test_when_every_clip_fails_the_tracker_stops_before_min_samples(root, limit, stops_at):
+    # A run whose clips all fail trained at loss 0 until 20 clips were tried; the first `n` failing in a row is
+    # stopped once a data set within the limit would do that with a chance under 0.1% (limit ** n < 0.001).
+    tracker = BadSampleTracker(max_bad_fraction=limit, min_samples=20)
+    for _ in range(stops_at - 1):
+        assert tracker.load(root / "missing.mp4") is None
+    with pytest.raises(TooManyBadSamplesError, match=f"the first {stops_at} videos all failed to decode"):
+        tracker.load(root / "missing.mp4")
+    never = BadSampleTracker(max_bad_fraction=1.0, min_samples=20)  # "every clip may fail" is never stopped
+    for _ in range(30):
+        assert never.load(root / "missing.mp4") is None

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from video_fixtures import truncate, write_numbered_clip, write_zero_frame_clip
+from video_fixtures import truncate, write_damaged_clip, write_numbered_clip, write_zero_frame_clip
 
 from r1video.data.cli import main
 from r1video.data.validate import validate_file
@@ -20,6 +20,7 @@ def root(tmp_path_factory):
     (root / "videos" / "notes.mp4").write_text("not a video")
     write_zero_frame_clip(root / "videos" / "blank.mp4")
     truncate(write_numbered_clip(root / "videos" / "cut.mp4", count=12), 0.5)
+    write_damaged_clip(root / "videos" / "damaged.mp4", damaged_frame=30)  # off the path of the sampled frames
     return root
 
 
@@ -42,6 +43,7 @@ PLANTED = [
     (grpo("cut.mp4"), "video_corrupt"),
     ([1, 2], "wrong_type"),
     (grpo("c.mp4", problem="Describe it.", solution="a box"), None),
+    (grpo("damaged.mp4", problem="Which box?\nA. red\nB. blue"), "video_corrupt"),
 ]
 
 
@@ -60,6 +62,15 @@ def test_finds_every_planted_defect(root):
     assert by_line[3].field == "solution" and by_line[6].field == "video_filename"
     assert "line 1" in by_line[10].message  # the duplicate names the original
     assert "truncated" in by_line[11].message
+    assert "damaged data: FFmpeg decodes frame 30 with errors" in by_line[14].message
+
+
+def test_quick_validation_decodes_only_the_sampled_frames(root, capsys):
+    damaged = write_lines(root / "damaged.jsonl", [(grpo("damaged.mp4"), None)])
+    assert validate_file(damaged, root, full_decode=False).ok  # frames 0, 16, 32, 49 do not depend on frame 30
+    assert main(["validate", str(damaged), "--video-root", str(root)]) == 1
+    assert "frame 30" in capsys.readouterr().out
+    assert main(["validate", str(damaged), "--video-root", str(root), "--quick"]) == 0
 
 
 def test_clean_file_has_no_issues(root):
@@ -113,7 +124,7 @@ def test_cli_exit_codes_table_and_json(root, capsys):
 
     assert main(["validate", str(planted), "--video-root", str(root), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["ok"] is False and report["counts"]["video_corrupt"] == 2
+    assert report["ok"] is False and report["counts"]["video_corrupt"] == 3
     assert {"line", "field", "code", "message"} <= set(report["issues"][0])
 
     clean = write_lines(root / "clean_cli.jsonl", [(grpo("a.mp4"), None)])

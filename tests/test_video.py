@@ -1,18 +1,28 @@
 """Frame sampling with PyAV on real H.264 files: the right frames, found without decoding the whole clip."""
 
+from fractions import Fraction
+
+import av
 import numpy as np
 import pytest
 from video_fixtures import (
+    binary_numbered_frames,
     decode_all,
+    numbered_frames,
+    read_frame_number,
     truncate,
     write_audio_only,
+    write_damaged_clip,
+    write_encoded,
     write_faststart_clip,
     write_numbered_clip,
+    write_remuxed,
     write_vfr_clip,
     write_zero_frame_clip,
 )
 
-from r1video.data.video import VideoDecodeError, load_video_frames, write_video
+from r1video.data.bad_samples import BadSampleTracker
+from r1video.data.video import VideoDecodeError, check_video_file, load_video_frames, write_video
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +149,76 @@ def test_without_pyav_the_module_imports_and_reading_a_file_says_what_is_missing
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["reading and writing video files needs PyAV: pip install av"] * 2
+
+
+@pytest.fixture(scope="module")
+def b_frame_mp4(tmp_path_factory):
+    """H.264 with B-frames (x264's 3) and a keyframe every 25 frames, 120 numbered frames."""
+    path = tmp_path_factory.mktemp("seek") / "good.mp4"
+    return write_encoded(path, binary_numbered_frames(120), "libx264", options={"g": "25", "bf": "3", "crf": "12"})
+
+
+def _inexact_seek_clip(kind, source, folder):
+    """The clips of decord#83: FFmpeg plays them all, a seek by presentation time lands late in them."""
+    if kind == "ts":  # `ffmpeg -i good.mp4 -c copy x.ts`
+        return write_remuxed(source, folder / "x.ts", "mpegts")
+    if kind == "m2ts":  # Blu-ray transport stream: 192-byte packets
+        return write_remuxed(source, folder / "x.m2ts", "mpegts", {"mpegts_m2ts_mode": "1"})
+    frames = binary_numbered_frames(120)
+    if kind == "mpg":  # MPEG-2 in an MPEG program stream, open GOPs with B-frames
+        return write_encoded(folder / "x.mpg", frames, "mpeg2video", "mpeg", {"g": "12", "bf": "2", "qscale": "2"})
+    # H.264 with B-frames in AVI: the packets carry decode-order numbers, not display times
+    return write_encoded(folder / "x.avi", frames, "libx264", "avi", {"g": "25", "bf": "3", "crf": "12"})
+
+
+@pytest.mark.parametrize("kind", ["ts", "m2ts", "mpg", "avi"])
+def test_containers_where_a_seek_lands_late_give_the_asked_frames(b_frame_mp4, tmp_path, kind):
+    path = _inexact_seek_clip(kind, b_frame_mp4, tmp_path)
+    reference = decode_all(path)  # what FFmpeg plays, frame by frame
+    assert [read_frame_number(frame) for frame in reference] == list(range(120))
+    for num_frames in (1, 8, 16, 120):
+        result = load_video_frames(path, num_frames=num_frames)
+        assert result.num_total_frames == 120
+        assert result.indices == np.linspace(0, 119, num_frames, dtype=int).tolist()
+        assert [read_frame_number(frame) for frame in result.frames] == result.indices
+        np.testing.assert_array_equal(result.frames, reference[result.indices])
+
+
+def test_damaged_bytes_make_a_bad_clip_not_broken_frames(tmp_path):
+    # TinyLLaVA-Video#2: FFmpeg conceals damaged data and hands out a broken frame, with the frame flagged corrupt.
+    path = write_damaged_clip(tmp_path / "damaged.mp4", damaged_frame=25)  # the second keyframe: frames 25-49 use it
+    with pytest.raises(VideoDecodeError, match="damaged data: FFmpeg decodes frame 25 with errors") as info:
+        load_video_frames(path, num_frames=4)  # frames 0, 16, 32, 49
+    assert info.value.kind == "corrupt"
+    tracker = BadSampleTracker()
+    assert tracker.load(path, num_frames=4) is None and tracker.num_bad == 1  # train time: skipped and counted
+    with pytest.raises(VideoDecodeError, match="frame 25"):
+        check_video_file(path)
+
+
+def test_frames_that_do_not_depend_on_the_damage_still_load(tmp_path):
+    path = write_damaged_clip(tmp_path / "damaged.mp4", damaged_frame=30)  # a B-frame nothing refers to
+    intact = decode_all(path)[[0, 16, 32, 49]]
+    np.testing.assert_array_equal(load_video_frames(path, num_frames=4).frames, intact)
+    with pytest.raises(VideoDecodeError, match="frame 30") as info:  # a full decode sees it
+        check_video_file(path)
+    assert info.value.kind == "corrupt"
+    assert check_video_file(write_numbered_clip(tmp_path / "fine.mp4")) == 50
+
+
+def test_fps_sampling_of_a_long_clip_is_capped_by_default(tmp_path):
+    # Qwen3-VL#852: a 2-hour clip at 1 fps gave 7,200 frames (about 12 GiB at 384 px), without a word.
+    path = tmp_path / "two_hours.mp4"
+    with av.open(str(path), "w") as container:  # 720 frames, one every 10 s
+        stream = container.add_stream("libx264", rate=Fraction(1, 10))
+        stream.width = stream.height = 16
+        stream.pix_fmt = "yuv420p"
+        for array in numbered_frames(720, 16):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode())
+    with pytest.warns(UserWarning, match="capped at the default max_frames=128"):
+        result = load_video_frames(path, fps=1)
+    assert result.duration == 7200.0 and len(result.frames) == 128
+    assert result.indices == np.linspace(0, 719, 128, dtype=int).tolist()
+    assert len(load_video_frames(path, fps=1, max_frames=300).frames) == 300  # a cap set by hand: no warning
+    assert len(load_video_frames(path, fps=0.05, max_frames=0).frames) == 360  # 0: no cap

@@ -97,3 +97,75 @@ def decode_all(path) -> np.ndarray:
     """Every frame of a file, decoded sequentially from the start: the reference the sampler must match."""
     with av.open(str(path)) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])])
+
+
+def binary_numbered_frames(count: int, size: int = 64) -> np.ndarray:
+    """`(count, size, size, 3)` frames with their own number drawn in the top half as 8 black/white bit columns."""
+    frames = np.zeros((count, size, size, 3), np.uint8)
+    width = size // 8
+    for i in range(count):
+        for bit in range(8):
+            if (i >> bit) & 1:
+                frames[i, : size // 2, bit * width : (bit + 1) * width] = 255
+        frames[i, size // 2 :, :, 1] = (i * 3) % 256
+    return frames
+
+
+def read_frame_number(frame: np.ndarray) -> int:
+    """The number [`binary_numbered_frames`] drew into a decoded frame."""
+    size = frame.shape[1]
+    width = size // 8
+    columns = frame[: size // 4, width // 2 :: width][:, :8].mean(axis=(0, 2))
+    return sum(1 << bit for bit, value in enumerate(columns) if value > 128)
+
+
+def write_remuxed(src, dst, format: str, options: dict | None = None) -> str:
+    """Copy the video packets of `src` into another container (no re-encoding), as `ffmpeg -i src -c copy dst`."""
+    with av.open(str(src)) as source, av.open(str(dst), "w", format=format, options=options or {}) as target:
+        stream = source.streams.video[0]
+        out = target.add_stream_from_template(stream)
+        for packet in source.demux(stream):
+            if packet.dts is None:  # the flush packet
+                continue
+            packet.stream = out
+            target.mux(packet)
+    return str(dst)
+
+
+def write_encoded(path, frames: np.ndarray, codec: str, format: str | None = None, options: dict | None = None) -> str:
+    """Encode RGB `frames` at 25 fps with any FFmpeg encoder into any container (`format`: FFmpeg's muxer name)."""
+    with av.open(str(path), "w", format=format) as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        stream.options = options or {}
+        for array in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode())
+    return str(path)
+
+
+def write_damaged_clip(path, damaged_frame: int, count: int = 50, size: int = 256) -> str:
+    """An H.264 MP4 (keyframes at 0 and 25, B-frames) with 4 bytes flipped in the middle of one frame's packet.
+
+    The file stays well formed: it opens, every frame decodes without an FFmpeg error, and FFmpeg conceals the damage,
+    so the frame comes out broken and flagged corrupt. Gradients at 256 px, so the damaged slice is big enough for the
+    decoder to notice.
+    """
+    rows, columns = np.mgrid[0:size, 0:size]
+    frames = np.stack(
+        [np.stack([(columns * 3 + i * 4) % 256, (rows * 2 + i * 3) % 256, (rows + columns + i * 5) % 256], -1)
+         for i in range(count)]
+    ).astype(np.uint8)  # fmt: skip
+    write_video(path, frames, fps=25, gop=25)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packet = next(p for p in container.demux(stream) if p.pts == damaged_frame * 512)  # x264's 1/12800 base
+        position, length = packet.pos, packet.size
+    with open(path, "r+b") as f:
+        data = bytearray(f.read())
+        for k in range(4):
+            data[position + length // 2 + 3 * k] ^= 0x5A
+        f.seek(0)
+        f.write(data)
+    return str(path)

@@ -4,6 +4,10 @@ A long run should neither die at step 40,000 on one unreadable file nor train fo
 are half missing. [`BadSampleTracker`] does the middle thing: a clip that fails to decode is logged and skipped (the
 caller draws another sample), and once at least `min_samples` clips have been tried, a bad fraction above
 `max_bad_fraction` raises [`TooManyBadSamplesError`] naming the limit and a few of the bad files.
+
+A run whose every clip fails is stopped sooner: when the first `n` clips have all failed and a data set within the
+limit would do that with a chance under 0.1% (`max_bad_fraction ** n < 0.001`: 3 clips at the default 5%, 10 at 50%,
+never at 100%), it raises at once rather than train at loss 0 until `min_samples` clips have been tried.
 """
 
 import logging
@@ -14,6 +18,8 @@ from r1video.data.video import VideoDecodeError, VideoFrames, load_video_frames
 __all__ = ["BadSampleTracker", "TooManyBadSamplesError"]
 
 logger = logging.getLogger(__name__)
+
+ALL_BAD_CHANCE = 1e-3  # stop when "every clip so far failed" is this unlikely for a data set within the limit
 
 
 class TooManyBadSamplesError(RuntimeError):
@@ -61,19 +67,28 @@ class BadSampleTracker:
         """Count and log a clip that failed; raise once the bad fraction passes the limit.
 
         Raises:
-            TooManyBadSamplesError: at least `min_samples` clips were tried and more than `max_bad_fraction` failed.
+            TooManyBadSamplesError: at least `min_samples` clips were tried and more than `max_bad_fraction` failed,
+                or every clip so far failed and that is too unlikely within the limit (see the module docstring).
         """
         self.num_bad += 1
         self.bad.setdefault(str(path), str(reason))
         if self.num_bad <= self.max_logged:
             logger.warning("skipping bad video %s (%d bad of %d so far)", reason, self.num_bad, self.num_seen)
+        if self.num_good == 0 and self.max_bad_fraction**self.num_bad < ALL_BAD_CHANCE:
+            raise TooManyBadSamplesError(
+                f"the first {self.num_bad} videos all failed to decode, which a data set within the limit of "
+                f"{self.max_bad_fraction:.1%} bad videos does with a chance under {ALL_BAD_CHANCE:.1%}: stopped "
+                f"before training on no video. {self._advice()}"
+            )
         if self.num_seen >= self.min_samples and self.bad_fraction > self.max_bad_fraction:
-            examples = "; ".join(f"{p}: {r}" for p, r in list(self.bad.items())[:3])
             raise TooManyBadSamplesError(
                 f"{self.num_bad} of {self.num_seen} videos ({self.bad_fraction:.1%}) failed to decode, more than the "
-                f"limit of {self.max_bad_fraction:.1%}. First ones: {examples}. "
-                "Run `r1video data validate FILE --video-root DIR` to list every bad record."
+                f"limit of {self.max_bad_fraction:.1%}. {self._advice()}"
             )
+
+    def _advice(self) -> str:
+        examples = "; ".join(f"{p}: {r}" for p, r in list(self.bad.items())[:3])
+        return f"First ones: {examples}. Run `r1video data validate FILE --video-root DIR` to list every bad record."
 
     def load(self, path: str | os.PathLike, **kwargs) -> VideoFrames | None:
         """[`load_video_frames`] that returns `None` for a bad clip instead of raising (and counts it)."""

@@ -16,6 +16,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--frames", type=int, default=4, help="frames decoded per video (default: 4)")
     validate.add_argument("--no-decode", action="store_true", help="check that videos exist, without decoding")
     validate.add_argument(
+        "--quick",
+        action="store_true",
+        help="decode only the --frames sampled frames of each video, not every frame (damage elsewhere is missed)",
+    )
+    validate.add_argument(
         "--model", help="checkpoint (directory or Hub id) whose tokenizer limits prompt lengths (default: not checked)"
     )
     validate.add_argument(
@@ -72,6 +77,7 @@ def _validate(args) -> int:
         args.video_root,
         num_frames=args.frames,
         check_videos=not args.no_decode,
+        full_decode=not args.quick,
         processor=processor,
         question_template=template,
     )

@@ -7,7 +7,7 @@ from r1video.data.jsonio import iter_records
 from r1video.data.lengths import model_max_length, prompt_length
 from r1video.data.paths import PathEscapeError, resolve_video_path
 from r1video.data.records import RecordError, check_record
-from r1video.data.video import VideoDecodeError, load_video_frames
+from r1video.data.video import VideoDecodeError, check_video_file, load_video_frames
 
 __all__ = ["Issue", "ValidationReport", "format_report", "validate_file"]
 
@@ -75,13 +75,15 @@ def validate_file(
     progress: bool | None = None,
     processor=None,
     question_template: str | None = None,
+    full_decode: bool = True,
 ) -> ValidationReport:
     """Check an annotation file (GRPO JSONL or LLaVA-style SFT JSON) and the videos it points to.
 
     Checks, per record: the JSON parses; it is an object with the fields of its format, of the right types; a
     conversation alternates human/assistant turns; the solution is one of the question's options (when the question
-    has lettered options); the video path stays inside `video_root`; the video exists and `num_frames` frames spread
-    over the whole clip decode (so truncated files fail); the record is not a duplicate (same video and question,
+    has lettered options); the video path stays inside `video_root`; the video exists, `num_frames` frames spread
+    over the whole clip decode (so truncated files fail) and, with `full_decode`, every frame decodes without an
+    FFmpeg error or a frame FFmpeg flags as damaged (damaged bytes in a clip); the record is not a duplicate (same video and question,
     or same `id`) of an earlier one; with a `processor`, the prompt fits the model's maximum length. Each distinct
     video is decoded once.
 
@@ -94,6 +96,8 @@ def validate_file(
         processor: The model's processor: prompts longer than its tokenizer's `model_max_length` (counted as the
             model sees them, video placeholders included) are reported. Not checked without one.
         question_template: The GRPO question template training applies (`{Question}` field), for those lengths.
+        full_decode: Decode every frame of each video, as `ffmpeg -i FILE -f null -` does (`False`: only the
+            `num_frames` sampled ones, faster on long clips).
 
     Returns:
         A [`ValidationReport`]; `report.ok` is `True` when nothing is wrong.
@@ -134,7 +138,7 @@ def validate_file(
             report.issues.append(Issue(record.line, video_field, "path_escape", str(exc)))
             continue
         if video_path not in video_results:
-            video_results[video_path] = _check_video(video_path, num_frames, check_videos, report)
+            video_results[video_path] = _check_video(video_path, num_frames, check_videos, full_decode, report)
         problem = video_results[video_path]
         if problem is not None:
             report.issues.append(Issue(record.line, video_field, problem.code, problem.message))
@@ -155,13 +159,17 @@ def _check_duplicates(record, fmt, video_name, question, first_seen, report) -> 
             first_seen[key] = record.line
 
 
-def _check_video(video_path: str, num_frames: int, decode: bool, report: ValidationReport) -> Issue | None:
+def _check_video(
+    video_path: str, num_frames: int, decode: bool, full_decode: bool, report: ValidationReport
+) -> Issue | None:
     if not decode:
         if os.path.isfile(video_path) or os.path.isdir(video_path):  # a folder of frame images is a clip too
             return None
         return Issue(0, "", "video_missing", f"{video_path}: missing (no such file)")
     try:
         video = load_video_frames(video_path, num_frames=num_frames)
+        if full_decode and not os.path.isdir(video_path):
+            check_video_file(video_path)
     except VideoDecodeError as exc:
         return Issue(0, "", _VIDEO_CODES.get(exc.kind, "video_corrupt"), str(exc))
     if video.rotation:

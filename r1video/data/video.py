@@ -2,7 +2,8 @@
 
 Frame selection follows the TinyLLaVA-Video rule, so training and evaluation see the frames the released models saw:
 `N` frames are `np.linspace(0, T - 1, N, dtype=int)` over the `T` frames of the stream (rounded down, repeats
-allowed when `N > T`), and "`f` frames per second" means `max(1, int(duration * f))` frames picked by the same rule.
+allowed when `N > T`), and "`f` frames per second" means `max(1, int(duration * f))` frames picked by the same rule,
+at most `max_frames` (128 when it is not set, with a warning when that cap applies).
 
 How a frame is found. The container is first *demuxed* (packets are read, nothing is decoded) to build a timestamp
 index: the presentation timestamp of every frame, in display order, and where the keyframes are. Frame `i` is then
@@ -15,11 +16,15 @@ no timestamps (raw elementary streams such as `.h264`) cannot seek: they are dec
 the frames and once to keep the chosen ones.
 
 Frames come out as a player shows them: the rotation of the stream's display matrix (phone clips) is applied unless
-`autorotate=False`. Every FFmpeg failure becomes a [`VideoDecodeError`] naming the file.
+`autorotate=False`. Every FFmpeg failure becomes a [`VideoDecodeError`] naming the file, and so does a decoded
+frame FFmpeg flags as damaged (it conceals damaged data and would otherwise hand out a broken frame silently);
+[`check_video_file`] decodes every frame to find damage anywhere in a clip (`r1video data validate` runs it).
 """
 
 import bisect
+import itertools
 import os
+import warnings
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any, NamedTuple
@@ -33,8 +38,10 @@ except ImportError:  # reading or writing a file needs PyAV; in-memory frames (t
     av = None
 
 __all__ = [
+    "DEFAULT_FPS_MAX_FRAMES",
     "VideoDecodeError",
     "VideoFrames",
+    "check_video_file",
     "fps_frame_count",
     "load_video_frames",
     "plan_runs",
@@ -102,9 +109,28 @@ def uniform_indices(num_total_frames: int, num_frames: int) -> list[int]:
     return np.linspace(0, num_total_frames - 1, num_frames, dtype=int).tolist()
 
 
+DEFAULT_FPS_MAX_FRAMES = 128  # the original evaluation's larger cap ("1 fps, at most 64/128 frames")
+
+
 def fps_frame_count(duration: float, fps: float, max_frames: int | None = None) -> int:
-    """How many frames "`fps` frames per second" means for a clip: `max(1, int(duration * fps))`, capped."""
+    """How many frames "`fps` frames per second" means for a clip: `max(1, int(duration * fps))`, capped.
+
+    Args:
+        duration: The clip's length in seconds.
+        fps: Frames per second of video.
+        max_frames: The cap; `None` applies [`DEFAULT_FPS_MAX_FRAMES`] (128), with a warning when it cuts the count
+            (a 2-hour clip at 1 fps would be 7,200 frames, about 12 GiB of pixels at 384 px); `0` sets no cap.
+    """
     count = max(1, int(duration * fps))
+    if max_frames is None and count > DEFAULT_FPS_MAX_FRAMES:
+        warnings.warn(  # the text depends on the settings only, so Python shows it once per run, not per clip
+            f"fps={fps} sampling is capped at the default max_frames={DEFAULT_FPS_MAX_FRAMES} frames per clip (clips "
+            f"longer than {DEFAULT_FPS_MAX_FRAMES / fps:g} s get {DEFAULT_FPS_MAX_FRAMES} frames spread over them); set "
+            "max_frames to choose the cap, 0 for none",
+            UserWarning,
+            stacklevel=2,
+        )
+        return DEFAULT_FPS_MAX_FRAMES
     return min(count, max_frames) if max_frames else count
 
 
@@ -115,6 +141,9 @@ class _Index(NamedTuple):
     num_packets: int  # packets read, including the ones an edit list discards
     keyframe_pts: list[int]  # sorted timestamps of keyframes
     frame_duration: float | None  # seconds, of the last packet (for the clip's duration)
+    keyframe_dts: dict[int, int] | None = None  # keyframe pts -> its decode timestamp (what MPEG-TS/PS seek by)
+    pts_rise_in_decode_order: bool = False  # packet pts never fall in file order (AVI numbers packets this way)
+    pts_unique: bool = True  # no two packets share a timestamp (MPEG-PS guesses some, and repeats them)
 
 
 def load_video_frames(
@@ -133,8 +162,9 @@ def load_video_frames(
             images (see [`r1video.data.frame_folder`]).
         num_frames: Take this many frames at `np.linspace(0, T - 1, num_frames, dtype=int)`.
         fps: Take `max(1, int(duration * fps))` frames, spread by the same rule. Exclusive with `num_frames`.
-        max_frames: Upper bound on the number of frames (with `fps`, or alone to cap "every frame").
-            With neither `num_frames` nor `fps`, every frame is returned.
+        max_frames: Upper bound on the number of frames (with `fps`, or alone to cap "every frame"). With `fps` and
+            no `max_frames` the cap is [`DEFAULT_FPS_MAX_FRAMES`] (128, with a warning when it applies); `0` sets no
+            cap. With neither `num_frames` nor `fps`, every frame is returned.
         autorotate: Turn frames as a player shows them, by the rotation of the stream's display matrix (phone clips
             are stored sideways with a "rotate 90" tag); `False` keeps the stored orientation (what decord, the
             original's reader, returned). Multiples of 90 degrees only, like FFmpeg's own `-autorotate`.
@@ -240,7 +270,8 @@ def _ffmpeg_message(exc: "av.FFmpegError") -> str:
 
 def _build_index(container, stream, path) -> _Index | None:
     """Demux every packet of `stream` (no decoding); `None` when the packets carry no timestamps."""
-    pts, keyframe_pts, last_duration, num_packets = [], [], None, 0
+    pts, keyframe_pts, keyframe_dts, last_duration, num_packets = [], [], {}, None, 0
+    rising, previous = True, None
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the flush packet at the end
@@ -250,16 +281,20 @@ def _build_index(container, stream, path) -> _Index | None:
                 continue
             if packet.pts is None:
                 return None
+            rising = rising and (previous is None or packet.pts > previous)
+            previous = packet.pts
             pts.append(packet.pts)
             if packet.is_keyframe:
                 keyframe_pts.append(packet.pts)
+                keyframe_dts[packet.pts] = packet.dts if packet.dts is not None else packet.pts
             last_duration = packet.duration
     except av.FFmpegError as exc:
         raise VideoDecodeError(path, f"corrupt container ({_ffmpeg_message(exc)})") from exc
     pts.sort()
     keyframe_pts.sort()
     frame_duration = float(last_duration * stream.time_base) if last_duration else None
-    return _Index(pts, num_packets, keyframe_pts, frame_duration)
+    unique = all(a < b for a, b in itertools.pairwise(pts))
+    return _Index(pts, num_packets, keyframe_pts, frame_duration, keyframe_dts, rising, unique)
 
 
 def _stream_fps(stream, index: _Index, total: int) -> float:
@@ -304,39 +339,95 @@ def plan_runs(keyframe_pts: list[int], targets: list[int]) -> list[tuple[int, li
 def _decode_at(container, stream, path, index: _Index, indices: list[int], convert=None, with_rotation=False):
     """Decode the frames at `indices` (display order), seeking only when the next target is past the next keyframe.
 
+    Timestamps are checked as frames come out; where they cannot be trusted to find a frame (a demuxer that cannot
+    land on the keyframe, packet timestamps that count packets in decode order as AVI's do while the codec reorders
+    frames, timestamps an MPEG-PS demuxer guessed twice) the clip is decoded from its start instead and frames are
+    taken by their position, as a sequential decode numbers them.
+
     Returns the stacked converted frames (upright RGB `(N, H, W, 3)` by default), and the stream's display
     rotation in degrees when `with_rotation`.
+
+    Raises:
+        VideoDecodeError: a frame is missing (`truncated`), none decodes (`no_frames`), or FFmpeg fails or flags a
+            decoded frame as damaged (`corrupt`).
     """
     convert = convert or _converter(autorotate=True, frame_transform=None)
-    targets = sorted({index.pts[i] for i in indices})
-    runs = plan_runs(index.keyframe_pts, targets)
     _set_threads(stream)
+    try:
+        if not index.pts_unique or (index.pts_rise_in_decode_order and stream.codec_context.has_b_frames):
+            raise _SeekFailed("packet timestamps are not display times")  # count frames instead
+        frames, rotation = _decode_seeking(container, stream, path, index, indices, convert)
+    except _SeekFailed:
+        frames, rotation = _decode_by_position(path, indices, convert, len(index.pts))
+    return (frames, rotation) if with_rotation else frames
+
+
+class _SeekFailed(Exception):
+    """Seeking did not give the frames the timestamp index names; decode from the start instead."""
+
+
+def _decode_seeking(container, stream, path, index: _Index, indices: list[int], convert):
+    targets = sorted({index.pts[i] for i in indices})
     keep = set(targets)
     decoded: dict[int, Any] = {}
-    any_decoded, rotation = False, 0
+    rotation = 0
     try:
-        for keyframe, run_targets in runs:
-            container.seek(keyframe, stream=stream, backward=True)
+        for keyframe, run_targets in plan_runs(index.keyframe_pts, targets):
             wanted = iter(run_targets)
-            target = next(wanted)
-            for frame in _decode_skipping_nonref(container, stream, keep):
-                any_decoded, rotation = True, frame.rotation
-                if frame.pts is None or frame.pts < target:
+            target, last = next(wanted), None
+            for frame in _decode_skipping_nonref(stream, _packets_from(container, stream, index, keyframe), keep):
+                rotation = frame.rotation
+                if frame.pts is None or (last is not None and frame.pts <= last):
+                    raise _SeekFailed("decoded frames carry no timestamps, or not in display order")
+                last = frame.pts
+                if frame.pts < keyframe:
+                    continue  # a leading picture of an open GOP: it refers to frames before the seek point
+                if frame.is_corrupt:
+                    raise VideoDecodeError(path, _damaged_reason(index, frame.pts), "corrupt")
+                if frame.pts < target:
                     continue
                 if frame.pts > target:
-                    break  # the target never came out of the decoder
+                    raise _SeekFailed(f"the frame at {target} never came out of the decoder")
                 decoded[target] = convert(frame)
                 target = next(wanted, None)
                 if target is None:
                     break
             if target is not None:
-                raise VideoDecodeError(path, *_missing_frame_reason(index, target, any_decoded))
+                raise _SeekFailed(f"the frame at {target} never came out of the decoder")
     except av.FFmpegError as exc:
-        if not any_decoded:
-            raise VideoDecodeError(path, f"zero decodable frames ({_ffmpeg_message(exc)})", "no_frames") from exc
+        if not decoded:
+            raise _SeekFailed(_ffmpeg_message(exc)) from exc  # the decode from the start names the error
         raise VideoDecodeError(path, f"corrupt or truncated stream ({_ffmpeg_message(exc)})") from exc
-    frames = _stack([decoded[index.pts[i]] for i in indices])
-    return (frames, rotation) if with_rotation else frames
+    return _stack([decoded[index.pts[i]] for i in indices]), rotation
+
+
+def _packets_from(container, stream, index: _Index, keyframe: int):
+    """The demuxed packets of `stream` in file order, from the keyframe whose timestamp is `keyframe` on.
+
+    Seeks by the keyframe's decode timestamp (MPEG-TS and MPEG-PS seek by it: by the presentation time they land
+    after the keyframe when frames are reordered), drops the packets before the keyframe where the demuxer landed
+    early, and when it landed late (the keyframe never shows) seeks again 1 s, then 10 s earlier, then to the
+    start.
+
+    Raises:
+        _SeekFailed: the keyframe's packet was not found from any of those points.
+    """
+    if keyframe not in (index.keyframe_dts or {}):  # no keyframe before the target (a stream cut mid-GOP)
+        container.seek(keyframe, stream=stream, backward=True)
+        return container.demux(stream)
+    dts, second = index.keyframe_dts[keyframe], round(1 / stream.time_base)
+    start = min(index.keyframe_dts.values())
+    for point in (dts, dts - second, dts - 10 * second, start - second):
+        container.seek(point, stream=stream, backward=True)
+        packets = container.demux(stream)
+        for packet in packets:
+            if packet.size == 0:  # end of the stream
+                break
+            if packet.pts == keyframe and packet.is_keyframe:
+                return itertools.chain([packet], packets)
+            if packet.is_keyframe and packet.pts is not None and packet.pts > keyframe:
+                break  # landed after the keyframe
+    raise _SeekFailed(f"no seek lands on the keyframe at {keyframe}")
 
 
 def _set_threads(stream) -> None:
@@ -350,24 +441,25 @@ def _set_threads(stream) -> None:
     stream.thread_type = "AUTO"
 
 
-def _decode_skipping_nonref(container, stream, keep: set[int]):
-    """Decode from the current position, skipping the non-reference frames whose timestamp is not in `keep`.
+def _decode_skipping_nonref(stream, packets, keep: set[int]):
+    """Decode `packets` (then drain the decoder), skipping the non-reference frames whose timestamp is not in `keep`.
 
     No other frame is predicted from a non-reference frame, so the frames that are decoded are bit-identical to a
     sequential decode; with x264's defaults about half the frames are non-reference B-frames. The skip is set per
     packet, before the packet is sent (frame threads copy it at submission), and only when it changes.
     """
     context = stream.codec_context
-    if not context.has_b_frames:  # no frame reordering: every frame is a reference (x264 without B-frames)
-        yield from container.decode(stream)
-        return
+    reorders = context.has_b_frames  # without frame reordering every frame is a reference (x264 without B-frames)
     current = "DEFAULT"
     try:
-        for packet in container.demux(stream):
-            wanted = "DEFAULT" if packet.pts is None or packet.pts in keep else "NONREF"
+        for packet in packets:
+            wanted = "DEFAULT" if not reorders or packet.pts is None or packet.pts in keep else "NONREF"
             if wanted != current:
                 context.skip_frame = current = wanted
             yield from context.decode(packet)
+            if packet.size == 0:
+                return
+        yield from context.decode(None)  # the packets ran out without the flush packet: drain the decoder
     finally:
         context.skip_frame = "DEFAULT"
 
@@ -378,14 +470,50 @@ def _keyframe_at_or_before(keyframe_pts: list[int], target: int) -> int:
     return keyframe_pts[position - 1] if position else target
 
 
-def _missing_frame_reason(index: _Index, target: int, any_decoded: bool) -> tuple[str, str]:
-    if not any_decoded:
-        return "zero decodable frames", "no_frames"
-    frame_number = index.pts.index(target)
-    return (
-        f"truncated (frame {frame_number} of the {len(index.pts)} the container lists cannot be decoded)",
-        "truncated",
-    )
+def _damaged_reason(index: _Index | None, pts_or_number: int) -> str:
+    """`pts_or_number` is a timestamp of `index`, or with no index the frame's position."""
+    number = bisect.bisect_left(index.pts, pts_or_number) if index is not None else pts_or_number
+    return f"damaged data: FFmpeg decodes frame {number} with errors (it would conceal them and show a broken frame)"
+
+
+def _decode_by_position(path, indices: list[int], convert, listed: int | None = None):
+    """Decode from the start of a freshly opened file and keep the frames at positions `indices` (display order).
+
+    Args:
+        listed: The number of frames the container lists, for the message when fewer decode.
+
+    Returns:
+        `(frames, rotation)`: the stacked converted frames and the display rotation.
+
+    Raises:
+        VideoDecodeError: fewer frames decode than needed (`truncated`; `no_frames` when none does), FFmpeg fails,
+            or a frame up to the last one needed is flagged as damaged (`corrupt`).
+    """
+    wanted, decoded, rotation, number = set(indices), {}, 0, -1
+    last = max(indices)
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        _set_threads(stream)
+        try:
+            for number, frame in enumerate(container.decode(stream)):
+                rotation = frame.rotation
+                if frame.is_corrupt:
+                    raise VideoDecodeError(path, _damaged_reason(None, number), "corrupt")
+                if number in wanted:
+                    decoded[number] = convert(frame)
+                if number == last:
+                    break
+        except av.FFmpegError as exc:
+            if number < 0:
+                raise VideoDecodeError(path, f"zero decodable frames ({_ffmpeg_message(exc)})", "no_frames") from exc
+            raise VideoDecodeError(path, f"corrupt or truncated stream ({_ffmpeg_message(exc)})") from exc
+    if number < 0:
+        raise VideoDecodeError(path, "zero decodable frames", "no_frames")
+    if len(decoded) < len(wanted):
+        missing = min(wanted - decoded.keys())
+        of = f" of the {listed} the container lists" if listed else ""
+        raise VideoDecodeError(path, f"truncated (frame {missing}{of} cannot be decoded)", "truncated")
+    return _stack([decoded[i] for i in indices]), rotation
 
 
 def _load_sequential(path, num_frames, fps, max_frames, convert) -> VideoFrames:
@@ -394,34 +522,71 @@ def _load_sequential(path, num_frames, fps, max_frames, convert) -> VideoFrames:
     Such streams cannot seek (FFmpeg refuses even a seek to the start), so each pass opens the file afresh; counting
     first keeps only the chosen frames in memory.
     """
+    total, stream_fps = _count_frames(path)
+    duration = total / stream_fps if stream_fps else 0.0
+    indices = _select(total, duration, num_frames, fps, max_frames)
+    frames, rotation = _decode_by_position(path, indices, convert)
+    return VideoFrames(frames, indices, stream_fps, duration, total, rotation)
 
-    def decode(container):
+
+def _count_frames(path) -> tuple[int, float]:
+    """Decode every frame (nothing converted): `(frame count, the stream's frame rate)`.
+
+    Raises:
+        VideoDecodeError: FFmpeg fails, or no frame decodes (`no_frames`).
+    """
+    with _open(path) as container:
         stream = container.streams.video[0]
         _set_threads(stream)
         try:
-            yield from container.decode(stream)
+            total = sum(1 for _ in container.decode(stream))
         except av.FFmpegError as exc:
             raise VideoDecodeError(path, f"corrupt or truncated stream ({_ffmpeg_message(exc)})") from exc
-
-    with _open(path) as container:
-        total = sum(1 for _ in decode(container))
-        stream = container.streams.video[0]
         stream_fps = float(stream.average_rate or stream.guessed_rate or 0.0)
     if total == 0:
         raise VideoDecodeError(path, "zero decodable frames", "no_frames")
-    duration = total / stream_fps if stream_fps else 0.0
-    indices = _select(total, duration, num_frames, fps, max_frames)
-    wanted, decoded, rotation = set(indices), {}, 0
+    return total, stream_fps
+
+
+def check_video_file(path: str | os.PathLike) -> int:
+    """Decode every frame of a video file, as `ffmpeg -i FILE -f null -` does, and fail on any sign of damage.
+
+    Sampling decodes only what its frames need, so damage elsewhere in a clip shows only in a full decode. FFmpeg's
+    decoders conceal damaged data (a frame comes out, broken) and mark it: the frame or its packet is flagged
+    corrupt. Folders of frame images are not checked here.
+
+    Returns:
+        The number of frames decoded.
+
+    Raises:
+        VideoDecodeError: the file is missing, not a video or has no video stream; FFmpeg fails on a packet
+            (`corrupt`, `no_frames` when no frame decoded); or a packet or frame is flagged damaged (`corrupt`,
+            naming the frame).
+    """
+    if not os.path.isfile(path):
+        raise VideoDecodeError(path, "missing (no such file)", "missing")
+    number = 0
     with _open(path) as container:
-        for number, frame in enumerate(decode(container)):
-            rotation = frame.rotation
-            if number in wanted:
-                decoded[number] = convert(frame)
-            if len(decoded) == len(wanted):
-                break
-    if len(decoded) < len(wanted):
-        raise VideoDecodeError(path, f"decoded {total} frames, then fewer on a second read", "truncated")
-    return VideoFrames(_stack([decoded[i] for i in indices]), indices, stream_fps, duration, total, rotation)
+        if not container.streams.video:
+            raise VideoDecodeError(path, "no video stream", "no_video_stream")
+        stream = container.streams.video[0]
+        _set_threads(stream)
+        try:
+            for packet in container.demux(stream):
+                if packet.is_corrupt:
+                    raise VideoDecodeError(path, _damaged_reason(None, number), "corrupt")
+                for frame in packet.decode():
+                    if frame.is_corrupt:
+                        raise VideoDecodeError(path, _damaged_reason(None, number), "corrupt")
+                    number += 1
+        except av.FFmpegError as exc:
+            if number == 0:
+                raise VideoDecodeError(path, f"zero decodable frames ({_ffmpeg_message(exc)})", "no_frames") from exc
+            reason = f"corrupt or truncated stream after frame {number} ({_ffmpeg_message(exc)})"
+            raise VideoDecodeError(path, reason) from exc
+    if number == 0:
+        raise VideoDecodeError(path, "zero decodable frames", "no_frames")
+    return number
 
 
 def write_video(

@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prompt.add_argument("--frames", type=int, default=16, help="uniform frames per video (default: %(default)s)")
     prompt.add_argument("--fps", type=float, help="sample frames per second instead of --frames")
-    prompt.add_argument("--max-frames", type=int, help="frame cap with --fps (the original used 64 or 128)")
+    prompt.add_argument(
+        "--max-frames", type=int, help="frame cap with --fps (default: 128, as the original's larger cap; 0: none)"
+    )
     prompt.add_argument(
         "--respect-bounds",
         action="store_true",

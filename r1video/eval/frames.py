@@ -18,6 +18,8 @@ Readers (seed-facts §3 and §9):
 
 import glob
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -52,8 +54,12 @@ def segment_centre_indices(
 
 
 def load_sample_frames(
-    sample: EvalSample, num_frames: int | None = 16, fps: float | None = None, max_frames: int | None = None
-) -> tuple[np.ndarray, list[int]]:
+    sample: EvalSample,
+    num_frames: int | None = 16,
+    fps: float | None = None,
+    max_frames: int | None = None,
+    frame_transform: Callable[[np.ndarray], Any] | None = None,
+) -> tuple[Any, list[int]]:
     """Read a sample's frames.
 
     Args:
@@ -61,23 +67,27 @@ def load_sample_frames(
         num_frames: Frames per video (ignored when `fps` is set).
         fps: Sample this many frames per second of video instead.
         max_frames: Cap on the frame count in `fps` mode.
+        frame_transform: Called on each frame as soon as it is decoded, as a `(1, H, W, 3)` uint8 batch of one (the
+            processor's `preprocess_frames`), as [`load_video_frames`] does: only one full-size frame is alive at a
+            time, so a 4K clip costs the transform's output size, not the source's.
 
     Returns:
-        `(frames, indices)`: uint8 `[N, H, W, 3]` RGB frames and the frame indices used.
+        `(frames, indices)`: uint8 `[N, H, W, 3]` RGB frames (or the transform's outputs concatenated) and the frame
+        indices used.
 
     Raises:
         VideoDecodeError: The video (or a frame file) is missing, corrupt or truncated.
     """
     if sample.reader == UNIFORM:
         if fps is not None:
-            result = load_video_frames(sample.video, fps=fps, max_frames=max_frames)
+            result = load_video_frames(sample.video, fps=fps, max_frames=max_frames, frame_transform=frame_transform)
         else:
-            result = load_video_frames(sample.video, num_frames=num_frames)
+            result = load_video_frames(sample.video, num_frames=num_frames, frame_transform=frame_transform)
         return result.frames, result.indices
     if sample.reader == SEGMENTS:
-        return _load_segments(sample.video, sample.bound, num_frames, fps, max_frames)
+        return _load_segments(sample.video, sample.bound, num_frames, fps, max_frames, frame_transform)
     if sample.reader == FRAME_DIR:
-        return _load_frame_dir(sample.video, sample.bound, num_frames, fps, max_frames)
+        return _load_frame_dir(sample.video, sample.bound, num_frames, fps, max_frames, frame_transform)
     raise ValueError(f"unknown frame reader {sample.reader!r}")
 
 
@@ -85,11 +95,12 @@ def _count(duration: float, num_frames, fps, max_frames) -> int:
     return fps_frame_count(duration, fps, max_frames) if fps is not None else num_frames
 
 
-def _load_segments(path, bound, num_frames, fps, max_frames) -> tuple[np.ndarray, list[int]]:
+def _load_segments(path, bound, num_frames, fps, max_frames, frame_transform) -> tuple[Any, list[int]]:
     # load_video_frames only samples uniformly, so this reuses its timestamp index and seeking decoder directly.
     # TODO(data owner): an `indices=` argument on load_video_frames would let this use the public function.
     if not os.path.isfile(path):
         raise VideoDecodeError(path, "missing (no such file)", "missing")
+    convert = video_io._converter(autorotate=True, frame_transform=frame_transform)
     container = video_io._open(path)
     try:
         if not container.streams.video:
@@ -100,13 +111,14 @@ def _load_segments(path, bound, num_frames, fps, max_frames) -> tuple[np.ndarray
             total = len(index.pts)
             stream_fps = video_io._stream_fps(stream, index, total)
             indices = _segment_indices(total, stream_fps, bound, num_frames, fps, max_frames)
-            return video_io._decode_at(container, stream, path, index, indices), indices
+            return video_io._decode_at(container, stream, path, index, indices, convert), indices
     finally:
         container.close()
-    # No timestamps (a raw stream): decode every frame once, then pick.
-    every = load_video_frames(path)
-    indices = _segment_indices(every.num_total_frames, every.fps, bound, num_frames, fps, max_frames)
-    return every.frames[indices], indices
+    # No timestamps (a raw stream): count the frames in one decode, keep the chosen ones in a second.
+    total, stream_fps = video_io._count_frames(path)
+    indices = _segment_indices(total, stream_fps, bound, num_frames, fps, max_frames)
+    frames, _ = video_io._decode_by_position(path, indices, convert)
+    return frames, indices
 
 
 def _segment_indices(total: int, stream_fps: float, bound, num_frames, fps, max_frames) -> list[int]:
@@ -114,7 +126,7 @@ def _segment_indices(total: int, stream_fps: float, bound, num_frames, fps, max_
     return segment_centre_indices(count, stream_fps, total - 1, bound)
 
 
-def _load_frame_dir(folder, bound, num_frames, fps, max_frames) -> tuple[np.ndarray, list[int]]:
+def _load_frame_dir(folder, bound, num_frames, fps, max_frames, frame_transform) -> tuple[Any, list[int]]:
     if not os.path.isdir(folder):
         raise VideoDecodeError(folder, "missing (no such frame folder)", "missing")
     total = len(glob.glob(os.path.join(folder, "*.jpg")))
@@ -122,4 +134,5 @@ def _load_frame_dir(folder, bound, num_frames, fps, max_frames) -> tuple[np.ndar
         raise VideoDecodeError(folder, "no .jpg frames in the folder", "no_frames")
     count = _count(total / FRAME_DIR_FPS, num_frames, fps, max_frames)
     indices = segment_centre_indices(count, FRAME_DIR_FPS, total, bound, first_idx=1)
-    return read_frame_files([os.path.join(folder, f"{i:05d}.jpg") for i in indices]), indices
+    paths = [os.path.join(folder, f"{i:05d}.jpg") for i in indices]
+    return read_frame_files(paths, frame_transform=frame_transform), indices

@@ -11,6 +11,7 @@ Examples:
 # A command-line module like the `cli.py` files: it prints (ruff's T201 is silenced line by line).
 
 import argparse
+import os
 import sys
 
 
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--frames", type=int, default=16, help="uniform frames (default: %(default)s)")
     parser.add_argument("--fps", type=float, help="sample frames per second instead of --frames")
-    parser.add_argument("--max-frames", type=int, help="frame cap with --fps")
+    parser.add_argument("--max-frames", type=int, help="frame cap with --fps (default: 128; 0: none)")
     parser.add_argument("--max-new-tokens", type=int, default=512, help="default: %(default)s")
     parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     parser.add_argument("--temperature", type=float, help="sampling temperature (with --sample)")
@@ -74,16 +75,20 @@ def main(argv: list[str] | None = None) -> int:
     from r1video.model import load_pretrained
     from r1video.model.templates import qwen2_base_prompt
 
-    try:
-        if args.fps is not None:
-            video = load_video_frames(args.video, fps=args.fps, max_frames=args.max_frames)
-        else:
-            video = load_video_frames(args.video, num_frames=args.frames)
-    except VideoDecodeError as exc:
-        print(f"r1video infer: cannot read the video: {exc}", file=sys.stderr)
+    if not os.path.exists(args.video):  # before the model loads
+        print(f"r1video infer: cannot read the video: {args.video}: missing (no such file)", file=sys.stderr)
         return 1
     dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
     model, processor = load_pretrained(args.model, dtype=dtype)
+    # Each frame is preprocessed as soon as it is decoded (as training does): a 4K clip is never held at full size.
+    sampling = (
+        {"fps": args.fps, "max_frames": args.max_frames} if args.fps is not None else {"num_frames": args.frames}
+    )
+    try:
+        video = load_video_frames(args.video, frame_transform=processor.preprocess_frames, **sampling)
+    except VideoDecodeError as exc:
+        print(f"r1video infer: cannot read the video: {exc}", file=sys.stderr)
+        return 1
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = model.to(device).eval()
 

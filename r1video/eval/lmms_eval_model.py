@@ -78,9 +78,11 @@ class R1VideoLMM(lmms):
         self.model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
 
     def _frames(self, path: str):
+        # Each frame is preprocessed as it is decoded, as in training: a 4K clip is never held at full size.
+        preprocess = self.processor.preprocess_frames
         if self.fps is not None:
-            return load_video_frames(path, fps=self.fps, max_frames=self.max_frames).frames
-        return load_video_frames(path, num_frames=self.num_frames).frames
+            return load_video_frames(path, fps=self.fps, max_frames=self.max_frames, frame_transform=preprocess).frames
+        return load_video_frames(path, num_frames=self.num_frames, frame_transform=preprocess).frames
 
     def _gen_kwargs(self, task_kwargs: dict) -> dict:
         temperature = float(task_kwargs.get("temperature") or 0.0)

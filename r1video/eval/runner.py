@@ -307,7 +307,9 @@ def _generate_all(samples, benchmark, config, model, processor, log, progress, o
             ready, records = [], {}
             for sample in batch:
                 try:
-                    frames, indices = load_sample_frames(sample, config.num_frames, config.fps, config.max_frames)
+                    frames, indices = load_sample_frames(  # preprocessed frame by frame: a 4K clip is not held
+                        sample, config.num_frames, config.fps, config.max_frames, processor.preprocess_frames
+                    )
                     ready.append((sample, frames, indices))
                 except VideoDecodeError as exc:
                     logger.warning("skipping %s (counted wrong): %s", sample.id, exc)

@@ -203,9 +203,13 @@ def stored_record(checkpoint: str | os.PathLike) -> dict | None:
 
 class BadVideoTally(TrainerCallback, ExportableState):
     """Saves a [`BadSampleTracker`]'s counts with each checkpoint and restores them on resume, so the bad fraction
-    of a resumed run counts the clips of the whole run.
+    of a resumed run counts the clips of the whole run; and keeps a model that has seen no video from being kept.
 
-    The counts are those of the process that writes `trainer_state.json` (the main one).
+    While clips have failed and none has decoded on any process, a checkpoint due is not written (a warning says
+    so), and a run that ends that way raises [`TooManyBadSamplesError`] instead of returning: the entry points then
+    save no model and print no "saved to".
+
+    The counts saved are those of the process that writes `trainer_state.json` (the main one).
     """
 
     def __init__(self, tracker=None):
@@ -226,6 +230,39 @@ class BadVideoTally(TrainerCallback, ExportableState):
             self.tracker.load_state_dict(stored["attributes"])
             logger.info("bad-video tally restored: %d bad of %d clips", self.tracker.num_bad, self.tracker.num_seen)
         state.stateful_callbacks["BadVideoTally"] = self.state()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_save and self._saw_no_video():
+            control.should_save = False
+            logger.warning(
+                "checkpoint-%d not saved: the %d clips tried so far all failed to decode, the model has seen no video",
+                state.global_step, self.tracker.num_bad,
+            )  # fmt: skip
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._saw_no_video():
+            from r1video.data.bad_samples import TooManyBadSamplesError
+
+            raise TooManyBadSamplesError(
+                f"training ended with no video decoded: the {self.tracker.num_bad} clips tried all failed "
+                f"(first: {next(iter(self.tracker.bad.values()))}); no model saved. "
+                "Run `r1video data validate FILE --video-root DIR` to list every bad record."
+            )
+
+    def _saw_no_video(self) -> bool:
+        """Clips failed and none decoded, on every process (the same answer everywhere, so all skip or all save)."""
+        if self.tracker is None:
+            return False
+        import torch
+        import torch.distributed as dist
+
+        counts = torch.tensor([self.tracker.num_good, self.tracker.num_bad], dtype=torch.long)
+        if dist.is_available() and dist.is_initialized():
+            if dist.get_backend() == "nccl":
+                counts = counts.cuda()
+            dist.all_reduce(counts)
+        num_good, num_bad = counts.tolist()
+        return num_good == 0 and num_bad > 0
 
 
 class ReleasedLayoutResumeMixin:

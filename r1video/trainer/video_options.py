@@ -17,7 +17,8 @@ class VideoTrainingOptions:
 
     num_frames (`int` or `None`, defaults to `16`): frames per clip, uniform `linspace(0, T-1, N)` (the original rule).
     fps (`float` or `None`): sample this many frames per second instead (then `num_frames` must be `None`).
-    max_frames (`int` or `None`): cap on the frame count in fps mode.
+    max_frames (`int` or `None`): cap on the frame count in fps mode; unset, 128 (a warning says when it cuts a clip's
+        count: a 2-hour clip at 1 fps would be 7,200 frames); `0`: no cap.
     autorotate (`bool`, defaults to `True`): turn frames as players show them, by the clip's display rotation (phone
         clips); `False` keeps the stored orientation, as the original's decord did.
     max_bad_video_fraction (`float`, defaults to `0.05`): a clip that fails to decode is skipped (GRPO: its rollouts
@@ -36,7 +37,9 @@ class VideoTrainingOptions:
 
     num_frames: int | None = field(default=16, metadata={"help": "Uniformly sampled frames per clip."})
     fps: float | None = field(default=None, metadata={"help": "Frames per second of video (instead of num_frames)."})
-    max_frames: int | None = field(default=None, metadata={"help": "Cap on frames per clip in fps mode."})
+    max_frames: int | None = field(
+        default=None, metadata={"help": "Cap on frames per clip in fps mode (unset: 128; 0: none)."}
+    )
     autorotate: bool = field(
         default=True, metadata={"help": "Turn frames by the clip's display rotation; false keeps stored orientation."}
     )
