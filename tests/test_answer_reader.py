@@ -202,7 +202,7 @@ THINKING_ONLY = [
 @pytest.mark.parametrize(("completion", "gold"), THINKING_ONLY)
 def test_no_reward_pays_for_a_letter_outside_the_answer(completion, gold):
     assert extract_answer(completion, letters="ABCD").letter != gold
-    assert extract_prediction(completion, "ABCD", choices=("x", "y", "z", "w")).letter != gold
+    assert extract_prediction(completion, "ABCD").letter != gold
     solution = [f"<answer>{gold}</answer>"]
     assert get_accuracy_reward()([completion], solution=solution) == [0.0]
     (reward,) = get_tinyllava_r1_reward()([completion], solution=solution)
@@ -219,29 +219,39 @@ def test_thinking_then_a_plain_answer_is_read_after_the_thinking():
 
 CHOICES = ("the blue ball", "the red ball", "the green cube", "nothing moves")
 # Plain final answers, as replies without the think/answer format (or inside <answer>) write them: the letter `r1video
-# eval` reads with the sample's options. Training rewards pay none of them (not the letter the format asks for).
-PLAIN = [
+# eval` reads. Training rewards pay none of them (not the letter the format asks for).
+STATEMENTS = [
     ("The ball rolls to the right.\nFinal answer: B", "B"),
     ("The ball rolls to the right, so the correct option is B.", "B"),
     ("Option A is wrong because it is blue. The answer is (b), the red one.", "B"),
     ("**Final answer:** B", "B"),
     ("The red ball rolls right. The answer would be B.", "B"),
-    ("the red ball", "B"),
-    ("The red ball.", "B"),
-    ("The ball that moves is the red one, so the answer is: the red ball", "B"),
-    ("<think>It is red.</think><answer>the red ball</answer>", "B"),
     ("<think>It is red.</think><answer>It rolls right, so the correct option is B.</answer>", "B"),
     # still no answer
     ("The answer is A or B.", None),
     ("A ball rolls. Final answer: A or B", None),
-    ("the ball", None),
     ("The answer is a dog.", None),
     ("<think>Final answer: B</think>", None),
 ]
+# An option's text instead of its letter: read with the sample's options.
+OPTION_TEXTS = [
+    ("the red ball", "B"),
+    ("The red ball.", "B"),
+    ("The ball that moves is the red one, so the answer is: the red ball", "B"),
+    ("<think>It is red.</think><answer>the red ball</answer>", "B"),
+    ("the ball", None),
+    ("<think>the red ball</think>", None),
+]
 
 
-@pytest.mark.parametrize(("completion", "letter"), PLAIN)
-def test_eval_reads_plain_final_answers_and_option_texts(completion, letter):
+@pytest.mark.parametrize(("completion", "letter"), STATEMENTS)
+def test_eval_reads_plain_final_answers(completion, letter):
+    assert extract_prediction(completion, "ABCD").letter == letter
+    assert extract_prediction(completion, "ABCD", choices=CHOICES).letter == letter
+
+
+@pytest.mark.parametrize(("completion", "letter"), OPTION_TEXTS)
+def test_eval_reads_an_options_text_written_instead_of_its_letter(completion, letter):
     assert extract_prediction(completion, "ABCD", choices=CHOICES).letter == letter
     assert extract_answer(completion, letters="ABCD", plain=True, choices=CHOICES).letter == letter
 

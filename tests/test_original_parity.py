@@ -237,8 +237,8 @@ def oracle_format_reward(completion: str) -> float:
 
 def test_combined_original_reward_is_the_originals_float32_value_bit_for_bit():
     """Every think length from 0 to 1,500 characters with the right answer, and every 25th with a wrong one or a broken
-    format: the values TRL receives are the original's float32 ones exactly (a float64 combination was one ulp off
-    for 320 of the 1,501 right answers)."""
+    format: the values TRL trains on are the original's float32 ones exactly (a float64 combination, stored in float32,
+    was one ulp off for 320 of the 1,501 right answers)."""
     kept, broken = "<think>{think}</think><answer>{answer}</answer>", "{answer} <think>{think}</think>"
     cases = [(kept, length, "A") for length in range(1501)]
     cases += [(shape, length, answer) for length in range(0, 1501, 25) for shape, answer in
@@ -247,11 +247,10 @@ def test_combined_original_reward_is_the_originals_float32_value_bit_for_bit():
     acc = [float(answer == "A") for _, _, answer in cases]  # the original's rule: first character against gold A
     expected = oracle_combined_reward(acc, [oracle_format_reward(c) for c in completions])
     got = get_tinyllava_r1_reward(rule="original")(completions, solution=["<answer>A</answer>"] * len(completions))
-    assert (
-        torch.tensor(got, dtype=torch.float32).tolist() == got
-    )  # float32 values: TRL's tensor keeps them as they are
-    mismatches = [(c[-30:], e, g) for c, e, g in zip(completions, expected, got, strict=True) if e != g]
+    stored = torch.tensor(got, dtype=torch.float32).tolist()  # as TRL stores each reward
+    mismatches = [(c[-30:], e, s) for c, e, s in zip(completions, expected, stored, strict=True) if e != s]
     assert mismatches == []
+    assert stored == got  # float32 values already: what the reward returns is what TRL trains on
 
 
 def test_float32_combination_over_12000_accuracy_and_format_values():
