@@ -70,6 +70,8 @@ def test_a_reward_that_annotates_messages_gets_them_as_trl_gives_them():
 
     completions = as_messages(["<think>x</think><answer>A</answer>", "A"])
     assert SafeReward(trl_style)(completions=completions) == [1.0, 0.0]
+    (trl_own,) = get_reward_funcs(["trl.rewards:think_format_reward"])  # reads completion[0]["content"]
+    assert SafeReward(trl_own)(completions=as_messages(["<think>\nx\n</think>\nA", "A"])) == [1.0, 0.0]
     assert SafeReward(plain)(completions=completions) == [1.0, 1.0]
     assert SafeReward(plain)(completions=["A", "B"]) == [1.0, 1.0]  # plain-text data: unchanged
 
