@@ -7,7 +7,7 @@ Rewards follow TRL's contract, `reward(completions, **columns) -> list[float | N
 
 from . import trl_rewards  # noqa: F401  (registers the trl.rewards names)
 from .accuracy import AccuracyReward, get_accuracy_reward, math_equal, normalize_text
-from .calling import RewardError, SafeReward, call_reward
+from .calling import RewardError, SafeReward, call_reward, check_reward
 from .format import ThinkLengthReward, format_reward, get_think_length_reward
 from .parsing import DEFAULT_LETTERS, Answer, ThinkAnswer, completion_text, extract_answer, parse_think_answer
 from .registry import (
@@ -43,6 +43,7 @@ __all__ = [
     "available_rewards",
     "build_reward",
     "call_reward",
+    "check_reward",
     "completion_text",
     "extract_answer",
     "format_reward",

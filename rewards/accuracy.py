@@ -1,11 +1,9 @@
 """Answer accuracy: option letters, numbers (through math-verify) and normalised free text."""
 
 import re
-import string
-import unicodedata
 
 from .original import original_accuracy
-from .parsing import DEFAULT_LETTERS, extract_answer
+from .parsing import DEFAULT_LETTERS, extract_answer, normalize_text
 from .registry import register_reward
 
 RULES = ("robust", "original")
@@ -110,15 +108,6 @@ class AccuracyReward:
         if _MATH_GOLD.fullmatch(gold.text):
             return float(math_equal(gold.text, answer.text))
         return 0.0
-
-
-def normalize_text(text: str) -> str:
-    """Lower-cases, applies NFKC, drops punctuation and collapses whitespace: `" The  Red ball. "` → `"the red ball"`."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = "".join(
-        " " if unicodedata.category(char).startswith("P") or char in string.punctuation else char for char in text
-    )
-    return " ".join(text.split())
 
 
 def math_equal(gold: str, answer: str) -> bool:

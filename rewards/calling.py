@@ -1,10 +1,13 @@
-"""Calling reward functions so that a broken reward fails loudly, naming itself and the sample."""
+"""Calling reward functions the way `GRPOTrainer` does: completions handed over as the docs promise (text, unless
+the reward asks for messages), and a broken reward failing loudly, naming itself and the sample."""
 
+import inspect
 import logging
 import math
 from collections.abc import Callable
 from numbers import Real
 
+from .parsing import completion_content
 from .registry import reward_name
 
 logger = logging.getLogger(__name__)
@@ -16,7 +19,12 @@ class RewardError(RuntimeError):
 
 
 def call_reward(func: Callable, completions: list, **columns) -> list[float | None]:
-    """Calls a reward function the way `GRPOTrainer` does, and checks what it returns.
+    """Calls a reward function with what `GRPOTrainer` gives it, and checks what it returns.
+
+    `GRPOTrainer` passes each completion of conversational data (r1video's prompts are messages) as a list of
+    messages, `[{"role": "assistant", "content": text}]`. The reward receives each completion's text instead (the
+    last message's content, as generated), unless it asks for messages by annotating its `completions` parameter
+    with them (`completions: list[list[dict]]`, as TRL's and open-r1's rewards do; see [`takes_messages`]).
 
     When the function raises, it is called again one sample at a time to find the first sample that fails; the error
     then names the reward and that sample's index.
@@ -27,7 +35,8 @@ def call_reward(func: Callable, completions: list, **columns) -> list[float | No
         completions (`list`):
             The completions, as strings or conversational messages.
         **columns:
-            Dataset columns (one value per completion) and trainer extras, passed on unchanged.
+            Dataset columns (one value per completion) and trainer extras (`prompts`, `completion_ids`,
+            `trainer_state`, ...), passed on unchanged.
 
     Returns:
         `list[float | None]`: the rewards, one per completion. When every one is `None` (the reward applies to no
@@ -39,6 +48,8 @@ def call_reward(func: Callable, completions: list, **columns) -> list[float | No
             number or `None`.
     """
     name = reward_name(func)
+    if not takes_messages(func):
+        completions = [completion_content(completion) for completion in completions]
     try:
         rewards = func(completions=completions, **columns)
     except Exception as error:
@@ -60,6 +71,61 @@ def call_reward(func: Callable, completions: list, **columns) -> list[float | No
     return list(rewards)
 
 
+def check_reward(func: Callable, completions: list[str], **columns) -> list[float | None]:
+    """Calls a reward on completion texts the way `r1video grpo` calls it in training, to check a plugin.
+
+    Each text becomes the conversational completion `GRPOTrainer` passes (`[{"role": "assistant", "content": text}]`),
+    the trainer's own keyword arguments are added (`prompts`, `completion_ids`, `trainer_state`, `log_extra`,
+    `log_metric`; any given in `columns` win), and the call goes through [`call_reward`], as [`SafeReward`] does.
+
+    Args:
+        func (`Callable`):
+            The reward, e.g. from [`get_reward_funcs`].
+        completions (`list[str]`):
+            Completion texts.
+        **columns:
+            Dataset columns, one value per completion (`solution=[...]`, `problem=[...]`).
+
+    Returns:
+        `list[float | None]`: the rewards, one per completion.
+
+    Raises:
+        [`RewardError`]: as [`call_reward`].
+
+    Example:
+    ```python
+    >>> from rewards import check_reward, get_reward_funcs
+    >>> (reward,) = get_reward_funcs(["tinyllava_r1"])
+    >>> check_reward(reward, ["<think>It rolls left.</think><answer>A</answer>"], solution=["A"])
+    [1.505833387374878]
+    ```
+    """
+    trainer_arguments = {
+        "prompts": [[{"role": "user", "content": ""}] for _ in completions],
+        "completion_ids": [[] for _ in completions],
+        "trainer_state": None,
+        "log_extra": lambda column, values: None,
+        "log_metric": lambda name, value: None,
+    }
+    messages = [[{"role": "assistant", "content": text}] for text in completions]
+    return call_reward(func, messages, **{**trainer_arguments, **columns})
+
+
+def takes_messages(func: Callable) -> bool:
+    """Whether a reward asks for completions as messages: its `completions` parameter is annotated with `dict`s
+    (`list[list[dict[str, str]]]`, or the same as a string annotation). Wrappers with `.func` (`SafeReward`,
+    `BoundReward`, `functools.partial`) are looked through."""
+    while hasattr(func, "func"):
+        func = func.func
+    try:
+        parameter = inspect.signature(func).parameters.get("completions")
+    except (TypeError, ValueError):
+        return False
+    if parameter is None or parameter.annotation is inspect.Parameter.empty:
+        return False
+    return "dict" in str(parameter.annotation).lower()
+
+
 def _warn_all_none(name: str, solutions) -> None:
     if isinstance(solutions, list):
         distinct = list(dict.fromkeys(map(repr, solutions)))
@@ -76,7 +142,9 @@ def _warn_all_none(name: str, solutions) -> None:
 
 
 class SafeReward:
-    """Wraps a reward function so that every call goes through [`call_reward`]; keeps its name and pickles.
+    """Wraps a reward function so that every call goes through [`call_reward`] (completions as text unless it asks
+    for messages; errors naming the reward); keeps its name and pickles. `r1video grpo` hands the trainer its rewards
+    wrapped in this.
 
     Args:
         func (`Callable`):

@@ -5,12 +5,16 @@ whose last one holds the completion).
 """
 
 import re
+import string
+import unicodedata
+from collections.abc import Sequence
 from typing import NamedTuple
 
 DEFAULT_LETTERS = "ABCDEFGHIJ"
 
 _THINK_ANSWER = re.compile(r"<think>(.*?)</think>\s*<answer>(.*?)</answer>", re.DOTALL)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
 # Wrappers that models put around an answer: markdown emphasis and code, LaTeX maths and boxes, square brackets.
@@ -28,6 +32,19 @@ _NAMED_PREFIX = re.compile(
 )
 _NAMED_UPPER = re.compile(r"\(?([A-Z])\b")
 _PAREN_LETTER = re.compile(r"\(([A-Za-z])\)")
+# Plain final answers anywhere in a reply (`plain=True`): "…, so the correct option is B.", "Final answer: (b)", a last
+# line "Answer: B". The letter is upper case or bracketed, and ends its clause (punctuation or a line end follows).
+_STATEMENT = re.compile(
+    r"(?i:\b(?:final\s+answer|(?:correct|right|best)\s+(?:answer|option|choice)|answer|option|choice)"
+    r"(?:\s+(?:is|would\s+be|should\s+be|must\s+be))?)\s*[:=]?\s*"
+    r"(?:\(([A-Za-z])\)|([A-Z]))(?=[ \t]*(?:[.,;!]|$))",
+    re.MULTILINE,
+)
+# What may come before an option's text: "The answer is", "so the correct option is:", "Final answer:".
+_STATEMENT_PREFIX = re.compile(
+    r"(?i:\b(?:final\s+answer|(?:correct|right|best)\s+(?:answer|option|choice)|answer|option|choice)"
+    r"(?:\s+(?:is|would\s+be|should\s+be|must\s+be)|\s*:))"
+)
 # Option mentions, for hedges: "(A)", an upper-case letter standing alone before punctuation, a line end, "or" or
 # "and" ("A.", "B)", "C:", "A or"), and one after "or", "and", "/", "," or "&" ("or C") unless a word follows
 # ("C, I think").
@@ -60,26 +77,46 @@ class ThinkAnswer(NamedTuple):
     answer: str
 
 
-def completion_text(completion: str | list[dict]) -> str:
-    """Returns the text of one completion, stripped.
+def completion_content(completion: str | list[dict]) -> str:
+    """Returns the text of one completion as the model wrote it (not stripped).
 
     Args:
         completion (`str` or `list[dict]`):
-            A decoded string, or conversational messages such as `[{"role": "assistant", "content": "..."}]`; the
-            content of the last message is used, and a content given as parts (`[{"type": "text", "text": ...}]`) is
-            joined.
+            A decoded string, or conversational messages such as `[{"role": "assistant", "content": "..."}]` (what
+            `GRPOTrainer` passes for conversational data); the content of the last message is used, and a content
+            given as parts (`[{"type": "text", "text": ...}]`) is joined.
 
     Returns:
-        `str`: the completion text with surrounding whitespace removed.
+        `str`: the completion text.
     """
     if isinstance(completion, str):
-        return completion.strip()
+        return completion
     if not completion:
         return ""
     content = completion[-1].get("content") or ""
     if not isinstance(content, str):
         content = "".join(part.get("text", "") for part in content if part.get("type", "text") == "text")
-    return content.strip()
+    return content
+
+
+def completion_text(completion: str | list[dict]) -> str:
+    """Returns the text of one completion ([`completion_content`]), stripped."""
+    return completion_content(completion).strip()
+
+
+def outside_thinking(text: str) -> str:
+    """Returns the part of a completion that is not thinking, where an answer may be.
+
+    `<think>…</think>` blocks are removed; everything before a `</think>` left without its opening tag is thinking (a
+    prompt may open the block); everything after a `<think>` that is never closed is thinking (a completion cut off
+    while thinking): `"<think>Is it (A)?"` → `""`, `"<think>x</think> B"` → `"  B"`.
+    """
+    text = _THINK_BLOCK.sub(" ", text)
+    if "</think>" in text:
+        text = text[text.rindex("</think>") + len("</think>") :]
+    if "<think>" in text:
+        text = text[: text.index("<think>")]
+    return text
 
 
 def parse_think_answer(completion: str | list[dict]) -> ThinkAnswer | None:
@@ -103,28 +140,41 @@ def parse_think_answer(completion: str | list[dict]) -> ThinkAnswer | None:
 
 
 def extract_answer(
-    completion: str | list[dict], *, letters: str = DEFAULT_LETTERS, require_tags: bool = False
+    completion: str | list[dict],
+    *,
+    letters: str = DEFAULT_LETTERS,
+    require_tags: bool = False,
+    plain: bool = False,
+    choices: Sequence[str] | None = None,
 ) -> Answer:
     r"""Reads the answer, and the option letter if there is one, from a completion: the one answer reader.
 
     The rewards, `r1video eval`, the lmms-eval adapter and the demo all read answers with this function.
 
-    The answer text is the stripped content of the first `<answer>…</answer>` (it may span several lines). Without
-    answer tags it is the whole completion, as in TinyLLaVA-Video-R1's accuracy reward, unless `require_tags` is set.
-    The option letter is read from the answer text, after unwrapping markdown and LaTeX (`**C**`, `*C*`, `` `C` ``,
-    `$C$`, `\boxed{C}`, `\text{C}`, `[C]` read as `C`; stray `<answer>`/`<think>` tags are dropped), by the first
-    rule that applies:
+    Thinking is never the answer: `<think>…</think>` blocks are set aside first, and so is everything after a
+    `<think>` that is never closed (a completion cut off while thinking, `<think>Is it (A)?`, has no answer). The
+    answer text is then the stripped content of the first `<answer>…</answer>` (it may span several lines). Without a
+    complete answer block it is the rest of the completion, up to an `<answer>` that is never closed (a cut-off answer
+    is no answer), as in TinyLLaVA-Video-R1's accuracy reward; with `require_tags` there is none. The option letter is
+    read from the answer text, after unwrapping markdown and LaTeX (`**C**`, `*C*`, `` `C` ``, `$C$`, `\boxed{C}`,
+    `\text{C}`, `[C]` read as `C`; stray tags are dropped), by the first rule that applies:
 
+    0. with `plain` only, a final-answer statement anywhere, the last one: `… so the correct option is B.`,
+       `…\nFinal answer: B`, `The answer is (b), since …` (a hedge after it, `… is A or B`, gives no letter);
     1. a hedge gives no letter: an answer that names two or more options (`A or B`, `A. or B.`, `(A) or (B)`,
        `A) red B) blue`, `A: red, B: blue`, an echoed option list `A. red\nB. blue`);
     2. a leading letter, either case: `C`, `c`, `C.`, `(C)`, `C)`, `C. pick up the cup`, `C: …`, `C, …`, `C - …`,
        `(b)`;
     3. a named letter: `Option C`, `Answer: C`, `The answer is (c)`, `Final answer: C`, `Option C is right`;
-    4. a bracketed letter anywhere, either case: `… so it is (C) …`.
+    4. a bracketed letter anywhere, either case: `… so it is (C) …`;
+    5. with `choices` only, an option's text instead of its letter: the answer (or what follows its last `The answer
+       is` / `Final answer:`) equals one option's text after normalising case, punctuation and whitespace.
 
     A letter followed by a word (`A dog`, `Because`) is not an option. There is no random fallback: when nothing
-    matches, `letter` is `None` and the caller decides. TinyLLaVA-Video-R1's own rules, quirks included, are
-    [`rewards.original.original_accuracy`] (training) and `r1video.eval.scoring.original_choice` (evaluation).
+    matches, `letter` is `None` and the caller decides. Training rewards read with the defaults, so they pay only
+    an option letter in the answer the prompt asks for; `r1video eval` reads with `plain` and the sample's
+    `choices`. TinyLLaVA-Video-R1's own rules, quirks included, are [`rewards.original.original_accuracy`]
+    (training) and `r1video.eval.scoring.original_choice` (evaluation).
 
     Args:
         completion (`str` or `list[dict]`):
@@ -132,7 +182,11 @@ def extract_answer(
         letters (`str`, *optional*, defaults to `"ABCDEFGHIJ"`):
             The option letters that count, upper case.
         require_tags (`bool`, *optional*, defaults to `False`):
-            Return `Answer(None, None)` when the completion has no `<answer>…</answer>`.
+            Return `Answer(None, None)` when the completion has no `<answer>…</answer>` outside its thinking.
+        plain (`bool`, *optional*, defaults to `False`):
+            Also read a final-answer statement anywhere in the answer (rule 0), as a plain reply writes it.
+        choices (`Sequence[str]`, *optional*):
+            The option texts, in the order of `letters`; an answer that is one of them names it (rule 5).
 
     Returns:
         [`Answer`]: the answer text and the option letter (each possibly `None`).
@@ -143,15 +197,23 @@ def extract_answer(
     Answer(text='**C. pick up**', letter='C')
     >>> extract_answer("<answer>A or B</answer>")
     Answer(text='A or B', letter=None)
+    >>> extract_answer("<think>Is it (A)?")
+    Answer(text='', letter=None)
+    >>> extract_answer("The cup rises, so the correct option is B.", plain=True).letter
+    'B'
+    >>> extract_answer("<answer>pick up the cup</answer>", choices=["put down the cup", "pick up the cup"]).letter
+    'B'
     ```
     """
-    text = completion_text(completion)
+    text = outside_thinking(completion_text(completion))
     match = _ANSWER.search(text)
     if match is not None:
         text = match.group(1).strip()
     elif require_tags:
         return Answer(text=None, letter=None)
-    return Answer(text=text, letter=option_letter(text, letters.upper()))
+    else:
+        text = text.partition("<answer>")[0].strip()
+    return Answer(text=text, letter=option_letter(text, letters.upper(), plain=plain, choices=choices))
 
 
 def unwrap(text: str) -> str:
@@ -167,12 +229,18 @@ def unwrap(text: str) -> str:
     return _SQUARE_LETTER.sub(r"(\1)", text).strip()
 
 
-def option_letter(text: str, letters: str = DEFAULT_LETTERS) -> str | None:
+def option_letter(
+    text: str, letters: str = DEFAULT_LETTERS, *, plain: bool = False, choices: Sequence[str] | None = None
+) -> str | None:
     """Returns the option letter an answer text names (upper case), or `None`; see [`extract_answer`] for the rules."""
     text = unwrap(text)
     if not text:
         return None
-    mentioned = {m.upper() for pattern in _MENTIONS for m in pattern.findall(text)} & set(letters)
+    if plain:
+        stated = _stated_letter(text, letters)
+        if stated is not None:
+            return stated
+    mentioned = _mentioned(text, letters)
     if len(mentioned) > 1:
         return None
     candidates = [_LEADING_LETTER.match(text)]
@@ -184,4 +252,42 @@ def option_letter(text: str, letters: str = DEFAULT_LETTERS) -> str | None:
     for match in candidates:
         if match is not None and match.group(1).upper() in letters:
             return match.group(1).upper()
+    if choices:
+        return _option_by_text(text, letters, choices)
     return None
+
+
+def normalize_text(text: str) -> str:
+    """Lower-cases, applies NFKC, drops punctuation and collapses whitespace: `" The  Red ball. "` → `"the red ball"`."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = "".join(
+        " " if unicodedata.category(char).startswith("P") or char in string.punctuation else char for char in text
+    )
+    return " ".join(text.split())
+
+
+def _mentioned(text: str, letters: str) -> set[str]:
+    return {m.upper() for pattern in _MENTIONS for m in pattern.findall(text)} & set(letters)
+
+
+def _stated_letter(text: str, letters: str) -> str | None:
+    """The letter of the last final-answer statement in `text`, unless the statement hedges (`… is A or B`)."""
+    statements = list(_STATEMENT.finditer(text))
+    if not statements:
+        return None
+    last = statements[-1]
+    letter = (last.group(1) or last.group(2)).upper()
+    if letter not in letters or _mentioned(text[last.start() :], letters) - {letter}:
+        return None
+    return letter
+
+
+def _option_by_text(text: str, letters: str, choices: Sequence[str]) -> str | None:
+    """The letter of the one option whose text the answer is (or its last `The answer is …` states), else `None`."""
+    prefixes = list(_STATEMENT_PREFIX.finditer(text))
+    answers = {normalize_text(text)}
+    if prefixes:
+        answers.add(normalize_text(text[prefixes[-1].end() :]))
+    answers.discard("")
+    named = {letter for letter, choice in zip(letters, choices, strict=False) if normalize_text(choice) in answers}
+    return named.pop() if len(named) == 1 else None

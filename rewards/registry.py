@@ -127,8 +127,9 @@ def build_reward(
         `Callable`: a reward function following TRL's contract; its `__name__` is the metric key.
 
     Raises:
-        `ValueError`: the name is unknown, or an argument does not fit the signature (the message names both the
-            reward and the argument), or the factory rejects the values.
+        `ValueError`: the name is unknown, an argument does not fit the signature (the message names both the
+            reward and the argument), the factory rejects the values, or the reward function takes no `**kwargs`
+            (`GRPOTrainer` passes it `prompts`, `completion_ids`, its own extras and every dataset column).
     """
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise ValueError(f"reward_kwargs for {name!r} must be a mapping of argument names to values, got {kwargs!r}.")
@@ -137,6 +138,7 @@ def build_reward(
     if not callable(obj):
         raise ValueError(f"Reward {name!r} resolves to {obj!r}, which is not callable.")
     if is_reward_function(obj):
+        _check_takes_trainer_keywords(name, obj)
         if not kwargs:
             return obj
         _check_bound_kwargs(name, obj, kwargs)
@@ -151,6 +153,7 @@ def build_reward(
         raise ValueError(f"Reward {name!r}: {_describe(obj)} rejected reward_kwargs {kwargs}: {error}") from error
     if not callable(reward):
         raise ValueError(f"Reward {name!r}: {_describe(obj)} returned {reward!r}, which is not callable.")
+    _check_takes_trainer_keywords(name, reward)
     return reward
 
 
@@ -236,6 +239,22 @@ class BoundReward:
 
     def __repr__(self) -> str:
         return f"BoundReward({self.__name__}, {self.kwargs})"
+
+
+def _check_takes_trainer_keywords(name: str, func: Callable) -> None:
+    # GRPOTrainer calls every reward with prompts, completion_ids, trainer_state, log_extra, log_metric and each
+    # dataset column as keyword arguments: without **kwargs the first step would stop with a TypeError, after the
+    # model has loaded.
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return
+    if not any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
+        raise ValueError(
+            f"Reward {name!r}: {_describe(func)} takes no **kwargs, but GRPOTrainer passes every reward prompts, "
+            "completion_ids, trainer_state, log_extra, log_metric and each dataset column by keyword; "
+            "add **kwargs to its parameters."
+        )
 
 
 def _check_bound_kwargs(name: str, func: Callable, kwargs: dict[str, Any]) -> None:

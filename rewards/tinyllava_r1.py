@@ -1,5 +1,7 @@
 """TinyLLaVA-Video-R1's combined reward: accuracy and format multiplied together, not summed."""
 
+import struct
+
 from .accuracy import AccuracyReward, check_rule
 from .format import think_length_score
 from .parsing import DEFAULT_LETTERS, parse_think_answer
@@ -33,7 +35,9 @@ def get_tinyllava_r1_reward(
     | wrong | kept | -0.5 to -1.0, more negative for longer thinking |
     | wrong | broken | -2.0 |
 
-    Reads the `solution` column; a sample without a solution (or with an empty gold answer) gets `None`. By default
+    The combination is computed in float32, as the original trainer combines its float32 reward columns, so the
+    values are those of the original bit for bit. Reads the `solution` column; a sample without a solution (or with
+    an empty gold answer) gets `None`. By default
     $acc$ reads answers as [`extract_answer`] does; `rule="original"` makes it TinyLLaVA-Video-R1's own
     `accuracy_reward`, bit for bit ([`rewards.original.original_accuracy`]), as the parity recipe needs.
 
@@ -105,6 +109,22 @@ class TinyLLaVAR1Reward:
             fmt = 0.0
             if parts is not None:
                 fmt = self.format_weight + think_length_score(parts.think, self.max_think_chars, self.length_weight)
-            reward = acc + (2 * acc - 1) * fmt
+            reward = combine_float32(acc, fmt)
             rewards.append(self.zero_reward if reward == 0 else reward)
         return rewards
+
+
+def combine_float32(acc: float, fmt: float) -> float:
+    """`acc + (2·acc − 1)·fmt` with both terms and every operation in float32, as the original's tensors compute it.
+
+    Python computes each operation in float64; rounding that exact-enough result to float32 gives the float32
+    operation's result (float64 holds more than twice float32's precision), so no torch is needed here.
+    """
+    acc, fmt = _float32(acc), _float32(fmt)
+    sign = _float32(_float32(2.0 * acc) - 1.0)
+    return _float32(acc + _float32(sign * fmt))
+
+
+def _float32(value: float) -> float:
+    """`value` rounded to the nearest float32 (ties to even), as a Python float."""
+    return struct.unpack("f", struct.pack("f", value))[0]

@@ -171,17 +171,113 @@ def test_the_table_is_large():
 
 
 @pytest.mark.parametrize(("completion", "letter", "fmt", "reward"), TABLE)
-def test_reader_format_and_reward(completion, letter, fmt, reward):
+def test_reader_format_reward_and_eval(completion, letter, fmt, reward):
+    """Each row once: the reader's letter, the format, the combined reward, and `r1video eval` reading the same."""
     assert extract_answer(completion, letters="ABCD").letter == letter
     assert format_reward([completion]) == [float(fmt)]
     assert get_tinyllava_r1_reward(letters="ABCD")([completion], solution=["<answer>C</answer>"]) == [
         pytest.approx(reward)
     ]
-
-
-@pytest.mark.parametrize(("completion", "letter", "fmt", "reward"), TABLE)
-def test_eval_reads_like_training(completion, letter, fmt, reward):
     assert extract_prediction(completion, "ABCD").letter == letter
+
+
+# A letter (or number) only in the thinking is no answer: a reply cut off while thinking, or one whose answer block is
+# empty of it. Gold is the letter (or number) the thinking names; the original rule pays none of these either, except
+# an answer block inside the thinking (its regex takes the first `<answer>`), a quirk `rule: original` keeps.
+THINKING_ONLY = [
+    ("<think>Is it (A)?", "A"),
+    ("<think>The cube slides left. So the answer is A.", "A"),
+    ("<think>Final answer: A", "A"),
+    ("<think>It is (A).</think>", "A"),
+    ("<think>It is (A).</think><answer>", "A"),
+    ("<think>It is (A).</think><answer>not sure</answer>", "A"),
+    ("<think>maybe <answer>A</answer></think><answer>B</answer>", "A"),
+    ("<answer>B</answer><think>or (A)?", "A"),
+    ("It is (A)?</think> no idea", "A"),  # a prompt that opens the thinking: all before </think> is thinking
+    ("<think>There are 12 cubes", "12"),
+    ("<think>12</think>", "12"),
+]
+
+
+@pytest.mark.parametrize(("completion", "gold"), THINKING_ONLY)
+def test_no_reward_pays_for_a_letter_outside_the_answer(completion, gold):
+    assert extract_answer(completion, letters="ABCD").letter != gold
+    assert extract_prediction(completion, "ABCD").letter != gold
+    solution = [f"<answer>{gold}</answer>"]
+    assert get_accuracy_reward()([completion], solution=solution) == [0.0]
+    (reward,) = get_tinyllava_r1_reward()([completion], solution=solution)
+    assert reward == -2.0 or -1.0 <= reward <= -0.5  # wrong, format broken or kept
+    if "<answer>A</answer></think>" not in completion:
+        assert get_tinyllava_r1_reward(rule="original")([completion], solution=solution) == [reward]
+
+
+def test_thinking_then_a_plain_answer_is_read_after_the_thinking():
+    assert extract_answer("<think>Is it (A)?</think> B", letters="ABCD").letter == "B"
+    assert extract_answer("Is it (A)?</think><answer>B</answer>", letters="ABCD").letter == "B"
+    assert get_accuracy_reward()(["<think>It is (A).</think><answer>B</answer>"], solution=["B"]) == [1.0]
+
+
+CHOICES = ("the blue ball", "the red ball", "the green cube", "nothing moves")
+# Plain final answers, as replies without the think/answer format (or inside <answer>) write them: the letter `r1video
+# eval` reads. Training rewards pay none of them (not the letter the format asks for).
+STATEMENTS = [
+    ("The ball rolls to the right.\nFinal answer: B", "B"),
+    ("The ball rolls to the right, so the correct option is B.", "B"),
+    ("Option A is wrong because it is blue. The answer is (b), the red one.", "B"),
+    ("**Final answer:** B", "B"),
+    ("The red ball rolls right. The answer would be B.", "B"),
+    ("<think>It is red.</think><answer>It rolls right, so the correct option is B.</answer>", "B"),
+    # still no answer
+    ("The answer is A or B.", None),
+    ("A ball rolls. Final answer: A or B", None),
+    ("The answer is a dog.", None),
+    ("<think>Final answer: B</think>", None),
+]
+# An option's text instead of its letter: read with the sample's options.
+OPTION_TEXTS = [
+    ("the red ball", "B"),
+    ("The red ball.", "B"),
+    ("The ball that moves is the red one, so the answer is: the red ball", "B"),
+    ("<think>It is red.</think><answer>the red ball</answer>", "B"),
+    ("the ball", None),
+    ("<think>the red ball</think>", None),
+]
+
+
+@pytest.mark.parametrize(("completion", "letter"), STATEMENTS)
+def test_eval_reads_plain_final_answers(completion, letter):
+    assert extract_prediction(completion, "ABCD").letter == letter
+    assert extract_prediction(completion, "ABCD", choices=CHOICES).letter == letter
+
+
+@pytest.mark.parametrize(("completion", "letter"), OPTION_TEXTS)
+def test_eval_reads_an_options_text_written_instead_of_its_letter(completion, letter):
+    assert extract_prediction(completion, "ABCD", choices=CHOICES).letter == letter
+    assert extract_answer(completion, letters="ABCD", plain=True, choices=CHOICES).letter == letter
+
+
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "The ball rolls to the right.\nFinal answer: B",
+        "The ball rolls to the right, so the correct option is B.",
+        "the red ball",
+        "<think>It is red.</think><answer>the red ball</answer>",
+    ],
+)
+def test_training_rewards_pay_only_the_letter_the_format_asks_for(completion):
+    for rule in ("robust", "original"):
+        assert get_accuracy_reward(rule=rule)([completion], solution=["B"]) == [0.0], rule
+
+
+def test_the_eval_runner_reads_option_texts_with_each_samples_options():
+    from r1video.eval.runner import rescore
+    from r1video.eval.samples import EvalSample
+
+    sample = EvalSample(id="q1", group="g", question="Which ball rolls?", choices=CHOICES, answer="B", video="v.mp4")
+    record = {"status": "no_tag", "prediction": None, "completion": "The answer is the red ball."}
+    assert rescore(record, sample, "robust")["prediction"] == "B"
+    assert rescore(record, sample, "original")["prediction"] is None  # the original parser is unchanged
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ runner (`--fast` checks that each runs and writes its outputs); the recipes hold
 checked by the slow test and `r1video bench demo-learning`."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -202,7 +203,11 @@ def test_default_demo_learns(tmp_path):
     assert results["evaluations"]["base"]["option"]["accuracy"] >= 60  # the base sees (chance is 25)
     assert results["evaluations"]["grpo"]["reason"]["format"] >= 90
     assert results["grpo_reward"]["rise"] > 0
-    assert results["gain_reason_vs_coldstart"] >= 0
+    # GRPO beats its cold start by more than two sampling errors of the difference (about 7 points on 300 questions;
+    # README: +19.3 on seed 0), so no gain, or one within the noise, fails.
+    coldstart, grpo = results["evaluations"]["coldstart"]["reason"], results["evaluations"]["grpo"]["reason"]
+    noise = 2 * math.hypot(coldstart["stderr"], grpo["stderr"])
+    assert results["gain_reason_vs_coldstart"] > noise, (results["gain_reason_vs_coldstart"], noise)
 
 
 def test_a_missing_recipe_is_refused_before_any_work(tmp_path, capsys):

@@ -9,6 +9,7 @@ import random
 import re
 
 import pytest
+import torch
 from math_verify import parse, verify
 
 from r1video.eval.scoring import ANSWERED, EMPTY, NO_LETTER, NO_TAG, extract_prediction
@@ -212,3 +213,77 @@ def test_original_options_agree_with_the_oracles_on_12000_completions():
     accuracy, evaluation = _check_accuracy(cases), _check_eval(cases)
     print(f"\n{len(cases)} completions: {len(accuracy)} accuracy mismatches, {len(evaluation)} eval mismatches")
     assert accuracy == [] and evaluation == []
+
+
+def oracle_combined_reward(acc: list[float], fmt: list[float]) -> list[float]:
+    """R1 `LLaVATrainer_Reason`: the accuracy and format rewards as float32 columns, combined in float32, 0 -> -2."""
+    acc_t, fmt_t = torch.tensor(acc, dtype=torch.float32), torch.tensor(fmt, dtype=torch.float32)
+    combined = acc_t + (2 * acc_t - 1) * fmt_t
+    combined[combined == 0] = -2
+    return combined.tolist()
+
+
+def oracle_format_reward(completion: str) -> float:
+    """R1 `train.py: format_reward`: strict fullmatch, one of each tag, then 0.5 + 0.5 * min(len(think) / 1200, 1)."""
+    content = completion.strip()
+    tags = ("<think>", "</think>", "<answer>", "</answer>")
+    if not re.fullmatch(r"<think>.*?</think>\s*<answer>.*?</answer>", content, re.DOTALL):
+        return 0.0
+    if any(content.count(tag) != 1 for tag in tags):
+        return 0.0
+    think = re.search(r"<think>(.*?)</think>", content, re.DOTALL).group(1).strip()
+    return 0.5 + 0.5 * min(len(think) / 1200, 1.0)
+
+
+def test_combined_original_reward_is_the_originals_float32_value_bit_for_bit():
+    """Every think length from 0 to 1,500 characters with the right answer, and every 25th with a wrong one or a broken
+    format: the values TRL trains on are the original's float32 ones exactly (a float64 combination, stored in float32,
+    was one ulp off for 320 of the 1,501 right answers)."""
+    kept, broken = "<think>{think}</think><answer>{answer}</answer>", "{answer} <think>{think}</think>"
+    cases = [(kept, length, "A") for length in range(1501)]
+    cases += [(shape, length, answer) for length in range(0, 1501, 25) for shape, answer in
+              ((kept, "B"), (broken, "A"), (broken, "B"))]  # fmt: skip
+    completions = [shape.format(think="x" * length, answer=answer) for shape, length, answer in cases]
+    acc = [float(answer == "A") for _, _, answer in cases]  # the original's rule: first character against gold A
+    expected = oracle_combined_reward(acc, [oracle_format_reward(c) for c in completions])
+    got = get_tinyllava_r1_reward(rule="original")(completions, solution=["<answer>A</answer>"] * len(completions))
+    stored = torch.tensor(got, dtype=torch.float32).tolist()  # as TRL stores each reward
+    mismatches = [(c[-30:], e, s) for c, e, s in zip(completions, expected, stored, strict=True) if e != s]
+    assert mismatches == []
+    assert stored == got  # float32 values already: what the reward returns is what TRL trains on
+
+
+def test_float32_combination_over_12000_accuracy_and_format_values():
+    from rewards.tinyllava_r1 import combine_float32
+
+    rng = random.Random(0)
+    acc = [float(rng.random() < 0.5) for _ in range(12_000)]
+    fmt = [rng.choice([0.0, 0.5 + 0.5 * min(rng.randint(0, 1500) / 1200, 1.0), rng.uniform(0.0, 1.0)]) for _ in acc]
+    expected = oracle_combined_reward(acc, fmt)
+    got = [combine_float32(a, f) for a, f in zip(acc, fmt, strict=True)]
+    assert [-2.0 if g == 0 else g for g in got] == expected
+
+
+def test_a_later_sft_question_keeps_its_whitespace_as_the_original(tmp_path):
+    """The original's `qwen2_base` writes each later question as given, `"USER: {Q2} "`; only the video question is
+    stripped."""
+    from r1video.data.records import sft_example
+    from r1video.model import build_tiny_model
+    from r1video.model.templates import EOS, QWEN2_BASE_SYSTEM
+    from r1video.trainer.sft_collator import tokenize_conversation
+
+    _, processor = build_tiny_model(tmp_path)
+    record = {
+        "video": "clip.mp4",
+        "conversations": [
+            {"from": "human", "value": "<image>\n Q1? "},
+            {"from": "gpt", "value": "A1"},
+            {"from": "human", "value": "  Q2? \n"},
+            {"from": "gpt", "value": " A2"},
+        ],
+    }
+    messages = sft_example(record, str(tmp_path))["messages"]
+    expected = f"{QWEN2_BASE_SYSTEM}USER: <image>\nQ1? ASSISTANT: A1{EOS}USER:   Q2? \n ASSISTANT:  A2{EOS}"
+    assert processor.apply_chat_template(messages, tokenize=False) == expected
+    input_ids, _ = tokenize_conversation(processor, messages)
+    assert processor.tokenizer.decode(input_ids) == processor.expand_placeholders(expected)

@@ -388,11 +388,23 @@ def test_a_process_without_video_rows_joins_the_others_generation(tmp_path):
 
 def test_ordered_rollouts_and_their_other_rewards_are_those_of_a_run_without_the_option(model_dir, data, tmp_path):
     rows = [data[0], data[0], data[1], data[1]]
-    batches = {}
+    recipe_rewards = ("tinyllava_r1", "grpo_fixtures:varied_reward")  # the second varies with each completion
+    batches, logged = {}, {}
     for contrast in (False, True):
-        trainer = make_trainer(model_dir, data, config(tmp_path / str(contrast), temporal_contrast=contrast))
+        trainer = make_trainer(
+            model_dir, data, config(tmp_path / str(contrast), temporal_contrast=contrast), rewards=recipe_rewards
+        )
         trainer.model.train()
         torch.manual_seed(0)
         batches[contrast] = trainer._generate_and_score_completions([dict(row) for row in rows])
+        logged[contrast] = {name: list(values) for name, values in trainer._logs["rewards"].items()}
+        completions = list(trainer._logs["completion"])
     assert torch.equal(batches[True]["completion_ids"], batches[False]["completion_ids"])
     assert batches[True]["video_index"].tolist() == batches[False]["video_index"].tolist()
+    # Each recipe reward of each ordered rollout is what that reward gives its completion, with the option or without.
+    solution = [row["solution"] for row in rows]
+    for func in get_reward_funcs(recipe_rewards):
+        expected = SafeReward(func)(completions=completions, solution=solution)
+        assert logged[True][func.__name__] == logged[False][func.__name__] == expected, func.__name__
+    assert len(set(logged[True]["varied_reward"])) > 1
+    assert set(logged[True]) == {"tinyllava_r1_reward", "varied_reward", "temporal"}

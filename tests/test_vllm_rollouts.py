@@ -348,8 +348,33 @@ def test_weight_sync_sends_the_language_model_under_stock_names(which, request, 
         )
 
 
-def test_sampling_kwargs_follow_trls_mapping(tied, tmp_path):
+def trl_sampling_kwargs(engine, monkeypatch) -> dict:
+    """What TRL's own colocate `VLLMGeneration.generate` passes `vllm.SamplingParams` for `engine`'s settings.
+
+    vLLM is not installed here, so `SamplingParams` (and `StructuredOutputsParams`) stand in to catch TRL's keyword
+    arguments, and generation stops there.
+    """
+    from trl.generation import vllm_generation
+
+    class Built(Exception):
+        pass
+
+    def sampling_params(**kwargs):
+        raise Built(kwargs)
+
+    monkeypatch.setattr(vllm_generation, "SamplingParams", sampling_params, raising=False)
+    monkeypatch.setattr(vllm_generation, "StructuredOutputsParams", lambda **kwargs: kwargs, raising=False)
+    assert engine.mode == "colocate"
+    with pytest.raises(Built) as built:
+        vllm_generation.VLLMGeneration.generate(engine, prompts=[[1, 2]], images=None, num_generations=1)
+    return built.value.args[0]
+
+
+def test_sampling_kwargs_follow_trls_mapping(tied, tmp_path, monkeypatch):
+    """TRL's own mapping of the same settings, plus r1video's two additions: ids only (no detokenizing) and the video
+    placeholder banned."""
     model, processor = tied
+    video = processor.video_token_id
     engine = make_engine(
         model,
         processor,
@@ -361,19 +386,9 @@ def test_sampling_kwargs_follow_trls_mapping(tied, tmp_path):
         repetition_penalty=1.05,
         max_completion_length=33,
     )
-    video = processor.video_token_id
-    assert engine.sampling_kwargs() == {
-        "n": 1,
-        "repetition_penalty": 1.05,
-        "temperature": 0.7,
-        "top_p": 0.9,
-        "top_k": 20,
-        "min_p": 0.0,
-        "max_tokens": 33,
-        "logprobs": 0,
-        "detokenize": False,
-        "logit_bias": {video: -100.0},
-    }
+    trl_kwargs = trl_sampling_kwargs(engine, monkeypatch)
+    assert trl_kwargs["temperature"] == 0.7 and trl_kwargs["max_tokens"] == 33  # TRL read these settings
+    assert engine.sampling_kwargs() == {**trl_kwargs, "detokenize": False, "logit_bias": {video: -100.0}}
     engine = make_engine(
         model,
         processor,
@@ -381,10 +396,14 @@ def test_sampling_kwargs_follow_trls_mapping(tied, tmp_path):
         generation_kwargs={"seed": 3, "temperature": 1.2, "logit_bias": {5: 2.0}},
         structured_outputs_regex="<answer>.*</answer>",
     )
-    kwargs = engine.sampling_kwargs()
-    assert kwargs["seed"] == 3 and kwargs["temperature"] == 1.2  # generation_kwargs win, as in TRL
-    assert kwargs["logit_bias"] == {5: 2.0, video: -100.0}  # the placeholder stays banned
-    assert kwargs["structured_outputs"] == {"regex": "<answer>.*</answer>"}
+    trl_kwargs = trl_sampling_kwargs(engine, monkeypatch)
+    assert trl_kwargs["seed"] == 3 and trl_kwargs["temperature"] == 1.2  # generation_kwargs win, in TRL
+    assert trl_kwargs["structured_outputs"] == {"regex": "<answer>.*</answer>"}
+    assert engine.sampling_kwargs() == {
+        **trl_kwargs,
+        "detokenize": False,
+        "logit_bias": {5: 2.0, video: -100.0},  # the placeholder stays banned
+    }
 
 
 def test_llm_kwargs_keep_trls_colocate_settings_on_the_exported_directory(tied, tmp_path):

@@ -280,7 +280,7 @@ def _sft_messages(record: dict) -> list[dict]:
         if i == video_turn:
             messages.append(_video_prompt(split_marker(text)[0].strip()))
         else:
-            messages.append(_text_message(role, text.strip() if role == "user" else text))
+            messages.append(_text_message(role, text))  # later turns keep their whitespace, as the original
     return messages
 
 

@@ -193,7 +193,7 @@ def run_evaluation(
             model, processor = _load_model(config)
         _generate_all(pending, benchmark, config, model, processor, log, progress, on_record)
     done = log.records()
-    records = [rescore(done[s.id], s.letters, config.protocol) for s in samples]
+    records = [rescore(done[s.id], s, config.protocol) for s in samples]
     groups = list(dict.fromkeys(s.group for s in samples))
     payload = results_payload(
         benchmark.title,
@@ -208,11 +208,11 @@ def run_evaluation(
     return EvalResult(payload, markdown_table(payload), output_dir, len(pending), num_resumed)
 
 
-def rescore(record: dict, letters: str, protocol: str) -> dict:
+def rescore(record: dict, sample: EvalSample, protocol: str) -> dict:
     """The record with `prediction` and `status` read from its completion under `protocol` (video errors kept)."""
     if record["status"] == VIDEO_ERROR:
         return record
-    letter, status = extract_prediction(record["completion"], letters, protocol)
+    letter, status = extract_prediction(record["completion"], sample.letters, protocol, sample.choices)
     return {**record, "prediction": letter, "status": status}
 
 
@@ -318,7 +318,7 @@ def _generate_all(samples, benchmark, config, model, processor, log, progress, o
                 prompts = [build_prompt(s, config.prompt, layout) for s, _, _ in ready]
                 completions = generate_batch(model, processor, prompts, [f for _, f, _ in ready], gen_kwargs)
                 for (sample, _, indices), completion in zip(ready, completions, strict=True):
-                    letter, status = extract_prediction(completion, sample.letters, config.protocol)
+                    letter, status = extract_prediction(completion, sample.letters, config.protocol, sample.choices)
                     records[sample.id] = _record(sample, roots, completion, letter, status, indices)
             for sample in batch:  # benchmark order, so the file reads like the benchmark
                 log.append(records[sample.id])

@@ -2,10 +2,12 @@
 
 Two answer-reading protocols (`r1video eval --protocol`):
 
-- `robust` (the default) reads answers exactly as training does, with the one reader [`rewards.extract_answer`]:
-  the `<answer>` content (several lines allowed), or the whole completion when it has no tags; wrapped letters
-  (`**C**`, `\\boxed{C}`), `Answer: C`, `Option C`, `C. text` and `(C)` give C; hedges (`A or B`, an echoed option
-  list) give no answer.
+- `robust` (the default) reads answers with the one reader [`rewards.extract_answer`], as training does, and also
+  reads plain final answers: the `<answer>` content (several lines allowed), or the completion outside its thinking
+  when it has no tags; wrapped letters (`**C**`, `\\boxed{C}`), `Answer: C`, `Option C`, `C. text` and `(C)` give C;
+  so do a final-answer statement anywhere (`…, so the correct option is C.`, a last line `Final answer: C`) and the
+  text of option C written instead of its letter; hedges (`A or B`, an echoed option list) and thinking (a reply cut
+  off inside `<think>`) give no answer.
 - `original` reproduces TinyLLaVA-Video-R1's `parse_multi_choice_response` (seed-facts §9), quirks included: the
   first `<answer>\\s*(.*?)\\s*</answer>` without DOTALL; its first character if it is an option letter (either
   case); otherwise the first option, in letter order, written `(X)` or `(x)` in it; otherwise a random guess, as is
@@ -41,13 +43,18 @@ class Extraction(NamedTuple):
     status: str
 
 
-def extract_prediction(completion: str, letters: str, protocol: str = "robust") -> Extraction:
+def extract_prediction(
+    completion: str, letters: str, protocol: str = "robust", choices: tuple[str, ...] | None = None
+) -> Extraction:
     """Read the chosen letter from a completion.
 
     Args:
         completion: The generated text.
         letters: The sample's option letters (`"ABCD"`).
-        protocol: `"robust"` (the one reader, as in training) or `"original"` (TinyLLaVA-Video-R1's parser).
+        protocol: `"robust"` (the one reader, with plain final answers read) or `"original"` (TinyLLaVA-Video-R1's
+            parser).
+        choices: The sample's option texts, in letter order; `robust` reads an option's text written instead of
+            its letter.
 
     Raises:
         ValueError: An unknown protocol.
@@ -56,7 +63,7 @@ def extract_prediction(completion: str, letters: str, protocol: str = "robust") 
         return original_choice(completion, letters)
     if protocol != "robust":
         raise ValueError(f"unknown answer protocol {protocol!r}; use one of {PROTOCOLS}")
-    answer = extract_answer(completion, letters=letters)
+    answer = extract_answer(completion, letters=letters, plain=True, choices=choices)
     if answer.letter is not None:
         return Extraction(answer.letter, ANSWERED)
     tagged = extract_answer(completion, letters=letters, require_tags=True)
