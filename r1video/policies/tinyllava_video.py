@@ -197,8 +197,11 @@ class TinyLlavaVideoPolicy(VideoPolicy):
 
     def frozen_modules(self, model) -> list[str]:
         backbone = self.backbone(model)
-        parts = {"vision": backbone.vision_tower, "connector": backbone.connector, "language_model": None}
-        parts["language_model"] = backbone.language_model
+        parts = {
+            "vision": backbone.vision_tower,
+            "connector": backbone.connector,
+            "language_model": backbone.language_model,
+        }
         return [name for name, module in parts.items() if not any(p.requires_grad for p in module.parameters())]
 
     def encode(self, model, clips: Sequence[Clip]) -> list[torch.Tensor] | None:
