@@ -71,7 +71,7 @@ def write_phi(out) -> str:
     torch.manual_seed(2)
     config = PhiConfig(
         vocab_size=len(tokenizer),
-        partial_rotary_factor=0.4,
+        partial_rotary_factor=0.5,  # Phi-2: 0.4 of 80; a whole even rotary width of this tiny head
         bos_token_id=tokenizer.eos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         **TINY_TEXT,
