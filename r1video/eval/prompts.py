@@ -55,6 +55,11 @@ def build_question(sample: EvalSample, prompt_type: str, layout: dict[str, tuple
     return apply_question_template(_TEMPLATES[prompt_type], block)
 
 
-def build_prompt(sample: EvalSample, prompt_type: str, layout: dict[str, tuple[str, str, bool]]) -> str:
-    """The full generation prompt: system line, `USER: <image>\\n{question} ASSISTANT:`."""
-    return qwen2_base_prompt(build_question(sample, prompt_type, layout))
+def build_prompt(
+    sample: EvalSample, prompt_type: str, layout: dict[str, tuple[str, str, bool]], prefix: str = ""
+) -> str:
+    """The full generation prompt: system line, `USER: <image>\\n{prefix}{question} ASSISTANT:`.
+
+    `prefix` is text a benchmark writes before the question (LongVideoBench: its interleaved subtitles).
+    """
+    return qwen2_base_prompt(prefix + build_question(sample, prompt_type, layout))
