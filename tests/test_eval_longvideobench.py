@@ -16,6 +16,7 @@ from r1video.eval.prompts import build_prompt
 from r1video.eval.scoring import ANSWERED, NO_LETTER, extract_prediction, original_option_choice
 from r1video.model import build_tiny_model, load_pretrained
 from r1video.model.templates import QWEN2_BASE_SYSTEM
+from r1video.policies import policy_for
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_prompt_is_the_originals_option_prompt_with_subtitles(copy):
     benchmark = get_benchmark("longvideobench")
     prefix = benchmark.question_prefix(sample, [0, 10])
     assert prefix == "subtitles:[image]First words.[image]\nquestion: \n"
-    prompt = build_prompt(sample, "option", benchmark.layouts, prefix)
+    prompt = build_prompt(sample, "option", benchmark.layouts, policy_for("tinyllava"), None, prefix)
     assert prompt == (
         f"{QWEN2_BASE_SYSTEM}USER: <image>\nsubtitles:[image]First words.[image]\nquestion: \n"
         "What happens in clip vidB? Think. Think.\nA. Yes\nB. No\n"
