@@ -120,3 +120,30 @@ def write_parts(root, families=("qwen2", "phi", "gemma")) -> dict[str, str]:
     parts = {name: WRITERS[name](os.path.join(root, name)) for name in families}
     parts["siglip"] = write_siglip(os.path.join(root, "siglip"))
     return parts
+
+
+def train_text_lm(
+    folder, texts: list[str], steps: int = 200, lr: float = 3e-3, batch: int = 16, seed: int = 0
+) -> None:
+    """Language-model a tiny causal LM on `texts` in place (plain next-token loss), so that it is a *pretrained* LM
+    as `r1video compose` expects: a connector trained alone can steer a trained LM (as prompt tuning does), not a
+    random one, whose output barely depends on its inputs beyond the current token."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    encoded = [tokenizer(text).input_ids + [tokenizer.eos_token_id] for text in texts]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        rows = [encoded[i] for i in torch.randint(len(encoded), (batch,), generator=generator).tolist()]
+        length = max(len(row) for row in rows)
+        input_ids = torch.full((batch, length), tokenizer.eos_token_id)
+        labels = torch.full((batch, length), -100)
+        for r, row in enumerate(rows):
+            input_ids[r, : len(row)] = labels[r, : len(row)] = torch.tensor(row)
+        model(input_ids=input_ids, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(folder)
