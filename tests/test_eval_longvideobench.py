@@ -6,6 +6,7 @@ written out below next to the test that checks it.
 
 import os
 
+import numpy as np
 import pytest
 from eval_fixtures import frame_index, make_longvideobench, write_json
 
@@ -137,3 +138,54 @@ def test_end_to_end_both_protocols(copy, tmp_path):
     )
     assert original.num_generated == 0 and original.results["headline"]["reported"] == "random"
     assert [len(s.choices) for s in load_samples(EvalConfig("longvideobench", copy, "m"))] == [4, 5, 2]
+
+
+def oracle_tv_parse(response, all_choices, index2ans):
+    """TinyLLaVA-Video's `parse_multi_choice_response` (eval_lvbench.py), transcribed step by step, guess -> None."""
+    response = response.strip()
+    for char in [",", ".", "!", "?", ";", ":", "'"]:
+        response = response.strip(char)
+    if len(response) == 0:
+        return None
+    if response[0] in all_choices:
+        return response[0]
+    response = " " + response + " "
+    index_ans, ans_with_brack, candidates = True, False, []
+    for choice in all_choices:
+        if f"({choice})" in response:
+            candidates.append(choice)
+            ans_with_brack = True
+    if len(candidates) == 0:
+        for choice in all_choices:
+            if f" {choice} " in response:
+                candidates.append(choice)
+    if len(candidates) == 0 and len(response.split()) > 5:
+        for index, ans in index2ans.items():
+            if ans.lower() in response.lower():
+                candidates.append(index)
+                index_ans = False
+    if len(candidates) == 0:
+        return None
+    if len(candidates) == 1:
+        return candidates[0]
+    if index_ans:
+        marker = "({})" if ans_with_brack else " {} "
+        starts = [response.rfind(marker.format(can)) for can in candidates]
+    else:
+        starts = [response.lower().rfind(index2ans[can].lower()) for can in candidates]
+    return candidates[int(np.argmax(starts))]
+
+
+def test_original_option_parser_agrees_with_the_transcription_on_varied_completions():
+    rng = np.random.default_rng(0)
+    options = ["A dog runs.", "A cat sleeps.", "Rain falls.", "Nothing happens at all."]
+    letters = "ABCD"
+    index2ans = {L: f"{L}. {o}".split(". ")[1][:-1] for L, o in zip(letters, options, strict=True)}
+    pieces = ["A", "B", "(C)", "(d)", " D ", "cat sleeps", "rain falls", "nothing", "the answer is", "I think", ".", "'",
+              "!", "dog runs", "Option", "b", "(A)", "so", "and", "maybe", " C ", "\n"]  # fmt: skip
+    for _ in range(3000):
+        completion = " ".join(rng.choice(pieces, size=int(rng.integers(0, 9))))
+        expected = oracle_tv_parse(completion, list(letters), index2ans)
+        ours = original_option_choice(completion, letters, tuple(index2ans.values()))
+        assert ours.letter == expected, completion
+        assert (ours.status == NO_LETTER) == (expected is None)
