@@ -207,7 +207,63 @@ def make_mmvu(root) -> str:
     return root
 
 
-MAKERS = {"mvbench": make_mvbench, "videomme": make_videomme, "mlvu": make_mlvu, "mmvu": make_mmvu}
+def make_longvideobench(root) -> str:
+    """LongVideoBench val with two videos (3 s and 2.5 s at 8 fps) and three questions in two duration groups; the
+    subtitles use both of the published formats (`start`/`end`/`line` and `timestamp`/`text`)."""
+    root = str(root)
+    write_clip(os.path.join(root, "videos", "vidA.mp4"), count=24, fps=8)
+    write_clip(os.path.join(root, "videos", "vidB.mp4"), count=20, fps=8)
+    write_json(
+        os.path.join(root, "subtitles", "vidA_en.json"),
+        [
+            {"start": "00:00:10.200", "end": "00:00:10.600", "line": "Hello there."},
+            {"start": "00:00:11.000", "end": "00:00:12.800", "line": "Look at this."},
+            {"start": "00:00:20.000", "end": "00:00:21.000", "line": "Never shown."},
+        ],
+    )
+    write_json(
+        os.path.join(root, "subtitles", "vidB_en.json"),
+        [{"timestamp": [0.0, 1.5], "text": "First words."}, {"timestamp": [1.5, None], "text": "Last words."}],
+    )
+
+    def record(n, video, group, duration, start, correct, candidates):
+        return {
+            "video_id": video,
+            "question": f"What happens in clip {video}?" + " Think." * n,
+            "question_wo_referring_query": "What happens?",
+            "candidates": candidates,
+            "correct_choice": correct,
+            "position": [0, 10],
+            "topic_category": "NP-News-Programs",
+            "question_category": "S2E",
+            "level": "L1-Perception",
+            "id": f"{video}_{n}",
+            "video_path": f"{video}.mp4",
+            "subtitle_path": f"{video}_en.json",
+            "duration_group": group,
+            "starting_timestamp_for_subtitles": start,
+            "duration": duration,
+            "view_count": 100,
+        }
+
+    write_json(
+        os.path.join(root, "lvb_val.json"),
+        [
+            record(0, "vidA", 15, 3.0, 10.0, 1, ["A dog runs.", "A cat sleeps.", "Rain falls.", "Nothing."]),
+            record(1, "vidA", 15, 3.0, 10.0, 3, ["Red", "Green", "Blue", "Black", "White"]),
+            record(2, "vidB", 60, 2.5, 0.0, 0, ["Yes", "No"]),
+        ],
+    )
+    return root
+
+
+MAKERS = {
+    "mvbench": make_mvbench,
+    "videomme": make_videomme,
+    "mlvu": make_mlvu,
+    "mmvu": make_mmvu,
+    "longvideobench": make_longvideobench,
+}
 
 
 def write_4k_clip(path, count: int = 4) -> str:

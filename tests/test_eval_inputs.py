@@ -30,11 +30,11 @@ def _plant(benchmark: str, data_dir: str, name: str) -> None:
             records = json.load(f)
         records[0]["video"] = name
         write_json(task_file, records)
-    elif benchmark == "mmvu":
-        path = os.path.join(data_dir, "validation.json")
+    elif benchmark in ("mmvu", "longvideobench"):
+        path = os.path.join(data_dir, "validation.json" if benchmark == "mmvu" else "lvb_val.json")
         with open(path) as f:
             records = json.load(f)
-        records[0]["video"] = name
+        records[0]["video" if benchmark == "mmvu" else "video_path"] = name
         write_json(path, records)
     else:
         import pyarrow as pa

@@ -81,7 +81,7 @@ class TestPrompts:
         assert "B. The blue cube \nOutput" in build_question(moving, "reason", get_benchmark("videomme").layouts)
 
     def test_full_prompt_is_qwen2_base_ending_in_assistant_colon(self):
-        prompt = build_prompt(SAMPLE, "reason", get_benchmark("mvbench").layouts, policy_for("tinyllava"))
+        prompt = build_prompt(SAMPLE, "reason", get_benchmark("mvbench").layouts, policy_for("tinyllava"), None)
         assert prompt.startswith(f"{QWEN2_BASE_SYSTEM}USER: <image>\nWhat moves?\nOptions:\n")
         assert prompt.endswith("</answer> tags. ASSISTANT:")
 

@@ -30,7 +30,8 @@ ACCELERATE_CONFIGS = sorted((REPO / "recipes" / "accelerate_configs").glob("*.ya
 
 
 def _is_sft(recipe: Path) -> bool:
-    return "sft" in recipe.stem or "coldstart" in recipe.stem or recipe == REPO / "recipes" / "demo" / "base.yaml"
+    stages = ("sft", "coldstart", "pretrain", "finetune")  # the SFT entry point's stages
+    return any(stage in recipe.stem for stage in stages) or recipe == REPO / "recipes" / "demo" / "base.yaml"
 
 
 def _strings(value):
@@ -48,7 +49,9 @@ def _strings(value):
 def test_recipe_parses_with_the_real_parser(recipe):
     config = yaml.safe_load(recipe.read_text())
     # GPU recipes ask for bf16, which TrainingArguments refuses on a CPU machine; everything else is checked as is.
-    overrides = ["--bf16", "false", "--use_cpu", "true"] if config.get("bf16") else []
+    overrides = (
+        ["--bf16", "false", "--fp16", "false", "--use_cpu", "true"] if config.get("bf16") or config.get("fp16") else []
+    )
     parser = sft.make_parser() if _is_sft(recipe) else make_parser()
     script_args, training_args, model_args = parser.parse_args_and_config(["--config", str(recipe), *overrides])
     assert script_args.train_file and model_args.model_name_or_path

@@ -20,6 +20,7 @@ ANNOTATIONS = [
     "test.jsonl",
     "sft_train.json",
     "sft_caption.json",
+    "sft_openqa.json",
     "coldstart.json",
     "manifest.json",
 ]
@@ -155,3 +156,25 @@ def test_cli_synth(tmp_path, capsys):
     assert "train 8, test 4, coldstart 16" in capsys.readouterr().out
     frames = load_video_frames(out / "videos" / "train" / "000000.mp4").frames
     assert frames.shape == (48, 32, 32, 3)  # 16 beats x 3 frames, at the requested size
+
+
+def test_captions_and_open_qa_are_written_in_the_llava_video_format(data):
+    """TinyLLaVA-Video's two stages read LLaVA-Video-178K files: captions (pretrain) and open QA (finetune), a JSON
+    list of `{"id", "video", "conversations": [{"from": "human", "value": "<image>\\n..."}, {"from": "gpt", ...}]}`."""
+    with open(data.sft_openqa) as f:
+        openqa = json.load(f)
+    with open(data.sft_caption) as f:
+        captions = json.load(f)
+    grpo = read_jsonl(data.grpo_train)
+    assert len(openqa) == len(captions) == len(grpo) == 32
+    for record, caption, question in zip(openqa, captions, grpo, strict=True):
+        turns = record["conversations"]
+        assert [t["from"] for t in turns] == ["human", "gpt", "human", "gpt"]
+        assert record["video"] == caption["video"] == question["video_filename"].removeprefix("./")
+        assert turns[0]["value"] == "<image>\n" + question_stem(question["problem"])  # no options: open-ended
+        letter = question["solution"].removeprefix("<answer>").removesuffix("</answer>")
+        option = {c["letter"]: c["text"] for c in parse_choices(question["problem"])}[letter]
+        assert turns[1]["value"] == f"{option.capitalize()}."
+        assert turns[3]["value"] == caption["conversations"][1]["value"]
+    assert len(load_sft_dataset(data.sft_openqa, data.root)) == 32
+    assert validate_file(data.sft_openqa, data.root).ok

@@ -112,6 +112,6 @@ def _synth(args) -> int:
     )
     counts = ", ".join(f"{split} {count}" for split, count in data.counts.items())
     print(f"wrote {data.root}: {counts}")
-    for path in (data.grpo_train, data.sft_train, data.sft_caption, data.coldstart, data.test):
+    for path in (data.grpo_train, data.sft_train, data.sft_caption, data.sft_openqa, data.coldstart, data.test):
         print(f"  {path}")
     return 0

@@ -19,7 +19,11 @@ Files written under `out_dir`:
 
 - `grpo_train.jsonl`: GRPO format, `{"problem", "solution": "<answer>X</answer>", "video_filename", "task"}`.
 - `sft_train.json`: LLaVA-style SFT in option format (the same train clips; the answer is the letter).
-- `sft_caption.json`: LLaVA-style SFT captions of the train clips ("Describe the video." → what it shows).
+- `sft_caption.json`: LLaVA-style SFT captions of the train clips ("Describe the video." → what it shows): the
+  data of TinyLLaVA-Video's `pretrain` stage, in the LLaVA-Video-178K caption format.
+- `sft_openqa.json`: LLaVA-style SFT open-ended QA on the train clips, two rounds each (the task question without
+  options → the answer in a word; "What happens in the video?" → the caption): the data of its `finetune` stage, in
+  the LLaVA-Video-178K open-QA format.
 - `coldstart.json`: `n_coldstart` (16) reasoning-format samples on their own clips: `<think>` a correct rationale
   describing the clip `</think> <answer>X</answer>`, four per task, each letter once per task.
 - `test.jsonl`: the held-out split, GRPO format, on its own clips.
@@ -76,6 +80,7 @@ class SyntheticDataset:
     grpo_train: str
     sft_train: str
     sft_caption: str
+    sft_openqa: str
     coldstart: str
     test: str
     manifest: str
@@ -195,7 +200,7 @@ def _make_split(
         answer = options[letter]
         clip = _MAKERS[task](rng, answer, _Canvas(size, beats, square))
         problem = clip.question + "\n" + "\n".join(f"{L}. {o}" for L, o in zip(LETTERS, options, strict=True))
-        samples.append({"task": task, "problem": problem, "letter": LETTERS[letter], "clip": clip})
+        samples.append({"task": task, "problem": problem, "letter": LETTERS[letter], "answer": answer, "clip": clip})
     return samples
 
 
@@ -239,7 +244,8 @@ def generate_synthetic_dataset(
 
     Args:
         out_dir: Output directory (created; existing files are overwritten).
-        n: Training questions (one clip each), in `grpo_train.jsonl`, `sft_train.json` and `sft_caption.json`.
+        n: Training questions (one clip each), in `grpo_train.jsonl`, `sft_train.json`, `sft_caption.json` and
+            `sft_openqa.json`.
         seed: Random seed; the same arguments give byte-identical annotation files.
         n_test: Held-out questions, on their own clips, in `test.jsonl`.
         n_coldstart: Reasoning-format samples, on their own clips, in `coldstart.json`.
@@ -288,6 +294,9 @@ def generate_synthetic_dataset(
         [_caption_record(s, f"synth-caption-{i:06d}") for i, s in enumerate(splits["train"])],
     )
     _write_json(
+        paths["sft_openqa.json"], [_openqa_record(s, f"synth-openqa-{i:06d}") for i, s in enumerate(splits["train"])]
+    )
+    _write_json(
         paths["coldstart.json"],
         [_reason_record(s, f"synth-coldstart-{i:02d}", reason_template) for i, s in enumerate(splits["coldstart"])],
     )
@@ -314,6 +323,7 @@ def generate_synthetic_dataset(
         grpo_train=paths["grpo_train.jsonl"],
         sft_train=paths["sft_train.json"],
         sft_caption=paths["sft_caption.json"],
+        sft_openqa=paths["sft_openqa.json"],
         coldstart=paths["coldstart.json"],
         test=paths["test.jsonl"],
         manifest=paths["manifest.json"],
@@ -326,6 +336,7 @@ _FILES = {
     "test.jsonl": "held-out split, GRPO format",
     "sft_train.json": "LLaVA-style SFT, option format, train clips",
     "sft_caption.json": "LLaVA-style SFT, captions of the train clips",
+    "sft_openqa.json": "LLaVA-style SFT, open-ended QA on the train clips (two rounds)",
     "coldstart.json": "LLaVA-style SFT, reasoning format (<think> rationale + <answer>)",
     "manifest.json": "this file",
 }
@@ -347,6 +358,16 @@ def _option_record(sample: dict, record_id: str) -> dict:
 
 def _caption_record(sample: dict, record_id: str) -> dict:
     return _llava(record_id, sample, "<image>\nDescribe the video.", sample["clip"].caption)
+
+
+def _openqa_record(sample: dict, record_id: str) -> dict:
+    clip = sample["clip"]
+    record = _llava(record_id, sample, f"<image>\n{clip.question}", f"{sample['answer'].capitalize()}.")
+    record["conversations"] += [
+        {"from": "human", "value": "What happens in the video?"},
+        {"from": "gpt", "value": clip.caption},
+    ]
+    return record
 
 
 def _reason_record(sample: dict, record_id: str, question_template: str) -> dict:

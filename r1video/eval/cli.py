@@ -1,4 +1,4 @@
-"""`r1video eval`: score a model on MVBench, Video-MME, MLVU or MMVU from a local copy of the benchmark.
+"""`r1video eval`: score a model on MVBench, Video-MME, MLVU, MMVU or LongVideoBench from a local copy.
 
 Examples:
 
@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["robust", "original"],
         default="robust",
         help="how answers are read: robust (default; r1video's reader, as in training) or original "
-        "(TinyLLaVA-Video-R1's parser, quirks and random guess included; reason prompt only)",
+        "(the original's parser, quirks and random guess included: TinyLLaVA-Video-R1's with --prompt reason, "
+        "TinyLLaVA-Video's with --prompt option)",
     )
     score.add_argument(
         "--no-answer",

@@ -14,6 +14,11 @@ Readers (seed-facts §3 and §9):
   `end_idx = min(round(end * fps), T - 1)` and `seg = (end_idx - start_idx) / N`. Same here, decoded with PyAV.
 - `frame_dir`: MVBench's episodic reasoning task ships 1-based `00001.jpg` frames at 3 fps; the same segment-centre
   rule with `first_idx = 1` and `T` = the number of files, as in the original.
+- `lvb`: LongVideoBench (TinyLLaVA-Video `eval/lvbenchdataset.py`, decord): over the *annotated* duration `d` and the
+  stream's average frame rate, `n = min(N, int(d))` frames (so an 8 s clip gives 8 of 16; with `fps` the count is
+  `max(1, int(d * fps))` capped by `max_frames`, the original's `-1` mode at 1 fps) at indices
+  `int(int(d * fps_stream) / n) * i`: evenly spaced from frame 0, the tail of the clip unsampled. Their timestamps
+  (`index / fps_stream`) place the subtitles in the prompt.
 """
 
 import glob
@@ -26,9 +31,16 @@ import numpy as np
 from r1video.data import video as video_io
 from r1video.data.frame_folder import read_frame_files
 from r1video.data.video import VideoDecodeError, fps_frame_count, load_video_frames
-from r1video.eval.samples import FRAME_DIR, SEGMENTS, UNIFORM, EvalSample
+from r1video.eval.samples import FRAME_DIR, LVB, SEGMENTS, UNIFORM, EvalSample
 
-__all__ = ["FRAME_DIR_FPS", "load_sample_frames", "segment_centre_indices"]
+__all__ = [
+    "FRAME_DIR_FPS",
+    "load_sample_frames",
+    "lvb_frame_count",
+    "lvb_frame_indices",
+    "segment_centre_indices",
+    "video_average_fps",
+]
 
 FRAME_DIR_FPS = 3.0  # MVBench's tvqa frame folders (frames_fps3_hq)
 _UNBOUNDED = (-100000.0, 100000.0)  # the original's stand-in for "no bound"
@@ -88,6 +100,8 @@ def load_sample_frames(
         return _load_segments(sample.video, sample.bound, num_frames, fps, max_frames, frame_transform)
     if sample.reader == FRAME_DIR:
         return _load_frame_dir(sample.video, sample.bound, num_frames, fps, max_frames, frame_transform)
+    if sample.reader == LVB:
+        return _load_lvb(sample.video, sample.duration, num_frames, fps, max_frames, frame_transform)
     raise ValueError(f"unknown frame reader {sample.reader!r}")
 
 
@@ -136,3 +150,65 @@ def _load_frame_dir(folder, bound, num_frames, fps, max_frames, frame_transform)
     indices = segment_centre_indices(count, FRAME_DIR_FPS, total, bound, first_idx=1)
     paths = [os.path.join(folder, f"{i:05d}.jpg") for i in indices]
     return read_frame_files(paths, frame_transform=frame_transform), indices
+
+
+def lvb_frame_count(duration: float, num_frames: int | None, fps: float | None, max_frames: int | None) -> int:
+    """LongVideoBench's frame count: `min(num_frames, int(duration))`, or in `fps` mode `max(1, int(duration * fps))`
+    capped by `max_frames` (the original's `num_frame=-1`: `min(max_frame, int(duration))` at 1 fps). At least 1
+    (the original divides by zero on a clip under a second)."""
+    if fps is not None:
+        return fps_frame_count(duration, fps, max_frames)
+    return max(1, min(num_frames, int(duration)))
+
+
+def lvb_frame_indices(duration: float, stream_fps: float, count: int) -> list[int]:
+    """`int(int(duration * stream_fps) / count) * i` for `i < count`, as TinyLLaVA-Video's LongVideoBench loader."""
+    step = int(int(duration * stream_fps) / count)
+    return [step * i for i in range(count)]
+
+
+def video_average_fps(path: str | os.PathLike) -> float:
+    """The stream's average frame rate (decord's `get_avg_fps`), read from the container header.
+
+    Raises:
+        VideoDecodeError: The file is missing or has no video stream.
+    """
+    if not os.path.isfile(path):
+        raise VideoDecodeError(path, "missing (no such file)", "missing")
+    container = video_io._open(path)
+    try:
+        if not container.streams.video:
+            raise VideoDecodeError(path, "no video stream", "no_video_stream")
+        stream = container.streams.video[0]
+        return float(stream.average_rate or stream.guessed_rate or 0.0)
+    finally:
+        container.close()
+
+
+def _load_lvb(path, duration, num_frames, fps, max_frames, frame_transform) -> tuple[Any, list[int]]:
+    if duration is None:
+        raise ValueError(f"{path}: the lvb reader needs the annotated duration")
+    if not os.path.isfile(path):
+        raise VideoDecodeError(path, "missing (no such file)", "missing")
+    convert = video_io._converter(autorotate=True, frame_transform=frame_transform)
+    container = video_io._open(path)
+    try:
+        if not container.streams.video:
+            raise VideoDecodeError(path, "no video stream", "no_video_stream")
+        stream = container.streams.video[0]
+        index = video_io._build_index(container, stream, path)
+        if index is not None and index.pts:
+            total = len(index.pts)
+            stream_fps = float(stream.average_rate or video_io._stream_fps(stream, index, total))
+            count = lvb_frame_count(duration, num_frames, fps, max_frames)
+            # decord would fail past the last frame (an annotated duration longer than the stream): stay inside it
+            indices = [min(i, total - 1) for i in lvb_frame_indices(duration, stream_fps, count)]
+            return video_io._decode_at(container, stream, path, index, indices, convert), indices
+    finally:
+        container.close()
+    # No timestamps (a raw stream): count the frames in one decode, keep the chosen ones in a second.
+    total, stream_fps = video_io._count_frames(path)
+    count = lvb_frame_count(duration, num_frames, fps, max_frames)
+    indices = [min(i, total - 1) for i in lvb_frame_indices(duration, stream_fps, count)]
+    frames, _ = video_io._decode_by_position(path, indices, convert)
+    return frames, indices

@@ -57,8 +57,16 @@ def build_question(sample: EvalSample, prompt_type: str, layout: dict[str, tuple
 
 
 def build_prompt(
-    sample: EvalSample, prompt_type: str, layout: dict[str, tuple[str, str, bool]], policy, processor=None
+    sample: EvalSample,
+    prompt_type: str,
+    layout: dict[str, tuple[str, str, bool]],
+    policy,
+    processor=None,
+    prefix: str = "",
 ) -> str:
     """The full generation prompt in the family's format (`policy.question_prompt`); for TinyLLaVA-Video: system line,
-    `USER: <image>\\n{question} ASSISTANT:`."""
-    return policy.question_prompt(processor, build_question(sample, prompt_type, layout))
+    `USER: <image>\n{prefix}{question} ASSISTANT:`.
+
+    `prefix` is text a benchmark writes before the question (LongVideoBench: its interleaved subtitles).
+    """
+    return policy.question_prompt(processor, prefix + build_question(sample, prompt_type, layout))

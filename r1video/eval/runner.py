@@ -64,7 +64,8 @@ class EvalConfig:
         do_sample (`bool`): Sample instead of greedy decoding (the R1 protocol samples with the model's defaults).
         temperature, top_p (`float`, *optional*): Sampling settings; the model's generation config otherwise.
         protocol (`str`): How answers are read: `"robust"` (the one reader, as in training) or `"original"`
-            (TinyLLaVA-Video-R1's parser, reason prompt only); see `r1video.eval.scoring`. Applied when scoring, so
+            (the original's parser: TinyLLaVA-Video-R1's with the reason prompt, TinyLLaVA-Video's with the option
+            prompt); see `r1video.eval.scoring`. Applied when scoring, so
             stored predictions can be rescored under either.
         no_answer (`str`, *optional*): Headline policy when no letter is found: `"wrong"` or `"random"` (the
             original's guess, seeded); by default `"random"` with the original protocol, else `"wrong"`. Both
@@ -102,11 +103,6 @@ class EvalConfig:
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown answer protocol {self.protocol!r}; use one of {PROTOCOLS}")
-        if self.protocol == "original" and self.prompt != "reason":
-            raise ValueError(
-                "--protocol original reproduces TinyLLaVA-Video-R1's parser, which reads the reason prompt's "
-                "<answer> tags; use it with --prompt reason"
-            )
         if self.no_answer is None:
             self.no_answer = "random" if self.protocol == "original" else "wrong"
 
@@ -196,7 +192,9 @@ def run_evaluation(
         policy = policy or _policy_for(model)
         _generate_all(pending, benchmark, config, model, processor, log, progress, on_record, policy)
     done = log.records()
-    records = [rescore(done[s.id], s, config.protocol) for s in samples]
+    records = [
+        rescore(done[s.id], s, config.protocol, config.prompt, benchmark.original_option_texts(s)) for s in samples
+    ]
     groups = list(dict.fromkeys(s.group for s in samples))
     payload = results_payload(
         benchmark.title,
@@ -211,11 +209,14 @@ def run_evaluation(
     return EvalResult(payload, markdown_table(payload), output_dir, len(pending), num_resumed)
 
 
-def rescore(record: dict, sample: EvalSample, protocol: str) -> dict:
-    """The record with `prediction` and `status` read from its completion under `protocol` (video errors kept)."""
+def rescore(record: dict, sample: EvalSample, protocol: str, prompt: str = "reason", option_texts=()) -> dict:
+    """The record with `prediction` and `status` read from its completion under `protocol` (video errors kept);
+    `prompt` and `option_texts` as [`extract_prediction`]."""
     if record["status"] == VIDEO_ERROR:
         return record
-    letter, status = extract_prediction(record["completion"], sample.letters, protocol, sample.choices)
+    letter, status = extract_prediction(
+        record["completion"], sample.letters, protocol, prompt, option_texts, choices=sample.choices
+    )
     return {**record, "prediction": letter, "status": status}
 
 
@@ -357,17 +358,31 @@ def _generate_all(samples, benchmark, config, model, processor, log, progress, o
                     logger.warning("skipping %s (counted wrong): %s", sample.id, exc)
                     records[sample.id] = _record(sample, roots, "", None, VIDEO_ERROR, [], error=str(exc))
             if ready:
-                prompts = [build_prompt(s, config.prompt, layout, policy, processor) for s, _, _ in ready]
+                prompts = [
+                    build_prompt(s, config.prompt, layout, policy, processor, _question_prefix(benchmark, s, indices))
+                    for s, _, indices in ready
+                ]
                 frames = [f for _, f, _ in ready]
                 completions = generate_batch(model, processor, prompts, frames, gen_kwargs, policy=policy)
                 for (sample, _, indices), completion in zip(ready, completions, strict=True):
-                    letter, status = extract_prediction(completion, sample.letters, config.protocol, sample.choices)
+                    letter, status = extract_prediction(
+                        completion,
+                        sample.letters,
+                        config.protocol,
+                        config.prompt,
+                        benchmark.original_option_texts(sample),
+                        choices=sample.choices,
+                    )
                     records[sample.id] = _record(sample, roots, completion, letter, status, indices)
             for sample in batch:  # benchmark order, so the file reads like the benchmark
                 log.append(records[sample.id])
                 bar.update(1)
                 if on_record is not None:
                     on_record(records[sample.id])
+
+
+def _question_prefix(benchmark: Benchmark, sample: EvalSample, indices: list[int]) -> str:
+    return benchmark.question_prefix(sample, indices) if benchmark.question_prefix else ""
 
 
 def _record(sample: EvalSample, roots, completion, letter, status, indices, error=None) -> dict:

@@ -9,7 +9,8 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 UNIFORM = "uniform"  # a video file, frames at linspace(0, T - 1, N) (the training sampler)
 SEGMENTS = "segments"  # a video file, MVBench's segment-centre indices inside an optional time bound
 FRAME_DIR = "frame_dir"  # a folder of 1-based `00001.jpg` frames at 3 fps (MVBench's episodic reasoning)
-READERS = (UNIFORM, SEGMENTS, FRAME_DIR)
+LVB = "lvb"  # a video file, LongVideoBench's `int(duration * fps / N) * i` indices over its annotated duration
+READERS = (UNIFORM, SEGMENTS, FRAME_DIR, LVB)
 
 
 class BenchmarkDataError(ValueError):
@@ -31,6 +32,9 @@ class EvalSample:
         bound (`tuple[float, float]`, *optional*): Start and end in seconds, used by the `segments` and
             `frame_dir` readers.
         source (`str`): The annotation file the sample came from, for error messages.
+        duration (`float`, *optional*): The annotated duration in seconds (LongVideoBench's frame rule uses it).
+        subtitles (`tuple`): `(start, end, text)` per subtitle line, in seconds of the video, interleaved with the
+            frames in the prompt (LongVideoBench, see `r1video.eval.benchmarks.longvideobench`).
     """
 
     id: str
@@ -42,6 +46,8 @@ class EvalSample:
     reader: str = UNIFORM
     bound: tuple[float, float] | None = None
     source: str = ""
+    duration: float | None = None
+    subtitles: tuple[tuple[float, float, str], ...] = ()
 
     @property
     def letters(self) -> str:

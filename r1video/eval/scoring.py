@@ -8,10 +8,11 @@ Two answer-reading protocols (`r1video eval --protocol`):
   so do a final-answer statement anywhere (`…, so the correct option is C.`, a last line `Final answer: C`) and the
   text of option C written instead of its letter; hedges (`A or B`, an echoed option list) and thinking (a reply cut
   off inside `<think>`) give no answer.
-- `original` reproduces TinyLLaVA-Video-R1's `parse_multi_choice_response` (seed-facts §9), quirks included: the
-  first `<answer>\\s*(.*?)\\s*</answer>` without DOTALL; its first character if it is an option letter (either
-  case); otherwise the first option, in letter order, written `(X)` or `(x)` in it; otherwise a random guess, as is
-  a completion without a match. An empty answer is wrong. It is defined for the reason prompt only.
+- `original` reproduces the original evaluation's parser, quirks included. With the reason prompt,
+  TinyLLaVA-Video-R1's `parse_multi_choice_response` (seed-facts §9): the first `<answer>\\s*(.*?)\\s*</answer>`
+  without DOTALL; its first character if it is an option letter (either case); otherwise the first option, in letter
+  order, written `(X)` or `(x)` in it; otherwise a random guess, as is a completion without a match. An empty answer
+  is wrong. With the option prompt, TinyLLaVA-Video's MMMU-style parser ([`original_option_choice`]).
 
 When no letter is found the original guesses uniformly at random (unseeded). Here every prediction records why it
 has no letter, and both accuracies are computed: no answer counted wrong and the original's guess, made
@@ -44,15 +45,23 @@ class Extraction(NamedTuple):
 
 
 def extract_prediction(
-    completion: str, letters: str, protocol: str = "robust", choices: tuple[str, ...] | None = None
+    completion: str,
+    letters: str,
+    protocol: str = "robust",
+    prompt: str = "reason",
+    option_texts: tuple[str, ...] | list[str] = (),
+    choices: tuple[str, ...] | None = None,
 ) -> Extraction:
     """Read the chosen letter from a completion.
 
     Args:
         completion: The generated text.
         letters: The sample's option letters (`"ABCD"`).
-        protocol: `"robust"` (the one reader, with plain final answers read) or `"original"` (TinyLLaVA-Video-R1's
-            parser).
+        protocol: `"robust"` (the one reader, with plain final answers read) or `"original"` (the original
+            evaluation's parser).
+        prompt: With `original`: `"reason"` reads as TinyLLaVA-Video-R1, `"option"` as TinyLLaVA-Video.
+        option_texts: With `original` and `option`: the option texts the original's parser matches (its
+            `index2ans`).
         choices: The sample's option texts, in letter order; `robust` reads an option's text written instead of
             its letter.
 
@@ -60,6 +69,8 @@ def extract_prediction(
         ValueError: An unknown protocol.
     """
     if protocol == "original":
+        if prompt == "option":
+            return original_option_choice(completion, letters, option_texts)
         return original_choice(completion, letters)
     if protocol != "robust":
         raise ValueError(f"unknown answer protocol {protocol!r}; use one of {PROTOCOLS}")
@@ -92,6 +103,45 @@ def original_choice(completion: str, letters: str) -> Extraction:
         if f"({letter})" in answer or f"({letter.lower()})" in answer:
             return Extraction(letter, ANSWERED)
     return Extraction(None, NO_LETTER)
+
+
+def original_option_choice(completion: str, letters: str, option_texts) -> Extraction:
+    """TinyLLaVA-Video's evaluation parser for the option prompt (MMMU-style, every `eval_*.py` of the original),
+    without its random guess (the caller makes it, seeded).
+
+    1. Strip blanks, then each of `, . ! ? ; : '` in turn from both ends; an empty answer is guessed.
+    2. A first character that is an option letter (upper case) is the answer.
+    3. Otherwise, in `" " + answer + " "`: the letters written `(X)`; if none, the letters written ` X `; if none and
+       the answer has more than 5 words, the options whose text it contains (case-insensitive).
+    4. One candidate is the answer; several: the one written last (its last occurrence, ties to the first letter);
+       none: guessed.
+
+    Returns `no_letter` wherever the original guesses.
+    """
+    response = completion.strip()
+    for char in ",.!?;:'":
+        response = response.strip(char)
+    if not response:
+        return Extraction(None, NO_LETTER)
+    if response[0] in letters:
+        return Extraction(response[0], ANSWERED)
+    response = f" {response} "
+    candidates = [letter for letter in letters if f"({letter})" in response]
+    marker = "({})" if candidates else " {} "
+    if not candidates:
+        candidates = [letter for letter in letters if f" {letter} " in response]
+    texts = dict(zip(letters, option_texts, strict=False))
+    by_text = False
+    if not candidates and len(response.split()) > 5:
+        candidates = [letter for letter, text in texts.items() if text.lower() in response.lower()]
+        by_text = True
+    if not candidates:
+        return Extraction(None, NO_LETTER)
+    if by_text:
+        positions = [response.lower().rfind(texts[letter].lower()) for letter in candidates]
+    else:
+        positions = [response.rfind(marker.format(letter)) for letter in candidates]
+    return Extraction(candidates[positions.index(max(positions))], ANSWERED)
 
 
 def seeded_guess(seed: int, sample_id: str, letters: str) -> str:

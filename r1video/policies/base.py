@@ -45,6 +45,10 @@ Prompts
     `tokenize_conversation(processor, messages, clip) -> (ids, labels)`
         SFT: every token outside the assistant replies labelled -100, reply tokens (their end-of-text included)
         labelled with their ids.
+    `tokenize_pretrain(processor, messages, clip) -> (ids, labels)`
+        SFT in the `pretrain` conversation format (TinyLLaVA-Video's connector stage): the video placeholder then the
+        record's one reply (a caption), no system line, no roles, no end-of-text; only the placeholder is masked.
+        Families without such a stage raise `NotImplementedError`.
 
 The vision path, once per clip
     `encode(model, clips) -> list | None`
@@ -253,6 +257,9 @@ class VideoPolicy:
 
     def tokenize_conversation(self, processor, messages: list[dict], clip: Clip | None) -> tuple[list, list]:
         raise NotImplementedError
+
+    def tokenize_pretrain(self, processor, messages: list[dict], clip: Clip | None) -> tuple[list, list]:
+        raise NotImplementedError(f"the {self.name} family has no pretrain conversation format")
 
     # ---- the vision path ----
 

@@ -183,6 +183,28 @@ class TinyLlavaVideoPolicy(VideoPolicy):
             labels += ids if supervised else [IGNORE_INDEX] * len(ids)
         return input_ids, labels
 
+    def tokenize_pretrain(self, processor, messages, clip=None) -> tuple[list[int], list[int]]:
+        """TinyLLaVA-Video's `pretrain` format (`TV:tinyllava/data/template/pretrain_template.py`): the text is
+        `"<image>" + caption + "\\n"` (the question is dropped; no system line, roles or end-of-text) and only the
+        tokens up to the video placeholder (a BOS, if the tokenizer adds one, and the placeholder) are masked.
+
+        Raises:
+            ValueError: the record does not have exactly one reply (the original writes one `<image>` per round, so
+                a record of several rounds would need several clips), or the reply holds a special token's text.
+        """
+        replies = [m for m in messages if m["role"] == "assistant"]
+        if len(replies) != 1:
+            raise ValueError(
+                f"the pretrain format takes one caption per record (one human turn, one reply); this record has "
+                f"{len(replies)} replies"
+            )
+        check_replies(messages, {*processor.tokenizer.all_special_tokens, processor.video_token})
+        content = replies[0]["content"]
+        caption = content if isinstance(content, str) else "".join(p.get("text") or "" for p in content)
+        input_ids = processor.encode(f"{processor.video_token}{caption}\n")
+        prompt_length = len(processor.encode(processor.video_token))
+        return input_ids, [IGNORE_INDEX] * prompt_length + input_ids[prompt_length:]
+
     # ---- the vision path ----
 
     def vision_module(self, model) -> torch.nn.Module:
@@ -197,14 +219,20 @@ class TinyLlavaVideoPolicy(VideoPolicy):
         ):
             if frozen:
                 module.requires_grad_(False)
+        if language_model:  # the LM head is part of the LLM (the original froze the whole causal LM)
+            for head in self._lm_heads(model):
+                head.requires_grad_(False)
+
+    @staticmethod
+    def _lm_heads(model) -> list[torch.nn.Module]:
+        from r1video.model.modeling import TinyLlavaVideoForConditionalGeneration
+
+        return [m.lm_head for m in model.modules() if isinstance(m, TinyLlavaVideoForConditionalGeneration)]
 
     def frozen_modules(self, model) -> list[str]:
         backbone = self.backbone(model)
-        parts = {
-            "vision": backbone.vision_tower,
-            "connector": backbone.connector,
-            "language_model": backbone.language_model,
-        }
+        parts = {"vision": backbone.vision_tower, "connector": backbone.connector, "language_model": None}
+        parts["language_model"] = torch.nn.ModuleList([backbone.language_model, *self._lm_heads(model)])
         return [name for name, module in parts.items() if not any(p.requires_grad for p in module.parameters())]
 
     def encode(self, model, clips: Sequence[Clip]) -> list[torch.Tensor] | None:

@@ -63,6 +63,8 @@ class VideoSFTCollator:
             that failed is not kept: it is tried and counted again each time, as without the cache, and a cached clip
             counts as a good load.
         policy: the model family ([`VideoPolicy`]); by default the processor's.
+        conversation_format: `"chat"` (the chat template, replies supervised) or `"pretrain"` (the family's
+            `tokenize_pretrain`: TinyLLaVA-Video's `<image>` + caption, only the video masked).
 
     Returns (on call):
         `dict` with `input_ids`, `attention_mask`, `labels` (`[B, L]`, right-padded) and, unless every row is
@@ -83,7 +85,11 @@ class VideoSFTCollator:
         tracker: BadSampleTracker | None = None,
         cache: bool = False,
         policy: VideoPolicy | None = None,
+        conversation_format: str = "chat",
     ):
+        if conversation_format not in ("chat", "pretrain"):
+            raise ValueError(f"conversation_format must be 'chat' or 'pretrain', got {conversation_format!r}")
+        self.conversation_format = conversation_format
         self.processor = processor
         self.policy = policy or policy_for(processor)
         self.frame_kwargs = {"num_frames": num_frames, "fps": fps, "max_frames": max_frames, "autorotate": autorotate}
@@ -110,6 +116,7 @@ class VideoSFTCollator:
             pad_to_multiple_of=args.pad_to_multiple_of,
             max_bad_video_fraction=args.max_bad_video_fraction,
             cache=args.cache_clips,
+            conversation_format=getattr(args, "conversation_format", "chat"),
         )
 
     def __call__(self, rows: list[dict]) -> dict:
@@ -161,7 +168,8 @@ class VideoSFTCollator:
 
     def _encode(self, row: dict, clip: Clip | None) -> tuple[list[int], list[int]]:
         policy, processor = self.policy, self.processor
-        input_ids, labels = policy.tokenize_conversation(processor, row["messages"], clip)
+        tokenize = policy.tokenize_pretrain if self.conversation_format == "pretrain" else policy.tokenize_conversation
+        input_ids, labels = tokenize(processor, row["messages"], clip)
         video_ids = set(policy.video_token_ids(processor))
         per_video = policy.video_token_count(processor, clip)
         placeholders = sum(i in video_ids for i in input_ids)

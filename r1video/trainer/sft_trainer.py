@@ -50,3 +50,5 @@ class VideoSFTTrainer(ModelCardMixin, ResumeMixin, SFTTrainer):
             self.add_callback(BadVideoTally(data_collator.tracker))
         if args.freeze_vision_tower:
             self.policy.freeze(self.accelerator.unwrap_model(self.model), vision=True)
+        if args.freeze_language_model:  # with the tower frozen too: the connector alone trains (pretrain stage)
+            self.policy.freeze(self.accelerator.unwrap_model(self.model), vision=False, language_model=True)

@@ -129,6 +129,15 @@ class VideoSFTOptions(VideoTrainingOptions):
     r"""
     [`VideoTrainingOptions`] plus the SFT-only ones.
 
+    > Parameters that control the stage
+
+    conversation_format (`str`, defaults to `"chat"`): how a record becomes text and labels. `chat`: the model's
+        chat template (TinyLLaVA-Video: `qwen2_base` / `phi`), only the replies and their end-of-text supervised.
+        `pretrain`: TinyLLaVA-Video's connector stage, `<image>` + the caption + a new line, no system line, roles or
+        end-of-text, only the video placeholder masked (one reply per record).
+    freeze_language_model (`bool`, defaults to `False`): keep the LLM (its LM head included) frozen; with
+        `freeze_vision_tower` the connector alone trains (TinyLLaVA-Video's pretrain stage).
+
     > Parameters that control the data pipeline
 
     cache_clips (`bool`, defaults to `False`): keep each clip's preprocessed frames and each conversation's tokens in
@@ -138,4 +147,16 @@ class VideoSFTOptions(VideoTrainingOptions):
 
     cache_clips: bool = field(
         default=False, metadata={"help": "Keep decoded clips and tokenised rows in memory (small data sets)."}
+    )
+    conversation_format: str = field(
+        default="chat",
+        metadata={
+            "help": "chat: the model's chat template, replies supervised; pretrain: '<image>' + caption + newline, "
+            "only the video masked (TinyLLaVA-Video's connector stage).",
+            "choices": ["chat", "pretrain"],
+        },
+    )
+    freeze_language_model: bool = field(
+        default=False,
+        metadata={"help": "Keep the LLM and its LM head frozen (with the tower frozen: connector only)."},
     )

@@ -8,7 +8,7 @@ Prompt layouts follow the original evaluation code (seed-facts §9): the reason 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from r1video.eval.benchmarks import mlvu, mmvu, mvbench, videomme
+from r1video.eval.benchmarks import longvideobench, mlvu, mmvu, mvbench, videomme
 from r1video.eval.samples import EvalSample
 
 __all__ = ["BENCHMARKS", "Benchmark", "get_benchmark"]
@@ -27,6 +27,11 @@ class Benchmark:
         average (`str`): The headline: `"micro"` (correct / total) or `"macro"` (mean of the group accuracies).
         group_label (`str`): What a group is (`"Task"`, `"Duration"`).
         options (`tuple[str, ...]`): Extra keyword arguments `load` accepts.
+        question_prefix (`Callable`, *optional*): `question_prefix(sample, frame_indices) -> str`, text written
+            before the question once the frames are known (LongVideoBench's interleaved subtitles).
+        split_option_texts (`bool`): How the original's option-prompt parser sees the option texts: as
+            `"A. text".split(". ")[1][:-1]` (True: it built `"A. text"` strings and split them back, Video-MME and
+            LongVideoBench) or as given (False).
     """
 
     name: str
@@ -36,6 +41,17 @@ class Benchmark:
     average: str
     group_label: str
     options: tuple[str, ...] = ()
+    question_prefix: Callable[[EvalSample, list[int]], str] | None = None
+    split_option_texts: bool = False
+
+    def original_option_texts(self, sample: EvalSample) -> tuple[str, ...]:
+        """The option texts the original's option-prompt parser matches answers against (its `index2ans`)."""
+        if not self.split_option_texts:
+            return sample.choices
+        return tuple(
+            f"{letter}. {text}".split(". ")[1][:-1]
+            for letter, text in zip(sample.letters, sample.choices, strict=True)
+        )
 
 
 BENCHMARKS = {
@@ -55,6 +71,7 @@ BENCHMARKS = {
         {"reason": ("dot", "Options:\n", False), "option": ("dot", "", False)},
         "micro",
         "Duration",
+        split_option_texts=True,
     ),
     "mlvu": Benchmark(
         "mlvu",
@@ -71,6 +88,17 @@ BENCHMARKS = {
         {"reason": ("dot", "", False), "option": ("dot", "", False)},
         "micro",
         "Question type",
+    ),
+    # TinyLLaVA-Video evaluated it with the option prompt only; the reason layout is Video-MME's (R1 has no LVB run).
+    "longvideobench": Benchmark(
+        "longvideobench",
+        "LongVideoBench (val)",
+        longvideobench.load,
+        {"reason": ("dot", "Options:\n", False), "option": ("dot", "", False)},
+        "micro",
+        "Duration",
+        question_prefix=longvideobench.question_prefix,
+        split_option_texts=True,
     ),
 }
 
