@@ -12,8 +12,6 @@ import json
 import logging
 import sys
 
-import torch
-
 from r1video.bench.runner import format_table, machine_info
 
 ENTRIES = {
@@ -28,9 +26,20 @@ ENTRIES = {
 ON_REQUEST = {"demo-learning": "r1video.bench.demo_learning"}
 
 
+def gpu_parser() -> argparse.ArgumentParser:
+    """`r1video bench gpu`'s options (here, so that its `--help` loads no torch)."""
+    parser = argparse.ArgumentParser(
+        prog="r1video bench gpu", description="The GPU acceptance run (r1video.bench.gpu)."
+    )
+    parser.add_argument("--out", default="gpu_acceptance", help="folder for gpu_acceptance.json and .md")
+    parser.add_argument("--tiny", action="store_true", help="the tiny test model on CPU: checks the run end to end")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["gpu"]:  # the GPU acceptance run has options of its own
+        gpu_parser().parse_args(argv[1:])  # --help and usage errors before torch loads
         from r1video.bench.gpu import main as gpu_main
 
         return gpu_main(argv[1:])
@@ -56,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown entries {unknown}; choose from {', '.join(modules)}")
     logging.basicConfig(level=logging.WARNING)
+    import torch  # after the arguments: `r1video bench --help` loads no torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
