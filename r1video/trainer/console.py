@@ -150,16 +150,23 @@ def print_summary(trainer, eval_metrics: dict | None = None) -> None:
 
 
 class _ConsoleState:
-    """Remembers the step a run started at, so that a resumed run reports the steps it trained itself."""
+    """Remembers the step a run started at, so that a resumed run reports the steps it trained itself; after training,
+    logs (the closing evaluation's) are left to the summary."""
 
     start_step = 0
+    done = False
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start_step = state.global_step  # a resumed run's state is loaded by now
+        self.done = False
         return super().on_train_begin(args, state, control, **kwargs)
 
+    def on_train_end(self, args, state, control, **kwargs):
+        self.done = True
+        return super().on_train_end(args, state, control, **kwargs)
+
     def _print_line(self, args, state, logs) -> str | None:
-        if not logs or args.get_process_log_level() > logging.WARNING:
+        if not logs or self.done or args.get_process_log_level() > logging.WARNING:
             return None
         return compact_line(logs, state.global_step, state.max_steps)
 
