@@ -104,6 +104,17 @@ def plot_run(run_dir: str, out_path: str | None = None, held_out: dict | None = 
     Raises:
         FileNotFoundError: no `trainer_state.json` under `run_dir`.
     """
+    import matplotlib.pyplot as plt
+
+    fig = draw_run(run_dir, held_out)
+    out_path = out_path or os.path.join(run_dir, "curves.png")
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return out_path
+
+
+def draw_run(run_dir: str, held_out: dict | None = None):
+    """The figure [`plot_run`] saves (a matplotlib `Figure`, Agg backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,7 +125,6 @@ def plot_run(run_dir: str, out_path: str | None = None, held_out: dict | None = 
     if not logs:
         raise FileNotFoundError(f"no trainer_state.json under {run_dir}: nothing to plot")
     held_out = held_out if held_out is not None else held_out_accuracy(run_dir)
-    out_path = out_path or os.path.join(run_dir, "curves.png")
     rows = [(stage, stage_panels(history)) for stage, history in logs.items()]
     rows = [(stage, panels) for stage, panels in rows if panels]
     columns = max([len(panels) for _, panels in rows] + [1])
@@ -149,9 +159,7 @@ def plot_run(run_dir: str, out_path: str | None = None, held_out: dict | None = 
     if held_out:
         _held_out_row(axes[-1], held_out)
     fig.suptitle(os.path.basename(os.path.abspath(run_dir)))
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
-    return out_path
+    return fig
 
 
 def _held_out_row(axes, evaluations: dict) -> None:
