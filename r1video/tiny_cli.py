@@ -1,9 +1,10 @@
 """`r1video tiny`: build a random tiny TinyLLaVA-Video model offline, save it, reload it and generate from a video."""
 
-import argparse
 import time
 
 import numpy as np
+
+from r1video.usage import ArgumentParser
 
 
 def moving_square_frames(num_frames: int, size: int = 64, seed: int = 0) -> np.ndarray:
@@ -18,7 +19,7 @@ def moving_square_frames(num_frames: int, size: int = 64, seed: int = 0) -> np.n
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="r1video tiny", description=__doc__)
+    parser = ArgumentParser(prog="r1video tiny", description=__doc__)
     parser.add_argument("--out", default="runs/tiny-model", help="directory to save the model (default: %(default)s)")
     parser.add_argument("--connector", default="groupresampler", choices=["groupresampler", "naiveresampler"])
     parser.add_argument("--frames", type=int, default=16, help="frames per video (default: %(default)s)")

@@ -1,6 +1,7 @@
 """Usage errors every command reports the same way: one line naming the key (and its file), exit code 2, found before
 torch is imported wherever the check needs no torch. Standard library only (huggingface_hub for the Hub cache)."""
 
+import argparse
 import difflib
 import json
 import os
@@ -16,6 +17,21 @@ def did_you_mean(word: str, known, prefix: str = "", cutoff: float = 0.6) -> str
     """`"; did you mean PREFIX<closest>?"` for the known name closest to `word`, or `""` when none is close."""
     close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1, cutoff=cutoff)
     return f"; did you mean {prefix}{close[0]}?" if close else ""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with the training commands' errors: one line `PROG: error: ...`, exit code 2, and a value
+    outside a flag's choices named with the closest valid one."""
+
+    def _check_value(self, action, value):
+        if action.choices is not None and value not in action.choices:
+            choices = ", ".join(map(str, action.choices))
+            raise argparse.ArgumentError(
+                action, f"unknown value {value!r}{did_you_mean(value, action.choices)} (one of: {choices})"
+            )
+
+    def error(self, message: str):
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def check_choice(where: str, value, choices) -> None:

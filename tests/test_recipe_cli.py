@@ -56,6 +56,11 @@ def test_import_r1video_and_every_help_screen_load_no_torch():
         (["eval", "--benchmark", "mmvu", "--data-dir", "no/MMVU", "--model", "."], "--data-dir: folder not found"),
         (["infer", "--model", "runs/nope", "--video", "a.mp4", "--question", "Q?"], "--model: no model folder"),
         (["infer", "--model", ".", "--video", "none.mp4", "--question", "Q?"], "--video: file not found"),
+        (["eval", "--benchmark", "mvbenc", "--data-dir", ".", "--model", "."], "'mvbenc'; did you mean mvbench?"),
+        (
+            ["infer", "--model", ".", "--video", "a.mp4", "--question", "Q?", "--prompt", "reasn"],
+            "did you mean reason?",
+        ),
     ],
 )
 def test_usage_errors_that_need_no_torch_come_before_it_loads(argv, message, tmp_path):
@@ -65,7 +70,7 @@ def test_usage_errors_that_need_no_torch_come_before_it_loads(argv, message, tmp
     (tmp_path / "runs" / "tiny-model").mkdir()
     for name in ("grpo_train.jsonl", "coldstart.json"):
         (tmp_path / "runs" / "synth" / name).write_text("{}\n")
-    code = f"from r1video.cli import main\nprint('RC', main({argv!r}))"
+    code = f"from r1video.cli import main\ntry:\n    rc = main({argv!r})\nexcept SystemExit as e:\n    rc = e.code\nprint('RC', rc)"
     result = subprocess.run([sys.executable, "-c", f"import sys\n{code}\nprint('TORCH', 'torch' in sys.modules)"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert "RC 2" in result.stdout and "TORCH False" in result.stdout, result.stderr

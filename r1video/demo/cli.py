@@ -6,15 +6,16 @@ stage is a recipe of `recipes/demo/` run by `r1video sft` / `r1video grpo`'s ent
 `r1video eval`'s runner.
 """
 
-import argparse
 import logging
 import os
 import sys
 import time
 
+from r1video.usage import ArgumentParser
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="r1video demo", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="r1video demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="r1video_demo", help="run folder (default: ./r1video_demo)")
     parser.add_argument("--seed", type=int, default=0, help="seeds data, model and training (default 0)")
     parser.add_argument("--fast", action="store_true", help="the same pipeline at a tiny size (under 2 minutes)")

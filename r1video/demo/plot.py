@@ -11,10 +11,11 @@ a demo logs (`val_accuracy`, `val_format`), and the mean completion length (GRPO
 shows the held-out test accuracy of each stage. Legends sit beside their panel, never over the data.
 """
 
-import argparse
 import json
 import os
 import re
+
+from r1video.usage import ArgumentParser
 
 # One panel per quantity: (title, [(logged key pattern, label, line style)]); a stage gets the panels it logged.
 PANELS = [
@@ -184,7 +185,7 @@ def _held_out_row(axes, evaluations: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="r1video plot", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="r1video plot", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a run folder (any trainer_state.json below it is drawn)")
     parser.add_argument("--out", help="PNG path (default RUN_DIR/curves.png)")
     args = parser.parse_args(argv)

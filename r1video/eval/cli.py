@@ -17,11 +17,11 @@ import sys
 
 from r1video.eval.benchmarks import BENCHMARKS
 from r1video.eval.samples import BenchmarkDataError
-from r1video.usage import USAGE_ERROR, UsageError, check_model_path, recorded_frames
+from r1video.usage import USAGE_ERROR, ArgumentParser, UsageError, check_model_path, recorded_frames
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="r1video eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--benchmark", required=True, choices=list(BENCHMARKS))

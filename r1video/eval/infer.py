@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from r1video.usage import USAGE_ERROR, UsageError, check_model_path
+from r1video.usage import USAGE_ERROR, ArgumentParser, UsageError, check_model_path
 
 
 def build_question(question: str, options: list[str] | None, prompt: str) -> str:
@@ -42,7 +42,7 @@ def build_question(question: str, options: list[str] | None, prompt: str) -> str
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="r1video infer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", required=True, help="checkpoint directory or Hub id")

@@ -84,12 +84,6 @@ def use_compact_console(trainer) -> None:
     )
 
 
-def print_saved(trainer, path: str) -> None:
-    """Where the model is (main process only)."""
-    if trainer.is_world_process_zero():
-        print(f"saved to {path}", flush=True)  # noqa: T201
-
-
 def quarter_means(values: list[float]) -> tuple[float, float] | None:
     """Mean of the first and of the last quarter of `values` (at least one value each); `None` when empty."""
     values = [v for v in values if v is not None]
