@@ -30,6 +30,9 @@ def main(argv: list[str]) -> int:
 
     from r1video.model import build_tiny_model, load_pretrained
     from r1video.model.templates import grpo_question, qwen2_base_prompt
+    from r1video.trainer.console import plain_output
+
+    plain_output()  # no progress bars when piped
 
     start = time.perf_counter()
     model, _ = build_tiny_model(args.out, seed=args.seed, connector_type=args.connector)
