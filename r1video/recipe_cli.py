@@ -196,7 +196,7 @@ def check_keys(
             raise UsageError(f"unknown flag {flag}{_hint(stage, flag[2:].replace('-', '_'), keys, prefix='--')}")
         key = next(action.dest for action in parser._actions if flag in action.option_strings)
         set_keys.add(key)
-        given = values.get(flag[2:], [])
+        given = values.get(flag[2:].replace("-", "_"), [])
         if key in choices and len(given) == 1:
             check_choice(f"flag {flag}", given[0], choices[key])
     for key, reason in UNUSED_KEYS[stage].items():
@@ -212,6 +212,7 @@ def flag_values(argv: list[str]) -> dict[str, list[str]]:
     for token in argv:
         if token.startswith("--"):
             name, eq, value = token[2:].partition("=")
+            name = name.replace("-", "_")  # TRL's parser takes `--train-file` for `--train_file` too
             values[name] = [value] if eq else []
             key = None if eq else name
         elif key is not None:
