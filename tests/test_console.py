@@ -16,9 +16,9 @@ def test_a_long_completion_keeps_its_answer_and_every_line_fits_the_width():
     text = format_samples([_record(2.0, long), _record(-2.0, "<answer>A</answer>")], shown=2, width=50)
     lines = text.splitlines()
     assert all(len(line) <= 50 for line in lines), lines
-    assert lines[0] == "  sample 1/2 of step 3 | reward 2"
+    assert lines[0] == "  sample 1/2 of step 3 | reward 2 | advantage +1.5"
     flat = " ".join(text.split())
-    assert "(tinyllava_r1_reward 2) | advantage +1.5" in flat
+    assert "| advantage +1.5 | tinyllava_r1_reward 2" in flat
     assert "…" in flat and "</think><answer>B</answer>" in flat  # start … end: the answer survives
     assert flat.count("prompt: ") == 1  # one prompt for the group's two samples
     assert "sample 2/2 of step 3 | reward -2" in flat and "completion: <answer>A</answer>" in flat

@@ -105,7 +105,7 @@ class CompletionsLog(TrainerCallback):
 
 def format_samples(records: list[dict], shown: int = DEFAULT_SHOWN, width: int | None = None) -> str:
     """The console text of a step's samples: `shown` records from the best to the worst reward, each as a head line
-    (rank, rewards, advantage), the prompt (shortened; once for consecutive samples of one prompt) and the completion (start … end when long), wrapped to `width`
+    (rank, reward, advantage, each reward), the prompt (shortened; once for consecutive samples of one prompt) and the completion (start … end when long), wrapped to `width`
     (the terminal's, 100 when not a terminal)."""
     width = width or min(max(shutil.get_terminal_size((100, 24)).columns, 40), 160)
     order = sorted(range(len(records)), key=lambda i: -records[i]["reward"])
@@ -122,7 +122,7 @@ def format_samples(records: list[dict], shown: int = DEFAULT_SHOWN, width: int |
         scores = ", ".join(f"{name} {_short_number(v)}" for name, v in record["rewards"].items())
         advantage = "-" if record["advantage"] is None else f"{record['advantage']:+.3g}"
         head = (f"  sample {rank}/{len(records)} of step {record['step']} | reward {_short_number(record['reward'])} "
-                f"({scores}) | advantage {advantage}")  # fmt: skip
+                f"| advantage {advantage} | {scores}")  # fmt: skip
         lines += textwrap.wrap(head, width, subsequent_indent="    ")
         if record["prompt"] != last_prompt:  # a group's rollouts share their prompt: shown once
             lines += _wrapped("prompt", _shorten(record["prompt"], 2 * width - 16, keep_end=False), width)
