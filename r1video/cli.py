@@ -20,8 +20,8 @@ COMMANDS = {
     "infer": ("r1video.eval.infer", "answer one question about one video, streamed to the terminal"),
     "plot": ("r1video.demo.plot", "draw the reward / accuracy / length curves of a run from its logs"),
     "bench": ("r1video.bench.cli", "speed and memory figures, measured side by side (decode, vision-reuse, ...)"),
-    "compose": ("r1video.model.compose", "build a TinyLLaVA-Video checkpoint from a causal LM and a SigLIP tower"),
-    "tiny": ("r1video.model.cli", "build a random tiny TinyLLaVA-Video model + tokenizer offline and run it"),
+    "compose": ("r1video.compose_cli", "build a TinyLLaVA-Video checkpoint from a causal LM and a SigLIP tower"),
+    "tiny": ("r1video.tiny_cli", "build a random tiny TinyLLaVA-Video model + tokenizer offline and run it"),
     "data": ("r1video.data.cli", "validate datasets (`data validate`) and write synthetic video QA (`data synth`)"),
 }
 

@@ -49,7 +49,8 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
     )
     from r1video.trainer import VideoGRPOTrainer
     from r1video.trainer.checkpoints import RunRecord, no_space_reported
-    from r1video.trainer.console import print_saved, use_compact_console
+    from r1video.trainer.completions import log_completions
+    from r1video.trainer.console import print_summary, use_compact_console
     from r1video.trainer.threads import apply_cpu_threads
     from rewards import SafeReward, get_reward_funcs
 
@@ -91,6 +92,7 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
     )
     trainer.card_dataset = script_args.train_file
     use_compact_console(trainer)  # one short line per logging step; full metrics in trainer_state.json / report_to
+    log_completions(trainer)  # a few samples per logging step on the console, all in OUTPUT_DIR/completions.jsonl
 
     # Resume from the newest complete checkpoint if asked, refusing a changed recipe or data unless allowed. The
     # recipe is read after the trainer is built: TRL settles some options in its constructor.
@@ -102,7 +104,6 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
 
     # Train
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
 
@@ -110,17 +111,17 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
     with no_space_reported(training_args.output_dir):
         trainer.save_model(training_args.output_dir)
     trainer.create_model_card()
-    print_saved(trainer, training_args.output_dir)
 
     # Evaluate
+    metrics = None
     if training_args.do_eval and eval_dataset is not None:
         metrics = trainer.evaluate()
-        trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
 
     # Push
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.train_file)
+    print_summary(trainer, metrics)  # steps trained, reward trend, where the model and logs are
     return trainer
 
 

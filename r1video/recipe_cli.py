@@ -3,14 +3,16 @@
 `run(stage, argv, make_parser, train)` reads a recipe the way a user's mistake deserves:
 - `--help` lists `--config` and r1video's own keys in a screen, without importing torch; `--help-all` prints every
   TRL / transformers key as well;
-- a missing recipe, `train_file`, `video_root` or local model folder, an unknown or misspelt key (with the closest
-  match), a key the stage does not use, an abbreviated flag or an unknown reward ends the run with one line naming it
-  and exit code 2, before any model loads.
+- a missing recipe, `train_file`, `video_root` or local model folder, an unknown or misspelt key or reward (with the
+  closest match), an unknown value of a choice key (`lr_scheduler_type: constnat`, with the closest valid value), a
+  key the stage does not use or an abbreviated flag ends the run with one line naming it (and its recipe file) and
+  exit code 2, before any model loads; the paths and reward names are checked before torch and TRL are imported;
+- `--quiet` prints only errors and the closing summary (it sets `log_level: error` and turns progress bars and
+  warnings off); piped output has no progress bars.
 """
 
 import argparse
 import dataclasses
-import difflib
 import json
 import os
 import sys
@@ -19,8 +21,9 @@ import typing
 
 from r1video.configs import VideoScriptArguments
 from r1video.trainer.video_options import VideoGRPOOptions, VideoSFTOptions
+from r1video.usage import USAGE_ERROR, UsageError, check_choice, check_model_path, did_you_mean
 
-USAGE_ERROR = 2  # argparse's exit code for a usage error
+__all__ = ["USAGE_ERROR", "UsageError", "check_model_path", "run"]
 
 STAGES = {
     "grpo": {
@@ -76,17 +79,13 @@ NOT_R1VIDEO_KEYS = {
 # TRL / transformers keys most recipes set, named in the short help.
 COMMON_TRL_KEYS = (
     "model_name_or_path dtype output_dir learning_rate lr_scheduler_type warmup_ratio num_train_epochs max_steps "
-    "per_device_train_batch_size gradient_accumulation_steps gradient_checkpointing bf16 use_cpu seed logging_steps "
+    "per_device_train_batch_size gradient_accumulation_steps activation_checkpointing bf16 use_cpu seed logging_steps "
     "save_strategy save_steps eval_strategy eval_steps report_to resume_from_checkpoint push_to_hub use_peft"
 )
 COMMON_GRPO_KEYS = (
     "num_generations max_completion_length temperature beta loss_type num_iterations scale_rewards reward_weights "
     "use_vllm log_completions"
 )
-
-
-class UsageError(ValueError):
-    """A mistake in the recipe or on the command line: reported in one line, exit code 2."""
 
 
 def run(stage: str, argv: list[str] | None, make_parser, train) -> int:
@@ -102,8 +101,13 @@ def run(stage: str, argv: list[str] | None, make_parser, train) -> int:
     if "--help-all" in argv:
         make_parser(prog=prog).print_help()
         return 0
+    quiet = "--quiet" in argv
+    if quiet:  # only errors and the closing summary
+        argv = [token for token in argv if token != "--quiet"]
+        argv += ["--log_level", "error", "--log_level_replica", "error", "--disable_tqdm", "true"]
     try:
         recipe_path, recipe = read_recipe(stage, argv)
+        check_paths_and_rewards(stage, recipe_path, recipe, argv)  # before torch and TRL load
         parser = make_parser(prog=prog)
         check_keys(stage, parser, recipe_path, recipe, argv)
         try:
@@ -121,6 +125,9 @@ def run(stage: str, argv: list[str] | None, make_parser, train) -> int:
 
     from r1video.data.bad_samples import TooManyBadSamplesError
     from r1video.runs import RunLockedError, run_lock
+    from r1video.trainer.console import plain_output
+
+    plain_output(quiet)  # no progress bars when piped or quiet, before the model loads
 
     try:
         # One run per output_dir: a second one started on it is refused, naming the holder.
@@ -174,21 +181,82 @@ def check_keys(
     """
     keys = {action.dest for action in parser._actions if action.option_strings} - {"help"}
     flags = {option for action in parser._actions for option in action.option_strings}
-    for key in recipe:
+    choices = {action.dest: action.choices for action in parser._actions if action.choices}
+    for key, value in recipe.items():
         if key != "env" and key not in keys:
             raise UsageError(f"{recipe_path}: unknown key {key!r}{_hint(stage, key, keys)}")
+        if key in choices and isinstance(value, str):
+            check_choice(f"{recipe_path}: {key}", value, choices[key])
     set_keys = set(recipe)
+    values = flag_values(argv)
     for token in argv:
         if not token.startswith("--") or token == "--config":
             continue
         flag = token.split("=", 1)[0]
         if flag not in flags:
             raise UsageError(f"unknown flag {flag}{_hint(stage, flag[2:].replace('-', '_'), keys, prefix='--')}")
-        set_keys.add(next(action.dest for action in parser._actions if flag in action.option_strings))
+        key = next(action.dest for action in parser._actions if flag in action.option_strings)
+        set_keys.add(key)
+        given = values.get(flag[2:].replace("-", "_"), [])
+        if key in choices and len(given) == 1:
+            check_choice(f"flag {flag}", given[0], choices[key])
     for key, reason in UNUSED_KEYS[stage].items():
         if key in set_keys:
             where = f"{recipe_path}: key " if key in recipe else "flag --"
             raise UsageError(f"{where}{key} is not used by r1video {stage} ({reason}); remove it")
+
+
+def flag_values(argv: list[str]) -> dict[str, list[str]]:
+    """`{key: [value, ...]}` of the `--key value ...` / `--key=value` flags in `argv` (the last of a repeated flag)."""
+    values: dict[str, list[str]] = {}
+    key = None
+    for token in argv:
+        if token.startswith("--"):
+            name, eq, value = token[2:].partition("=")
+            name = name.replace("-", "_")  # TRL's parser takes `--train-file` for `--train_file` too
+            values[name] = [value] if eq else []
+            key = None if eq else name
+        elif key is not None:
+            values[key].append(token)
+    return values
+
+
+def check_paths_and_rewards(stage: str, recipe_path: str | None, recipe: dict, argv: list[str]) -> None:
+    """The checks that need neither torch nor TRL, on the recipe's values and the flags that override them: the data
+    files, `video_root`, a local model folder, and (GRPO) reward names that are neither registered nor plugin paths.
+
+    Raises:
+        UsageError: naming the key (with its recipe file when the value comes from there).
+    """
+    flags = flag_values(argv)
+
+    def value(key):
+        if key in flags:
+            given = flags[key]
+            return f"flag --{key}", (given[0] if len(given) == 1 else given)
+        return f"{recipe_path}: {key}", recipe.get(key)
+
+    for key in ("train_file", "eval_file"):
+        where, path = value(key)
+        if isinstance(path, str) and not os.path.isfile(path):
+            raise UsageError(f"{where}: file not found: {path}")
+    where, root = value("video_root")
+    if isinstance(root, str) and not os.path.isdir(root):
+        raise UsageError(f"{where}: folder not found: {root}")
+    where, model = value("model_name_or_path")
+    if isinstance(model, str):
+        check_model_path(model, key=where)
+    if stage == "grpo":
+        from rewards import available_rewards
+
+        where, names = value("reward_funcs")
+        known = available_rewards()
+        for name in [names] if isinstance(names, str) else names or []:
+            if isinstance(name, str) and ":" not in name and name not in known:
+                raise UsageError(
+                    f"{where}: unknown reward {name!r}{did_you_mean(name, known)} (registered: {', '.join(known)}; "
+                    "a plugin is 'package.module:function' or 'file.py:function')"
+                )
 
 
 def check_inputs(stage: str, script_args, model_args, plugin_dirs: list[str] | None = None) -> None:
@@ -232,34 +300,6 @@ def find_reward_plugins(script_args, recipe_dir: str) -> None:
     script_args.reward_kwargs = {renamed.get(k, k): v for k, v in (script_args.reward_kwargs or {}).items()}
 
 
-def check_model_path(path: str | None) -> None:
-    """`model_name_or_path` is a local folder, or a Hub id (`org/name`) that is not a local path by its look (and,
-    offline, is in the Hub cache).
-
-    Raises:
-        UsageError: unset, a local-looking path with no folder there, or offline a Hub id not in the cache.
-    """
-    if path is None:
-        raise UsageError("set model_name_or_path in the recipe: a TinyLLaVA-Video checkpoint folder or Hub id")
-    if os.path.isdir(path):
-        return
-    parts = path.split("/")
-    looks_local = (
-        path.startswith((".", "/", "~"))
-        or len(parts) != 2
-        or os.path.isdir(parts[0])  # `runs/tiny-model` next to an existing runs/
-        or path.endswith(".safetensors")
-    )
-    if looks_local:
-        raise UsageError(f"model_name_or_path: no model folder at {path}")
-    from huggingface_hub import constants, try_to_load_from_cache
-
-    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(path, "config.json"), str):
-        raise UsageError(
-            f"model_name_or_path: no folder {path} here, and no Hub copy of it in the cache (offline mode)"
-        )
-
-
 def short_help(stage: str) -> str:
     """Usage, `--config` and r1video's own keys of `stage`, read from light dataclasses (no torch)."""
     spec = STAGES[stage]
@@ -278,6 +318,7 @@ def short_help(stage: str) -> str:
         "  -h, --help            this screen: r1video's own keys",
         f"  --help-all            every key, TRL's {spec['trl']} / TrainingArguments / ModelConfig included",
         "  --config RECIPE.yaml  the recipe (examples in recipes/)",
+        "  --quiet               print only errors and the closing summary",
     ]
     for options in spec["options"]:
         section = "video" if options is not VideoScriptArguments else "data and rewards" if stage == "grpo" else "data"
@@ -344,7 +385,5 @@ def _wrap(words: list[str], indent: str, first: str | None = None, width: int = 
 def _hint(stage: str, key: str, known: set[str], prefix: str = "") -> str:
     if key in NOT_R1VIDEO_KEYS:
         return f": {NOT_R1VIDEO_KEYS[key]}"
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
-    if close:
-        return f"; did you mean {prefix}{close[0]}?"
-    return f"; `r1video {stage} --help-all` lists every key"
+    close = did_you_mean(key, known, prefix=prefix, cutoff=0.75)
+    return close or f"; `r1video {stage} --help-all` lists every key"

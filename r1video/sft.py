@@ -51,7 +51,7 @@ def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", mo
     )
     from r1video.trainer import VideoSFTTrainer
     from r1video.trainer.checkpoints import RunRecord, no_space_reported
-    from r1video.trainer.console import print_saved, use_compact_console
+    from r1video.trainer.console import print_summary, use_compact_console
     from r1video.trainer.threads import apply_cpu_threads
 
     set_seed(training_args.seed)
@@ -98,7 +98,6 @@ def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", mo
 
     # Train
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
 
@@ -106,17 +105,17 @@ def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", mo
     with no_space_reported(training_args.output_dir):
         trainer.save_model(training_args.output_dir)
     trainer.create_model_card()
-    print_saved(trainer, training_args.output_dir)
 
     # Evaluate
+    metrics = None
     if training_args.do_eval and eval_dataset is not None:
         metrics = trainer.evaluate()
-        trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
 
     # Push
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.train_file)
+    print_summary(trainer, metrics)  # steps trained, reward trend, where the model and logs are
     return trainer
 
 

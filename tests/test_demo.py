@@ -11,7 +11,7 @@ import pytest
 from r1video import grpo, sft
 from r1video.data.loaders import load_grpo_dataset
 from r1video.demo import cli, plot
-from r1video.demo.report import format_table
+from r1video.demo.report import format_examples, format_table, pick_examples
 from r1video.demo.stages import build_model, default_recipe_dir
 from r1video.eval.benchmarks import get_benchmark
 from r1video.eval.prompts import build_question
@@ -181,9 +181,68 @@ def test_plot_draws_any_run_folder(fast_run, tmp_path, capsys):
     out = tmp_path / "grpo.png"
     assert plot.main([str(fast_run / "grpo"), "--out", str(out)]) == 0
     assert out.stat().st_size > 0 and str(out) in capsys.readouterr().out
-    assert set(plot.find_logs(str(fast_run))) == {"base", "coldstart", "grpo"}  # checkpoints are not extra stages
-    with pytest.raises(SystemExit):
-        plot.main([str(tmp_path / "empty")])
+    assert list(plot.find_logs(str(fast_run))) == ["base", "coldstart", "grpo"]  # in run order; no checkpoints
+    assert list(plot.find_logs(str(fast_run / "grpo"))) == ["grpo"]  # a single run: its name, not "."
+    for missing in (tmp_path / "empty", tmp_path / "nope"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        with pytest.raises(SystemExit) as exit_info:
+            plot.main([str(missing)])
+        assert exit_info.value.code == 2
+
+
+def test_demo_figure_has_a_panel_per_quantity_per_stage_and_the_held_out_accuracy(fast_run):
+    """Before issue 28: three panels shared by every stage on one step axis (the GRPO reward on the SFT losses' 0-6
+    axis), legends over the data, no held-out accuracy, labels like `.: reward` for a single run."""
+    import matplotlib.pyplot as plt
+
+    fig = plot.draw_run(str(fast_run))
+    fig.canvas.draw()
+    panels = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+    assert {"base: loss", "coldstart: loss", "coldstart: validation accuracy (%)", "grpo: reward",
+            "grpo: tinyllava_r1_reward (mean)", "grpo: accuracy_reward (mean)", "grpo: completion length (tokens)",
+            "held-out test accuracy per stage"} <= set(panels), sorted(panels)  # fmt: skip
+    assert "grpo: loss" not in panels  # GRPO shows its reward, not its surrogate loss
+    for title, ax in panels.items():
+        stage = title.split(":")[0]
+        if title.startswith("held-out"):
+            continue
+        assert ax.get_xlabel() == f"{stage} step"  # each stage on its own steps
+        for line in ax.lines:
+            assert not line.get_label().startswith((".", "_")) or line.get_label().startswith("_child")
+        legend = ax.get_legend()
+        if legend is not None:  # beside the panel, not over its data
+            assert not legend.get_window_extent().overlaps(ax.get_window_extent())
+    results = json.loads((fast_run / "results.json").read_text())["evaluations"]
+    bars = [patch.get_height() for patch in panels["held-out test accuracy per stage"].patches]
+    expected = [results[stage][answer]["accuracy"] for answer in ("option", "reason")
+                for stage in ("base", "coldstart", "grpo")]  # fmt: skip
+    assert bars == pytest.approx(expected)
+    plt.close(fig)
+
+
+def test_demo_reports_two_before_after_grpo_examples(fast_run):
+    examples = json.loads((fast_run / "results.json").read_text())["examples"]
+    lines = examples.splitlines()
+    assert sum(line.startswith("  Q: ") for line in lines) == 2
+    assert sum(line.startswith("  cold start: ") for line in lines) == 2
+    assert sum(line.startswith("  GRPO: ") for line in lines) == 2
+    assert all("(right answer: " in block for block in examples.split("  Q: ")[1:])
+
+
+def test_before_after_examples_put_what_grpo_turned_right_first():
+    def record(i, prediction):
+        return {"id": f"q{i}", "answer": "B", "prediction": prediction, "completion": f"<answer>{prediction}</answer>"}
+
+    before = [record(0, "B"), record(1, "A"), record(2, "A")]
+    after = [record(0, "B"), record(1, "A"), record(2, "B")]
+    pairs = pick_examples(before, after, n=2)
+    assert [pair[1]["id"] for pair in pairs] == ["q2", "q0"]
+    questions = {"q2": {"question": "Which way does the square move?", "choices": {"A": "left", "B": "right"}}}
+    text = format_examples(pairs, questions, width=40)
+    assert all(len(line) <= 40 for line in text.splitlines())
+    flat = " ".join(text.split())
+    assert "Which way does the square move? A. left B. right (right answer: B)" in flat
+    assert "cold start: <answer>A</answer> → A (wrong) GRPO: <answer>B</answer> → B (right)" in flat
 
 
 def test_table_has_the_paper_rows_first():

@@ -219,7 +219,7 @@ def test_unreadable_video_is_counted_wrong_and_the_run_goes_on(copies, tiny, tmp
 
 def test_missing_copy_fails_with_the_file_named(tmp_path, model_dir, capsys):
     argv = ["--benchmark", "videomme", "--data-dir", str(tmp_path), "--model", model_dir, "--no-progress"]
-    assert eval_cli.main(argv) == 1
+    assert eval_cli.main(argv) == 2  # bad input: a usage error, as the training commands' (1 before issue 28)
     assert "videomme/test-00000-of-00001.parquet: missing" in capsys.readouterr().err
 
 
@@ -267,10 +267,40 @@ def test_infer_streams_the_answer_and_reports_the_option(model_dir, tmp_path, ca
     assert "[4 frames of 24" in out.err
 
 
-def test_infer_names_an_unreadable_video(model_dir, tmp_path, capsys):
+def test_infer_names_a_missing_or_unreadable_video(model_dir, tmp_path, capsys):
     argv = ["--model", model_dir, "--video", str(tmp_path / "none.mp4"), "--question", "What?"]
-    assert infer_cli.main(argv) == 1
-    assert "none.mp4: missing" in capsys.readouterr().err
+    assert infer_cli.main(argv) == 2
+    assert capsys.readouterr().err == f"r1video infer: error: --video: file not found: {tmp_path / 'none.mp4'}\n"
+    (tmp_path / "bad.mp4").write_bytes(b"\x00" * 500)
+    argv = ["--model", model_dir, "--video", str(tmp_path / "bad.mp4"), "--question", "What?"]
+    assert infer_cli.main(argv) == 2
+    assert "r1video infer: error: cannot read the video:" in capsys.readouterr().err
+
+
+def test_infer_and_eval_sample_the_frames_the_models_run_recorded(model_dir, copies, tmp_path, capsys):
+    """A checkpoint trained on 4 frames is read with 4 unless --frames says otherwise (16 before issue 28)."""
+    import shutil
+
+    from r1video.trainer.checkpoints import RunRecord
+
+    trained = shutil.copytree(model_dir, tmp_path / "trained")
+    record = RunRecord(recipe={"num_frames": 4, "fps": None, "max_frames": None, "learning_rate": 1e-6})
+    (trained / "trainer_state.json").write_text(json.dumps({"stateful_callbacks": {"RunRecord": record.state()}}))
+    video = write_clip(str(tmp_path / "clip.mp4"))
+    argv = ["--model", str(trained), "--video", video, "--question", "Which way?", "--max-new-tokens", "2"]
+    assert infer_cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "4 frames per clip, as the model's training run sampled" in err and "[4 frames of 24" in err
+    assert infer_cli.main([*argv, "--frames", "3"]) == 0
+    assert "[3 frames of 24" in capsys.readouterr().err
+    assert infer_cli.main([*argv[:1], model_dir, *argv[2:]]) == 0  # no run record: 16
+    assert "[16 frames of 24" in capsys.readouterr().err
+
+    out = tmp_path / "eval"
+    argv = ["--benchmark", "mmvu", "--data-dir", copies["mmvu"], "--model", str(trained), "--output-dir", str(out),
+            "--limit", "1", "--max-new-tokens", "2"]  # fmt: skip
+    assert eval_cli.main(argv) == 0
+    assert json.loads((out / "results.json").read_text())["settings"]["num_frames"] == 4
 
 
 def test_fps_mode_batches_videos_of_different_frame_counts(copies, tiny, tmp_path):

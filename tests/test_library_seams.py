@@ -64,6 +64,10 @@ CALLED = [
 # Attributes of a built GRPOTrainer that VideoGRPOTrainer (or PromptEmbedsVLLMGeneration) reads or sets.
 TRAINER_ATTRIBUTES = [
     "_metrics",
+    "_logs",  # r1video.trainer.completions reads the step's rollouts there
+    "log_completions",
+    "reward_func_names",
+    "reward_weights",
     "_tokenizer",
     "_step",
     "_buffered_inputs",
@@ -159,4 +163,5 @@ def test_attributes_of_a_built_trainer_exist(tmp_path):
     )
     missing = [name for name in TRAINER_ATTRIBUTES if not hasattr(trainer, name)]
     assert not missing
+    assert {"prompt", "completion", "rewards", "advantages"} <= set(trainer._logs)
     assert "trl" in GRPOTrainer._tag_names and hasattr(Trainer, "create_model_card")

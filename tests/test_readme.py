@@ -90,4 +90,4 @@ def test_readme_slow_blocks_run(tmp_path):
     blocks = [body for slow, body in marked_blocks((REPO / "README.md").read_text()) if slow]
     run_blocks(blocks, tmp_path, timeout=1800)
     assert (tmp_path / "runs/grpo-smoke/model.safetensors").is_file()
-    assert list((tmp_path / "runs/grpo-smoke/completions").glob("completions_*.parquet"))
+    assert (tmp_path / "runs/grpo-smoke/completions.jsonl").read_text().count("\n") == 4 * 4  # 4 steps × 4 rollouts

@@ -10,11 +10,11 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 
-import torch
-
 from r1video.bench.runner import format_table, machine_info
+from r1video.usage import ArgumentParser, did_you_mean
 
 ENTRIES = {
     "decode": "r1video.bench.decode",
@@ -28,15 +28,24 @@ ENTRIES = {
 ON_REQUEST = {"demo-learning": "r1video.bench.demo_learning"}
 
 
+def gpu_parser() -> argparse.ArgumentParser:
+    """`r1video bench gpu`'s options (here, so that its `--help` loads no torch)."""
+    parser = ArgumentParser(prog="r1video bench gpu", description="The GPU acceptance run (r1video.bench.gpu).")
+    parser.add_argument("--out", default="gpu_acceptance", help="folder for gpu_acceptance.json and .md")
+    parser.add_argument("--tiny", action="store_true", help="the tiny test model on CPU: checks the run end to end")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["gpu"]:  # the GPU acceptance run has options of its own
+        gpu_parser().parse_args(argv[1:])  # --help and usage errors before torch loads
         from r1video.bench.gpu import main as gpu_main
 
         return gpu_main(argv[1:])
     from r1video.bench.decode import CLIPS_HELP  # needs PyAV, which the GPU machine lacks
 
-    parser = argparse.ArgumentParser(prog="r1video bench", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="r1video bench", description=__doc__.splitlines()[0])
     parser.add_argument(
         "entries",
         nargs="*",
@@ -54,8 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     modules = {**ENTRIES, **ON_REQUEST}
     unknown = [name for name in args.entries if name not in modules]
     if unknown:
-        parser.error(f"unknown entries {unknown}; choose from {', '.join(modules)}")
+        hint = did_you_mean(unknown[0], modules)
+        parser.error(f"unknown entry {unknown[0]!r}{hint} (choose from {', '.join(modules)})")
+    if args.clips is not None and not os.path.isdir(args.clips):
+        parser.error(f"--clips: folder not found: {args.clips}")
     logging.basicConfig(level=logging.WARNING)
+    import torch  # after the arguments: `r1video bench --help` loads no torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:

@@ -20,7 +20,6 @@ Every figure goes to `gpu_acceptance.json` and a markdown table `gpu_acceptance.
 code on CPU with the tiny test model in seconds (a test in the default suite).
 """
 
-import argparse
 import gc
 import json
 import os
@@ -302,10 +301,9 @@ def run(out_dir: str, tiny: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="r1video bench gpu", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="gpu_acceptance", help="folder for gpu_acceptance.json and .md")
-    parser.add_argument("--tiny", action="store_true", help="the tiny test model on CPU: checks the run end to end")
-    args = parser.parse_args(argv)
+    from r1video.bench.cli import gpu_parser
+
+    args = gpu_parser().parse_args(argv)
     if args.tiny:
         torch.set_num_threads(1)
     run(args.out, tiny=args.tiny)

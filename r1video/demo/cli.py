@@ -6,16 +6,16 @@ stage is a recipe of `recipes/demo/` run by `r1video sft` / `r1video grpo`'s ent
 `r1video eval`'s runner.
 """
 
-import argparse
 import logging
 import os
 import sys
 import time
-import warnings
+
+from r1video.usage import ArgumentParser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="r1video demo", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="r1video demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="r1video_demo", help="run folder (default: ./r1video_demo)")
     parser.add_argument("--seed", type=int, default=0, help="seeds data, model and training (default 0)")
     parser.add_argument("--fast", action="store_true", help="the same pipeline at a tiny size (under 2 minutes)")
@@ -34,21 +34,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="GRPO with temporal contrast (T-GRPO, recipe key temporal_contrast)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no step progress bars, only stage banners")
+    parser.add_argument(
+        "--quiet", action="store_true", help="only the stage banners, each stage's closing summary and the report"
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
     logging.getLogger("r1video.demo").setLevel(logging.INFO)
-    warnings.filterwarnings("ignore")
     from r1video.demo.pipeline import run_demo
-    from r1video.demo.settings import DemoSettings
+    from r1video.demo.settings import STAGES, DemoSettings
+    from r1video.trainer.console import is_terminal, plain_output
 
-    if args.quiet:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # checkpoint-writing bars
-    overrides = {"seed": args.seed, "progress": not args.quiet}
+    plain_output(args.quiet)  # no progress bars when piped or quiet
+    overrides = {"seed": args.seed, "progress": not args.quiet and is_terminal()}
     if args.tasks:
         from r1video.data.synth import check_tasks
 
@@ -65,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             recipe_path(args.recipes, name)
     except FileNotFoundError as error:
         parser.error(str(error))
+    if args.quiet:  # no step lines or samples: the stages' summaries only
+        for stage in STAGES:
+            settings.overrides[stage] += ["--log_level", "error"]
     if args.grpo_steps is not None:
         settings.overrides["grpo"] += ["--max_steps", str(args.grpo_steps)]
     if args.temporal_contrast:
@@ -75,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     minutes = (time.time() - start) / 60
     print()  # noqa: T201
     print(results["table"])  # noqa: T201
+    print(f"\nBefore → after GRPO, two held-out questions (reason mode):\n{results['examples']}")  # noqa: T201
     reward = results["grpo_reward"]
     print(  # noqa: T201
         f"\nGRPO vs cold start (reason mode): {results['gain_reason_vs_coldstart']:+.1f} points; training reward "

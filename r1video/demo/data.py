@@ -98,7 +98,6 @@ def make_data(data_dir: str, settings, num_frames: int, question_template: str) 
         _write_json(os.path.join(folder, "validation.json"), records)
         tasks.update({r["id"]: r["metadata"]["subject"] for r in records})
         benchmarks[name] = (folder, data.root)
-    logger.info("data: %s", {"train": settings.n_train, "validation": settings.n_val, "test": settings.n_test})
     return DemoData(
         root=root,
         base_file=base_file,

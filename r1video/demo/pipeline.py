@@ -19,9 +19,10 @@ import torch
 from r1video.demo.data import make_data, write_coldstart_file
 from r1video.demo.evaluate import ANSWER_TYPES, evaluate
 from r1video.demo.plot import plot_run
-from r1video.demo.report import format_table
+from r1video.demo.report import format_examples, format_table, pick_examples
 from r1video.demo.settings import DemoSettings
 from r1video.demo.stages import build_model, default_recipe_dir, parse_recipe, run_recipe
+from r1video.eval.predictions import PredictionLog
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,15 @@ def reward_trend(log_history: list[dict], key: str = "reward") -> dict:
     quarter = max(1, len(values) // 4)
     first, last = sum(values[:quarter]) / quarter, sum(values[-quarter:]) / quarter
     return {"first": first, "last": last, "rise": last - first}
+
+
+def before_after_examples(out_dir: str, data, n: int = 2) -> str:
+    """Two held-out questions with the cold start's and GRPO's replies (reason mode), as the report prints them."""
+    with open(os.path.join(data.benchmarks["test"][0], "validation.json"), encoding="utf-8") as f:
+        questions = {record["id"]: record for record in json.load(f)}
+    logs = [PredictionLog(os.path.join(out_dir, "eval", f"{stage}-reason", "predictions.jsonl")).records()
+            for stage in ("coldstart", "grpo")]  # fmt: skip
+    return format_examples(pick_examples(*(list(log.values()) for log in logs), n=n), questions)
 
 
 def checkpoints(out_dir: str) -> list[tuple[int, str]]:
@@ -136,7 +146,8 @@ def run_demo(
         timings["grpo"] = time.time() - start
 
         announce("[5/5] report")
-        curves = plot_run(out_dir, os.path.join(out_dir, "curves.png"))
+        curves = plot_run(out_dir, os.path.join(out_dir, "curves.png"), held_out=evaluations)
+        examples = before_after_examples(out_dir, data)
     finally:
         torch.set_num_threads(threads)
     table = format_table(evaluations, settings.tasks)
@@ -148,6 +159,7 @@ def run_demo(
         - evaluations["coldstart"]["reason"]["accuracy"],
         "coldstart_choice": chosen,
         "grpo_reward": reward_trend(grpo_log),
+        "examples": examples,
         "grpo_sampled_accuracy": reward_trend(grpo_log, "rewards/accuracy_reward/mean"),
         "timings_s": timings,
         "table": table,

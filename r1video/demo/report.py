@@ -45,3 +45,46 @@ def format_table(evaluations: dict, tasks: list[str]) -> str:
     n = next(iter(next(iter(evaluations.values())).values()))["n"]
     out.append(f"held-out accuracy (%, greedy, n={n} per row, ± = sampling error); format = strict think/answer")
     return "\n".join(out)
+
+
+def pick_examples(before: list[dict], after: list[dict], n: int = 2) -> list[tuple[dict, dict]]:
+    """`n` pairs `(before, after)` of prediction records of the same held-out questions: those GRPO turned right
+    first, then those it kept right, then the rest, each in the file's order.
+
+    Args:
+        before, after: `predictions.jsonl` records of the cold start and of GRPO (`id`, `answer`, `prediction`,
+            `completion`), in reason mode.
+    """
+    by_id = {record["id"]: record for record in before}
+    pairs = [(by_id[record["id"]], record) for record in after if record["id"] in by_id]
+
+    def rank(pair):
+        was_right, is_right = (r["prediction"] == r["answer"] for r in pair)
+        return 0 if is_right and not was_right else 1 if is_right else 2
+
+    return sorted(pairs, key=rank)[:n]
+
+
+def format_examples(pairs: list[tuple[dict, dict]], questions: dict[str, dict], width: int = 100) -> str:
+    """The before/after lines of [`pick_examples`]' pairs: the question (options on one line) and the right letter,
+    then each stage's reply (whitespace collapsed, the end kept when long) and the letter read from it.
+
+    Args:
+        questions: Question id → its benchmark record (`question`, `choices` `{letter: text}`, `answer`).
+    """
+    import textwrap
+
+    lines = []
+    for before, after in pairs:
+        question = questions.get(after["id"], {})
+        options = " ".join(f"{letter}. {text}" for letter, text in question.get("choices", {}).items())
+        head = f"{question.get('question', after['id'])} {options} (right answer: {after['answer']})"
+        lines += textwrap.wrap(head, width, initial_indent="  Q: ", subsequent_indent="     ")
+        for label, record in (("cold start", before), ("GRPO", after)):
+            reply = " ".join(record["completion"].split()) or "(empty)"
+            if len(reply) > 2 * width:
+                reply = reply[:40] + " … " + reply[-(2 * width - 43) :]
+            verdict = "right" if record["prediction"] == record["answer"] else "wrong"
+            text = f"{reply} → {record['prediction'] or 'no answer'} ({verdict})"
+            lines += textwrap.wrap(text, width, initial_indent=f"  {label + ':':<12}", subsequent_indent=" " * 14)
+    return "\n".join(lines)

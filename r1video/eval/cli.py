@@ -7,18 +7,21 @@ Examples:
     r1video eval --benchmark mlvu --data-dir data/MLVU --model M --sample --protocol original   # the R1 protocol
 
 Predictions are written one at a time to OUTPUT_DIR/predictions.jsonl; rerunning the same command resumes.
+A missing model or benchmark folder, or a flag that does not fit, is one line and exit code 2, before torch loads.
 """
 
 import argparse
 import logging
+import os
 import sys
 
 from r1video.eval.benchmarks import BENCHMARKS
 from r1video.eval.samples import BenchmarkDataError
+from r1video.usage import USAGE_ERROR, ArgumentParser, UsageError, check_model_path, recorded_frames
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="r1video eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--benchmark", required=True, choices=list(BENCHMARKS))
@@ -37,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="reason",
         help="reason: <think>/<answer> (R1); option: the letter only (TinyLLaVA-Video)",
     )
-    prompt.add_argument("--frames", type=int, default=16, help="uniform frames per video (default: %(default)s)")
+    prompt.add_argument(
+        "--frames",
+        type=int,
+        help="uniform frames per video (default: the frame settings the model's run recorded, else 16)",
+    )
     prompt.add_argument("--fps", type=float, help="sample frames per second instead of --frames")
     prompt.add_argument(
         "--max-frames", type=int, help="frame cap with --fps (default: 128, as the original's larger cap; 0: none)"
@@ -78,19 +85,56 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: random with --protocol original, else wrong); the table always shows both",
     )
     parser.add_argument("--overwrite", action="store_true", help="discard earlier predictions instead of resuming")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (hidden when piped)")
     return parser
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """The checks that need no torch: the model and benchmark folders exist, the sampling flags fit; fills in the
+    frame settings (`--frames`, `--fps`, `--max-frames`) from the model's run when none is given.
+
+    Raises:
+        UsageError: naming the flag.
+    """
+    if args.sample is False and (args.temperature is not None or args.top_p is not None):
+        raise UsageError("--temperature/--top-p need --sample")
+    check_model_path(args.model, key="--model")
+    if not os.path.isdir(args.data_dir):
+        raise UsageError(f"--data-dir: folder not found: {args.data_dir}")
+    if args.video_dir is not None and not os.path.isdir(args.video_dir):
+        raise UsageError(f"--video-dir: folder not found: {args.video_dir}")
+    resolve_frames(args, "r1video eval")
+
+
+def resolve_frames(args: argparse.Namespace, prog: str) -> None:
+    """`args.frames` / `args.fps` / `args.max_frames` from the run that trained `args.model` (its recorded recipe)
+    when none of them is given, else 16 uniform frames; says which on stderr."""
+    if args.frames is not None or args.fps is not None:
+        return
+    recorded = recorded_frames(args.model) if os.path.isdir(args.model) else None
+    if recorded is None:
+        args.frames = 16
+        return
+    args.frames, args.fps = recorded["num_frames"], recorded["fps"]
+    args.max_frames = args.max_frames if args.max_frames is not None else recorded["max_frames"]
+    rule = f"{args.frames} frames" if args.fps is None else f"{args.fps} fps (at most {args.max_frames} frames)"
+    print(f"{prog}: {rule} per clip, as the model's training run sampled (--frames/--fps override)", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        check_args(args)
+    except UsageError as error:
+        print(f"r1video eval: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     tasks = args.tasks or args.duration
-    if args.sample is False and (args.temperature is not None or args.top_p is not None):
-        print("r1video eval: --temperature/--top-p need --sample", file=sys.stderr)
-        return 2
 
     from r1video.eval.runner import EvalConfig, run_evaluation
+    from r1video.trainer.console import plain_output
+
+    plain_output()  # no progress bars when piped
 
     try:
         config = EvalConfig(
@@ -119,16 +163,16 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
         )
     except ValueError as exc:
-        print(f"r1video eval: {exc}", file=sys.stderr)
-        return 2
+        print(f"r1video eval: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     try:
-        result = run_evaluation(config, progress=not args.no_progress)
+        result = run_evaluation(config, progress=not args.no_progress and sys.stderr.isatty())
     except BenchmarkDataError as exc:
-        print(f"r1video eval: the {args.benchmark} copy is not usable: {exc}", file=sys.stderr)
-        return 1
+        print(f"r1video eval: error: the {args.benchmark} copy is not usable: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     except ValueError as exc:
-        print(f"r1video eval: {exc}", file=sys.stderr)
-        return 2
+        print(f"r1video eval: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     print(result.markdown)
     if result.num_resumed:
         print(f"({result.num_resumed} answers resumed from earlier predictions, {result.num_generated} new)")

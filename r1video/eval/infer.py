@@ -6,6 +6,9 @@ Examples:
         --question "What does the person do after opening the door?" --options "Sits down" "Leaves" "Waves"
     r1video infer --model runs/sft --video clip.mp4 --question "Which way does the ball move?" \\
         --options left right --prompt option --frames 8
+
+A missing model folder or video is one line and exit code 2, before torch loads. Frames: as the model's training run
+sampled them (its recorded recipe), unless --frames or --fps is given; 16 for a model without a run record.
 """
 
 # A command-line module like the `cli.py` files: it prints (ruff's T201 is silenced line by line).
@@ -13,6 +16,8 @@ Examples:
 import argparse
 import os
 import sys
+
+from r1video.usage import USAGE_ERROR, ArgumentParser, UsageError, check_model_path
 
 
 def build_question(question: str, options: list[str] | None, prompt: str) -> str:
@@ -37,7 +42,7 @@ def build_question(question: str, options: list[str] | None, prompt: str) -> str
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="r1video infer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", required=True, help="checkpoint directory or Hub id")
@@ -50,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="reason",
         help="reason: think then answer (R1); option: the letter directly (default: %(default)s)",
     )
-    parser.add_argument("--frames", type=int, default=16, help="uniform frames (default: %(default)s)")
+    parser.add_argument(
+        "--frames", type=int, help="uniform frames (default: the frame settings the model's run recorded, else 16)"
+    )
     parser.add_argument("--fps", type=float, help="sample frames per second instead of --frames")
     parser.add_argument("--max-frames", type=int, help="frame cap with --fps (default: 128; 0: none)")
     parser.add_argument("--max-new-tokens", type=int, default=512, help="default: %(default)s")
@@ -63,8 +70,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """The checks that need no torch: the model folder and the video exist; fills in the frame settings from the
+    model's run when none is given (see [`r1video.eval.cli.resolve_frames`]).
+
+    Raises:
+        UsageError: naming the flag.
+    """
+    from r1video.eval.cli import resolve_frames
+
+    check_model_path(args.model, key="--model")
+    if not os.path.isfile(args.video):
+        raise UsageError(f"--video: file not found: {args.video}")
+    if args.temperature is not None and not args.sample:
+        raise UsageError("--temperature needs --sample")
+    resolve_frames(args, "r1video infer")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        check_args(args)
+    except UsageError as error:
+        print(f"r1video infer: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
 
     import torch
     from transformers import TextStreamer
@@ -73,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     from r1video.eval.runner import generate_batch
     from r1video.eval.scoring import extract_prediction
     from r1video.policies import load_policy
+    from r1video.trainer.console import plain_output
 
-    if not os.path.exists(args.video):  # before the model loads
-        print(f"r1video infer: cannot read the video: {args.video}: missing (no such file)", file=sys.stderr)
-        return 1
+    plain_output()  # no progress bars when piped
+
     dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
     policy, model, processor = load_policy(args.model, dtype=dtype)
     # Each frame is preprocessed as soon as it is decoded (as training does): a 4K clip is never held at full size.
@@ -86,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         video = load_video_frames(args.video, frame_transform=policy.frame_transform(processor), **sampling)
     except VideoDecodeError as exc:
-        print(f"r1video infer: cannot read the video: {exc}", file=sys.stderr)
-        return 1
+        print(f"r1video infer: error: cannot read the video: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = model.to(device).eval()
 

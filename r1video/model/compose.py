@@ -24,7 +24,6 @@ them by name at every load), and the `<image>` placeholder is a real token of th
 the sentinel id -200; here the processor expands it to `num_queries` tokens, see `r1video.model.processing`).
 """
 
-import argparse
 import json
 import os
 import sys
@@ -198,23 +197,8 @@ def compose_model(
     return model, processor
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="r1video compose",
-        description="Build a TinyLLaVA-Video checkpoint from a causal LM and a SigLIP vision tower, with a new "
-        "resampler connector, saved in the released layout with tokenizer, processor and chat template.",
-    )
-    parser.add_argument("--llm", required=True, help="causal LM (Hub id or folder): Qwen2/Qwen2.5, Phi-2, Gemma")
-    parser.add_argument("--vision", required=True, help="SigLIP model (Hub id or folder)")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--connector", default="group", choices=["group", "naive"], help="default: %(default)s")
-    parser.add_argument("--num-queries", type=int, default=512, help="visual tokens per video (default: %(default)s)")
-    parser.add_argument("--group", type=int, default=16, help="group resampler chunks (default: %(default)s)")
-    parser.add_argument("--resampler-layers", type=int, default=3, help="default: %(default)s")
-    parser.add_argument("--model-max-length", type=int, default=3072, help="default: %(default)s")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    parser.add_argument("--seed", type=int, default=0, help="connector initialisation seed")
-    args = parser.parse_args(argv)
+def run(args) -> int:
+    """`r1video compose` after its arguments are parsed (`r1video.compose_cli`, which needs no torch for `--help`)."""
     try:
         model, _ = compose_model(
             args.llm,

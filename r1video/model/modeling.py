@@ -38,7 +38,7 @@ class TinyLlavaVideoPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     input_modalities = ("video", "text")
     supports_gradient_checkpointing = True
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache"]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_attention_backend = True
@@ -132,7 +132,7 @@ class TinyLlavaVideoModel(TinyLlavaVideoPreTrainedModel):
         pixel_values_videos: VideoInput | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values=None,
+        cache=None,
         inputs_embeds: torch.Tensor | None = None,
         video_tower_features: list[torch.Tensor] | None = None,
         video_index: torch.LongTensor | None = None,
@@ -147,7 +147,7 @@ class TinyLlavaVideoModel(TinyLlavaVideoPreTrainedModel):
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             use_cache=use_cache,
             **kwargs,
         )
@@ -205,7 +205,7 @@ class TinyLlavaVideoForConditionalGeneration(TinyLlavaVideoPreTrainedModel, Gene
         pixel_values_videos: VideoInput | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values=None,
+        cache=None,
         inputs_embeds: torch.Tensor | None = None,
         video_tower_features: list[torch.Tensor] | None = None,
         video_index: torch.LongTensor | None = None,
@@ -219,7 +219,7 @@ class TinyLlavaVideoForConditionalGeneration(TinyLlavaVideoPreTrainedModel, Gene
             pixel_values_videos=pixel_values_videos,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             video_tower_features=video_tower_features,
             video_index=video_index,
@@ -235,7 +235,7 @@ class TinyLlavaVideoForConditionalGeneration(TinyLlavaVideoPreTrainedModel, Gene
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )

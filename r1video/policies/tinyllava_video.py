@@ -65,6 +65,12 @@ class TinyLlavaVideoPolicy(VideoPolicy):
 
         return build_tiny_model(output_dir, seed=seed, **overrides)
 
+    def compose_command(self, args) -> int:
+        """`r1video compose` (TinyLLaVA-Video only): a new checkpoint from a causal LM and a SigLIP tower."""
+        from r1video.model.compose import run
+
+        return run(args)
+
     def unknown_tiny_keys(self, overrides) -> list[str]:
         """Keys that are neither `TinyLlavaVideoConfig` fields nor `text_*` / `vision_*` fields of the Qwen2 / SigLIP
         sub-configs."""
