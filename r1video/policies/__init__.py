@@ -1,0 +1,1 @@
+"""How each model family takes video (the policy-family seam, issue 24)."""
