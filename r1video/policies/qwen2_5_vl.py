@@ -129,7 +129,10 @@ class Qwen2_5_VLPolicy:
         Raises:
             ValueError: a row's placeholder count is not 1 (with a clip) or 0 (without); names the row.
         """
-        expanded = [self._expand(processor, text, clip, row) for row, (text, clip) in enumerate(zip(texts, clips))]
+        if len(texts) != len(clips):
+            raise ValueError(f"{len(texts)} prompts but {len(clips)} clips (one per row, None for a text-only row)")
+        rows = enumerate(zip(texts, clips, strict=True))
+        expanded = [self._expand(processor, text, clip, row) for row, (text, clip) in rows]
         return processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
 
     def tokenize_conversation(self, processor, messages: list[dict], clip: Clip | None):
@@ -211,7 +214,9 @@ class Qwen2_5_VLPolicy:
         count = len(frames)
         indices = list(range(count)) if frame_indices is None else [int(i) for i in frame_indices]
         if fps is None:
-            metadata = VideoMetadata(total_num_frames=count, fps=DEFAULT_SAMPLED_FPS, frames_indices=list(range(count)))
+            metadata = VideoMetadata(
+                total_num_frames=count, fps=DEFAULT_SAMPLED_FPS, frames_indices=list(range(count))
+            )
         else:
             total = num_total_frames if num_total_frames is not None else max(indices) + 1
             metadata = VideoMetadata(total_num_frames=total, fps=float(fps), frames_indices=indices)
