@@ -1,6 +1,8 @@
 """Qwen2.5-VL behind the policy seam, on a tiny random model built offline with the real Qwen2.5-VL processor and
 real mp4 clips of different lengths and sizes (so `video_grid_thw` differs between the clips of one batch)."""
 
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 import torch
@@ -26,7 +28,21 @@ def tiny(tmp_path_factory):
     model, processor = build_tiny_qwen(folder / "model")
     paths = write_clips_of_lengths(folder)
     clips = [POLICY.decode_clip(processor, path, fps=5) for path in paths]
+    POLICY.freeze(model, vision=True, connector=True)
     return model, processor, clips, folder
+
+
+@contextmanager
+def trainable(model, merger: bool):
+    """The ViT frozen, the merger trainable or not, inside the block; ViT and merger frozen after it."""
+    model.requires_grad_(True)
+    POLICY.freeze(model, vision=True, connector=not merger)
+    try:
+        yield
+    finally:
+        model.zero_grad()
+        model.requires_grad_(True)
+        POLICY.freeze(model, vision=True, connector=True)
 
 
 class VisionCalls:
@@ -134,11 +150,10 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, merger_trains):
     """Rows of three clips of different lengths, shuffled, with a text-only row: per-token log-probs with the encoding
     run once equal those of the per-row pixel path (fp32, <= 1e-6), and the encoder sees each clip once."""
     model, processor, clips, _ = tiny
-    POLICY.freeze(model, vision=True, connector=not merger_trains, language_model=False)
     index = torch.tensor([2, 0, 1, -1, 0, 2, 1, 2])
     input_ids, mask = batch(processor, clips, index)
     calls = VisionCalls(model)
-    try:
+    with trainable(model, merger=merger_trains):
         with torch.no_grad():
             pixel = token_logps(model, input_ids, mask, **POLICY.model_inputs(model, input_ids, clips, index, None,
                                                                               reuse=False))  # fmt: skip
@@ -161,9 +176,7 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, merger_trains):
             )
             assert calls.clips == 3  # no cache: each distinct clip once inside the pass
             assert (shared - pixel).abs().max().item() <= 1e-6
-    finally:
-        calls.close()
-        POLICY.freeze(model)
+    calls.close()
     expected = [e.shape[0] for e in encodings]
     patches = [int(c.inputs["video_grid_thw"].prod()) for c in clips]
     assert expected == (patches if merger_trains else [p // 4 for p in patches])
@@ -171,7 +184,6 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, merger_trains):
 
 def test_a_trainable_merger_gets_the_pixel_paths_gradients_from_the_cached_vit_output(tiny):
     model, processor, clips, _ = tiny
-    POLICY.freeze(model, vision=True, connector=False, language_model=False)
     index = torch.tensor([1, 2, 1, 0])
     input_ids, mask = batch(processor, clips, index)
 
@@ -181,13 +193,10 @@ def test_a_trainable_merger_gets_the_pixel_paths_gradients_from_the_cached_vit_o
                                                                   reuse=reuse)).sum().backward()  # fmt: skip
         return {n: p.grad.clone() for n, p in model.model.visual.merger.named_parameters()}
 
-    try:
+    with trainable(model, merger=True):
         pixel = merger_grads(None, reuse=False)
         cached = merger_grads(POLICY.encode(model, clips), reuse=True)
         assert all(p.grad is None for p in model.model.visual.blocks.parameters())  # the ViT is frozen
-    finally:
-        model.zero_grad()
-        POLICY.freeze(model)
     for name in pixel:
         assert torch.allclose(cached[name], pixel[name], atol=1e-6, rtol=1e-5), name
 
@@ -260,13 +269,10 @@ def test_permutation_reorders_temporal_patches_of_clip_and_encoding_alike(tiny):
     assert torch.equal(shuffled.inputs["video_grid_thw"], clip.inputs["video_grid_thw"])
     assert shuffled.frame_indices == [8, 10, 0, 2, 12, 14, 4, 6]
     for merger_trains in (False, True):
-        POLICY.freeze(model, vision=True, connector=not merger_trains)
-        try:
+        with trainable(model, merger=merger_trains):
             (encoding,) = POLICY.encode(model, [clip])
             (direct,) = POLICY.encode(model, [shuffled])
             assert (POLICY.permute_encoding(encoding, clip, permutation) - direct).abs().max().item() <= 1e-6
-        finally:
-            POLICY.freeze(model)
     with pytest.raises(ValueError, match="4 temporal patches"):
         POLICY.permute_clip(clip, [1, 0])
 
@@ -290,11 +296,11 @@ def test_sft_labels_keep_only_the_reply_and_its_end_token(tiny):
 
 def test_freeze_says_what_is_frozen(tiny):
     model, _, _, _ = tiny
-    try:
-        POLICY.freeze(model, vision=True, connector=False, language_model=False)
-        assert POLICY.frozen_modules(model) == {"vision": True, "connector": False, "language_model": False}
-        POLICY.freeze(model, vision=False)
+    assert POLICY.frozen_modules(model) == ["vision", "connector"]
+    with trainable(model, merger=True):
+        assert POLICY.frozen_modules(model) == ["vision"]
+        model.model.visual.blocks[0].requires_grad_(True)
         assert POLICY.encode(model, [Clip({}, 0)]) is None  # a trainable ViT has nothing to cache
-    finally:
-        POLICY.freeze(model)
-    assert POLICY.frozen_modules(model)["vision"]
+        POLICY.freeze(model, language_model=True)
+        assert POLICY.frozen_modules(model) == ["vision", "language_model"]
+        assert not model.lm_head.weight.requires_grad

@@ -38,6 +38,8 @@ from transformers.vision_utils import get_vision_window_index
 VIDEO_TOKEN_TYPE = 2  # Qwen's `mm_token_type_ids`: 0 text, 1 image, 2 video
 # qwen-vl-utils' default sampling rate: a clip given without its frame rate is taken as sampled at 2 fps.
 DEFAULT_SAMPLED_FPS = 2.0
+# Frames assumed by the prompt-length bound when no clip is at hand (the paper recipes' 16 frames).
+DEFAULT_BOUND_FRAMES = 16
 
 
 @dataclass
@@ -74,6 +76,8 @@ class Qwen2_5_VLPolicy:
 
     name = "qwen2_5_vl"
     model_types = ("qwen2_5_vl",)
+    processor_class_names = ("Qwen2_5_VLProcessor",)
+    model_card_tags = ("qwen2_5_vl",)
     vllm_route = None  # M-RoPE positions cannot travel as vLLM prompt embeddings; no vLLM route yet
 
     # ---- loading ------------------------------------------------------------------------------------------------
@@ -91,6 +95,19 @@ class Qwen2_5_VLPolicy:
         )
         return model, processor
 
+    def load_processor(self, name_or_path, *, revision=None, trust_remote_code=False):
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(
+            name_or_path, padding_side="left", revision=revision, trust_remote_code=trust_remote_code
+        )
+
+    def build_tiny(self, output_dir=None, *, seed: int = 0, **overrides):
+        """A random tiny Qwen2.5-VL with the real processor ([`r1video.policies.qwen2_5_vl_tiny`])."""
+        from r1video.policies.qwen2_5_vl_tiny import build_tiny_qwen
+
+        return build_tiny_qwen(output_dir, seed=seed, **overrides)
+
     def max_length(self, processor) -> int | None:
         length = getattr(processor.tokenizer, "model_max_length", None)
         return length if length is not None and length < 10**9 else None
@@ -99,6 +116,26 @@ class Qwen2_5_VLPolicy:
 
     def video_token(self, processor) -> str:
         return processor.video_token  # "<|video_pad|>", inside <|vision_start|> ... <|vision_end|>
+
+    def video_token_ids(self, processor) -> list[int]:
+        return [processor.video_token_id]
+
+    def video_token_count(self, processor, clip: Clip | None) -> int:
+        """`t*h*w / merge²` of the clip's grid; without a clip, the most a clip of `DEFAULT_BOUND_FRAMES` frames at the
+        processor's largest frame size gives (an upper bound, for checks that have no clip at hand)."""
+        merge = processor.video_processor.merge_size
+        if clip is not None:
+            return _tokens(clip, merge)
+        video = processor.video_processor
+        per_frame = video.size["longest_edge"] // (video.patch_size * merge) ** 2
+        return per_frame * -(-DEFAULT_BOUND_FRAMES // video.temporal_patch_size)
+
+    def prompt_length(self, processor, text: str, clip: Clip | None = None) -> int:
+        """Tokens of a rendered prompt with its placeholder expanded: exactly for `clip`, else at the upper bound of
+        [`video_token_count`]."""
+        token = self.video_token(processor)
+        base = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return base + text.count(token) * (self.video_token_count(processor, clip) - 1)
 
     def render_prompt(self, processor, messages, *, add_generation_prompt=True, chat_template=None, **kwargs) -> str:
         """Conversational messages (a `{"type": "video"}` part per video) through Qwen's chat template."""
@@ -275,25 +312,33 @@ class Qwen2_5_VLPolicy:
     # ---- freezing -------------------------------------------------------------------------------------------------
 
     def freeze(self, model, *, vision: bool = True, connector: bool = False, language_model: bool = False) -> None:
-        """Set `requires_grad` of the ViT (`visual` without merger), the patch merger (the connector) and the LM
-        (decoder and `lm_head`): `True` freezes the part, `False` makes it trainable."""
+        """Freeze the named parts (a part set `False` is left as it is): `vision` the ViT (`visual` without its patch
+        merger), `connector` the patch merger, `language_model` the decoder and `lm_head`."""
         core = _vl_model(model)
-        for p in _vit_parameters(core.visual):
-            p.requires_grad_(not vision)
-        core.visual.merger.requires_grad_(not connector)
-        core.language_model.requires_grad_(not language_model)
-        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-        if head is not None and head.weight is not core.language_model.get_input_embeddings().weight:
-            head.requires_grad_(not language_model)
+        if vision:
+            for p in _vit_parameters(core.visual):
+                p.requires_grad_(False)
+        if connector:
+            core.visual.merger.requires_grad_(False)
+        if language_model:
+            core.language_model.requires_grad_(False)
+            head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+            if head is not None:
+                head.requires_grad_(False)
 
-    def frozen_modules(self, model) -> dict[str, bool]:
-        """`{"vision", "connector", "language_model"}` -> whether every parameter of that part is frozen."""
+    def frozen_modules(self, model) -> list[str]:
+        """The parts (`vision`, `connector`, `language_model`) whose every parameter is frozen."""
         core = _vl_model(model)
-        return {
-            "vision": not any(p.requires_grad for p in _vit_parameters(core.visual)),
-            "connector": not any(p.requires_grad for p in core.visual.merger.parameters()),
-            "language_model": not any(p.requires_grad for p in core.language_model.parameters()),
+        parts = {
+            "vision": _vit_parameters(core.visual),
+            "connector": list(core.visual.merger.parameters()),
+            "language_model": list(core.language_model.parameters()),
         }
+        return [name for name, params in parts.items() if not any(p.requires_grad for p in params)]
+
+    def vision_module(self, model):
+        """`visual` (ViT + merger): its forward hook sees `(patches, grid_thw=...)` per call."""
+        return _vl_model(model).visual
 
     # ---- vision once ----------------------------------------------------------------------------------------------
 
