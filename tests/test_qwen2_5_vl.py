@@ -296,6 +296,24 @@ def test_sft_labels_keep_only_the_reply_and_its_end_token(tiny):
     assert ids.count(processor.video_token_id) == int(clips[1].inputs["video_grid_thw"].prod()) // 4
 
 
+def test_sft_batch_gets_the_positions_of_the_pixel_path(tiny):
+    """`collate_clips` builds `mm_token_type_ids` from the padded ids: an SFT forward on it equals the seam's pixel
+    path; without the ids it refuses (the video tokens would silently get 1-D positions)."""
+    model, processor, clips, _ = tiny
+    index = torch.tensor([1, -1, 0])
+    input_ids, mask = batch(processor, clips, index)
+    rows = [None if i < 0 else clips[i] for i in index.tolist()]
+    with torch.no_grad():
+        sft = token_logps(
+            model, input_ids, mask, **POLICY.collate_clips(rows, input_ids=input_ids, processor=processor)
+        )
+        seam = token_logps(model, input_ids, mask, **POLICY.model_inputs(model, input_ids, clips, index, None,
+                                                                           reuse=False))  # fmt: skip
+    assert torch.equal(sft, seam)
+    with pytest.raises(ValueError, match="mm_token_type_ids"):
+        POLICY.collate_clips(rows)
+
+
 def test_freeze_says_what_is_frozen(tiny):
     model, _, _, _ = tiny
     assert POLICY.frozen_modules(model) == ["vision", "connector"]

@@ -272,14 +272,32 @@ class Qwen2_5_VLPolicy:
         }
         return Clip(inputs=inputs, num_frames=count, frame_indices=indices)
 
-    def collate_clips(self, clips: list) -> dict:
-        """The videos of a batch's rows (in row order, `None` rows skipped) for the pixel path:
-        `pixel_values_videos`, `video_grid_thw`, `second_per_grid_ts`. A forward also needs `mm_token_type_ids`
-        ([`model_inputs`] adds it from the padded ids)."""
+    @staticmethod
+    def _stack(clips: list) -> dict:
         clips = [clip for clip in clips if clip is not None]
         if not clips:
             return {}
         return {key: torch.cat([clip.inputs[key] for clip in clips]) for key in clips[0].inputs}
+
+    def collate_clips(self, clips: list, *, input_ids=None, processor=None) -> dict:
+        """The forward inputs of a batch's videos by the pixel path (SFT, eval): `pixel_values_videos`,
+        `video_grid_thw`, `second_per_grid_ts` of the rows' clips in row order (`None` rows skipped), and
+        `mm_token_type_ids [rows, L]` from the padded `input_ids`.
+
+        Raises:
+            ValueError: `input_ids` or `processor` missing: without `mm_token_type_ids` the model would silently
+                give the video tokens 1-D positions.
+        """
+        batch = self._stack(clips)
+        if not batch:
+            return {}
+        if input_ids is None or processor is None:
+            raise ValueError(
+                "Qwen2.5-VL's collate_clips needs the padded input_ids and the processor (keywords input_ids=, "
+                "processor=) to build mm_token_type_ids; without them the video tokens get 1-D positions"
+            )
+        batch["mm_token_type_ids"] = (input_ids == processor.video_token_id).int() * VIDEO_TOKEN_TYPE
+        return batch
 
     # ---- temporal contrast ----------------------------------------------------------------------------------------
 
@@ -355,7 +373,7 @@ class Qwen2_5_VLPolicy:
         if any(p.requires_grad for p in _vit_parameters(visual)):
             return None
         merger_trains = any(p.requires_grad for p in visual.merger.parameters())
-        batch = self.collate_clips(clips)
+        batch = self._stack(clips)
         device = next(visual.parameters()).device
         pixels = batch["pixel_values_videos"].to(device, visual.dtype)
         grid = batch["video_grid_thw"].to(device)
@@ -405,7 +423,7 @@ class Qwen2_5_VLPolicy:
         distinct = list(dict.fromkeys(used))
         visual = core.visual
         if encodings is None:
-            batch = self.collate_clips([clips[i] for i in distinct])
+            batch = self._stack([clips[i] for i in distinct])
             grid = batch["video_grid_thw"].to(device)
             pixels = batch["pixel_values_videos"].to(device, visual.dtype)
             merged = visual(pixels, grid_thw=grid).pooler_output
