@@ -176,8 +176,8 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, merger_trains):
             shared = token_logps(
                 model, input_ids, mask, **POLICY.model_inputs(model, input_ids, clips, index, None, reuse=True)
             )
-            assert calls.clips == 3  # no cache: each distinct clip once inside the pass
-            assert (shared - pixel).abs().max().item() <= 1e-6
+            assert calls.clips == 7  # no cache (FSDP, a trainable ViT): the pixel path inside the forward
+            assert torch.equal(shared, pixel)
     calls.close()
     expected = [e.shape[0] for e in encodings]
     patches = [int(c.inputs["video_grid_thw"].prod()) for c in clips]

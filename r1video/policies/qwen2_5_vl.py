@@ -395,10 +395,11 @@ class Qwen2_5_VLPolicy:
             input_ids: `[rows, L]` the padded ids (left padding); row `r` holds the video tokens of its clip.
             clips: the batch's distinct clips; `index[r]` is row `r`'s (-1: text-only).
             encodings: [`encode`]'s output for `clips`, or `None`.
-            reuse: `False`: every row's clip runs the whole vision path in this pass (one copy per row, as
-                transformers' own processor path). `True`: each distinct clip once: from `encodings` when given (the
-                merger, if it trains, runs here on the cached ViT output), else its pixels go through `visual` once
-                in this pass; its rows share the output.
+            reuse: with `encodings`, each distinct clip's cached output is used once and its rows share it (the
+                merger, when it trains, runs here on the cached ViT output, inside this pass's graph). Without
+                `encodings`, or with `reuse=False`, every row's clip goes through the whole vision path inside the
+                model's forward (`pixel_values_videos`, one copy per row, as transformers' own processor path): under
+                FSDP, where the trainer has no encodings, the sharded ViT then runs where its weights are gathered.
 
         Returns:
             `video_grid_thw [V, 3]`, `second_per_grid_ts [V]` (V = rows with a video, in row order),
@@ -417,24 +418,17 @@ class Qwen2_5_VLPolicy:
             "second_per_grid_ts": torch.cat([c.inputs["second_per_grid_ts"] for c in row_clips]).to(device),
             "mm_token_type_ids": (input_ids == core.config.video_token_id).int() * VIDEO_TOKEN_TYPE,
         }
-        if not reuse:
+        if not reuse or encodings is None:
             inputs["pixel_values_videos"] = torch.cat([c.inputs["pixel_values_videos"] for c in row_clips]).to(device)
             return inputs
         distinct = list(dict.fromkeys(used))
         visual = core.visual
-        if encodings is None:
-            batch = self._stack([clips[i] for i in distinct])
-            grid = batch["video_grid_thw"].to(device)
-            pixels = batch["pixel_values_videos"].to(device, visual.dtype)
-            merged = visual(pixels, grid_thw=grid).pooler_output
-            embeds = merged.split((grid.prod(-1) // visual.spatial_merge_size**2).tolist())
-        else:
-            embeds = []
-            for i in distinct:
-                encoding = encodings[i].to(device)
-                if encoding.shape[0] == int(clips[i].inputs["video_grid_thw"].prod()):  # pre-merger: merger trains
-                    encoding = visual.merger(encoding.to(visual.dtype))
-                embeds.append(encoding)
+        embeds = []
+        for i in distinct:
+            encoding = encodings[i].to(device)
+            if encoding.shape[0] == int(clips[i].inputs["video_grid_thw"].prod()):  # pre-merger: the merger trains
+                encoding = visual.merger(encoding.to(visual.dtype))
+            embeds.append(encoding)
         by_clip = dict(zip(distinct, embeds, strict=True))
         inputs["mm_encoder_outputs"] = {
             "video": BaseModelOutputWithPooling(pooler_output=tuple(by_clip[i] for i in used))
