@@ -39,17 +39,21 @@ def keep_hub_token_out_of_checkpoints(training_args) -> None:
 
 
 def load_model(model_args):
-    """Model and processor from the recipe's `model_name_or_path` (released checkpoints included)."""
-    from r1video.model import load_pretrained
+    """Model and processor from the recipe's `model_name_or_path` (released checkpoints included); the model family
+    comes from the checkpoint's `model_type` (`r1video.policies`), and no remote code runs unless
+    `trust_remote_code` is set."""
+    from r1video.policies import load_policy
 
     if model_args.model_name_or_path is None:
-        raise ValueError("Set model_name_or_path in the recipe: a TinyLLaVA-Video checkpoint directory or Hub id.")
-    return load_pretrained(
+        raise ValueError("Set model_name_or_path in the recipe: a checkpoint directory or Hub id.")
+    _, model, processor = load_policy(
         model_args.model_name_or_path,
         dtype=model_args.dtype or "float32",
         attn_implementation=model_args.attn_implementation,
         revision=model_args.model_revision,
+        trust_remote_code=bool(getattr(model_args, "trust_remote_code", False)),
     )
+    return model, processor
 
 
 LOCK_NAME = "_run.lock"  # "_*" files are never pushed to the Hub

@@ -10,6 +10,7 @@ from r1video.eval import EvalConfig, build_prompt, get_benchmark, load_samples, 
 from r1video.eval import cli as eval_cli
 from r1video.eval import infer as infer_cli
 from r1video.model import build_tiny_model, load_pretrained
+from r1video.policies import policy_for
 
 EXPECTED = {  # benchmark -> (questions, groups, headline label)
     "mvbench": (5, ["Action Sequence", "Action Antonym", "Object Shuffle", "Episodic Reasoning"], "Avg (micro"),
@@ -119,7 +120,8 @@ def test_protocol_is_applied_when_scoring_and_named_in_the_table(copies, tiny, t
 def test_batched_generation_gives_the_greedy_answers_of_one_by_one(copies, tiny, tmp_path):
     # The questions differ in length, so the batch of 4 is really left-padded.
     samples = load_samples(EvalConfig("videomme", copies["videomme"], "tiny"))
-    prompts = [build_prompt(s, "option", get_benchmark("videomme").layouts) for s in samples]
+    layouts = get_benchmark("videomme").layouts
+    prompts = [build_prompt(s, "option", layouts, policy_for(tiny[0]), tiny[1]) for s in samples]
     assert len({len(tiny[1].tokenizer(p).input_ids) for p in prompts}) == 4
     common = dict(max_new_tokens=6, num_frames=4, prompt="option")
     one = run_evaluation(

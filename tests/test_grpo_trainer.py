@@ -160,7 +160,7 @@ def test_clips_of_different_lengths_share_a_batch_in_fps_mode(model_dir, tmp_pat
     trainer.model.train()
     trainer.current_gradient_accumulation_steps = 1
     batch = trainer._generate_and_score_completions([rows[0], rows[0], rows[1], rows[1]])
-    lengths = [batch["video_pixels"][row].shape[0] for row in (0, 2)]
+    lengths = [batch["video_clip"][row].inputs["pixel_values_videos"].shape[0] for row in (0, 2)]
     assert lengths[0] != lengths[1]
     loss = trainer._compute_loss(trainer.model, batch)
     assert torch.isfinite(loss)

@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from smoke_runs import SMOKE_ENV, prepare_smoke_run
 
+from r1video.policies import Clip
 from r1video.runs import data_fingerprint, recipe_changes
 from r1video.trainer.checkpoints import incomplete_reason, last_complete_checkpoint, resolve_resume
 from r1video.trainer.rollout_buffer import load_rollout_buffer, save_rollout_buffer
@@ -122,22 +123,24 @@ def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, stage, extra):
 
 
 def test_the_rollout_buffer_round_trips_bit_for_bit_with_each_shared_clip_stored_once(tmp_path):
-    clip, other = torch.randn(8, 3, 32, 32), torch.randn(8, 3, 32, 32)
+    clip = Clip({"pixel_values_videos": torch.randn(8, 3, 32, 32)}, 8, list(range(0, 16, 2)))
+    other = Clip({"pixel_values_videos": torch.randn(8, 3, 32, 32), "grid": torch.tensor([[4, 2, 2]])}, 8, [])
+    encoding, other_encoding = torch.randn(8, 4), torch.randn(8, 4)
     logps = torch.randn(4, 16, dtype=torch.bfloat16)
     buffer = [
         {
             "completion_ids": torch.arange(32).view(4, 8)[:, ::2],  # a strided view
             "old_per_token_logps": logps[:2],
             "num_items_in_batch": torch.tensor(12.0),
-            "video_pixels": [clip, clip, None],
-            "video_tower_features": None,
+            "video_clip": [clip, clip, None],
+            "video_encoding": None,
         },
         {
             "completion_ids": torch.arange(8).view(2, 4),
             "old_per_token_logps": logps[2:],  # the same storage as slice 0's
             "num_items_in_batch": torch.tensor(12.0),
-            "video_pixels": [other, clip, None],
-            "video_tower_features": None,
+            "video_clip": [other, clip, None],
+            "video_encoding": [other_encoding, encoding, None],
         },
     ]
     path = tmp_path / "rollout_buffer.safetensors"
@@ -148,10 +151,18 @@ def test_the_rollout_buffer_round_trips_bit_for_bit_with_each_shared_clip_stored
         assert saved.keys() == back.keys()
         for key in ("completion_ids", "old_per_token_logps", "num_items_in_batch"):
             assert back[key].dtype == saved[key].dtype and torch.equal(back[key], saved[key]), key
-        assert back["video_tower_features"] is None and back["video_pixels"][2] is None
-        assert all(torch.equal(a, b) for a, b in zip(saved["video_pixels"][:2], back["video_pixels"][:2], strict=True))
-    assert loaded[0]["video_pixels"][0] is loaded[0]["video_pixels"][1] is loaded[1]["video_pixels"][1]
-    assert path.stat().st_size < 2.5 * clip.numel() * 4, "a clip shared by rows was stored more than once"
+        assert back["video_clip"][2] is None
+        for a, b in zip(saved["video_clip"][:2], back["video_clip"][:2], strict=True):
+            assert a.inputs.keys() == b.inputs.keys() and all(torch.equal(a.inputs[k], b.inputs[k]) for k in a.inputs)
+            assert (a.num_frames, a.frame_indices) == (b.num_frames, b.frame_indices)
+    assert loaded[0]["video_encoding"] is None and loaded[1]["video_encoding"][2] is None
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(buffer[1]["video_encoding"][:2], loaded[1]["video_encoding"][:2], strict=True)
+    )
+    assert loaded[0]["video_clip"][0] is loaded[0]["video_clip"][1] is loaded[1]["video_clip"][1]
+    pixels = clip.inputs["pixel_values_videos"]
+    assert path.stat().st_size < 2.5 * pixels.numel() * 4, "a clip shared by rows was stored more than once"
 
     save_rollout_buffer(str(path), 4, [2, 1], None)  # at a generation boundary nothing is kept
     assert load_rollout_buffer(str(path)) == (4, [2, 1], None)

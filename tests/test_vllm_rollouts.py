@@ -37,6 +37,7 @@ from r1video.model import (
     load_pretrained,
 )
 from r1video.model.templates import QUESTION_TEMPLATES, VIDEO_PLACEHOLDER
+from r1video.policies import policy_for
 from r1video.trainer import VideoGRPOTrainer
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.vllm_rollouts import (
@@ -184,7 +185,7 @@ def test_prompt_embeds_one_tensor_per_distinct_prompt_equal_to_embed_inputs(tied
     with torch.no_grad():
         tower = model.model.get_video_tower_features(pixels)
 
-    def video_inputs(rows):  # as VideoGRPOTrainer._video_inputs with reuse_vision
+    def video_inputs(rows, input_ids=None):  # as VideoGRPOTrainer._video_inputs_fn with reuse_vision
         rows = rows[rows >= 0]
         if rows.numel() == 0:
             return {}
@@ -197,7 +198,13 @@ def test_prompt_embeds_one_tensor_per_distinct_prompt_equal_to_embed_inputs(tied
     prompt_ids = [video_prompt, video_prompt, other_prompt, other_prompt, video_prompt, text_prompt, text_prompt]
     row_videos = [0, 0, 1, 1, 1, -1, -1]
     embeds = build_prompt_embeds(
-        model.model, prompt_ids, row_videos, video_inputs, processor.tokenizer.pad_token_id, torch.bfloat16
+        policy_for(model),
+        model,
+        prompt_ids,
+        row_videos,
+        video_inputs,
+        processor.tokenizer.pad_token_id,
+        torch.bfloat16,
     )
 
     assert len(embeds) == len(prompt_ids)
@@ -413,7 +420,13 @@ def video_prompt_embeds(model, processor, rows=2):
     """`rows` copies of one text prompt's embeddings, as the trainer hands them to the engine."""
     ids = processor.tokenize_prompts(["USER: count to three ASSISTANT:"])[0]
     return build_prompt_embeds(
-        model.model, [ids] * rows, [-1] * rows, lambda videos: {}, processor.tokenizer.pad_token_id, torch.float32
+        policy_for(model),
+        model,
+        [ids] * rows,
+        [-1] * rows,
+        lambda videos, input_ids: {},
+        processor.tokenizer.pad_token_id,
+        torch.float32,
     )
 
 

@@ -64,9 +64,9 @@ def _validate(args) -> int:
         build_parser().error(str(exc))
     processor = None
     if args.model:
-        from r1video.model import TinyLlavaVideoProcessor
+        from r1video.policies import load_processor
 
-        processor = TinyLlavaVideoProcessor.from_pretrained(args.model)
+        _, processor = load_processor(args.model)
     report = validate_file(
         args.file,
         args.video_root,

@@ -1,8 +1,12 @@
 """Prompt lengths in tokens, against the model's maximum: a record too long for the model is named before training.
 
-A prompt is counted as the model sees it: rendered with the processor's chat template and tokenised with each video
-placeholder expanded to `num_queries` tokens. For a GRPO record that is its prompt (through the question template);
-for an SFT record the conversation up to its first reply.
+A prompt is counted as the model sees it, by the model family's policy (`r1video.policies`): rendered with the
+processor's chat template and tokenised with each video placeholder expanded to the family's video tokens
+(TinyLLaVA-Video: `num_queries`). For a GRPO record that is its prompt (through the question template); for an SFT
+record the conversation up to its first reply.
+
+The functions take the policy as `policy`; without one they look it up from the processor (the registry is imported
+there, at call time, so that `r1video.data` keeps no import of the families at module level).
 """
 
 import logging
@@ -15,27 +19,33 @@ __all__ = ["check_prompt_lengths", "model_max_length", "prompt_length"]
 
 logger = logging.getLogger(__name__)
 
-# transformers' `model_max_length` when a tokenizer sets none (`VERY_LARGE_INTEGER`, about 1e30).
-_NO_LIMIT = 10**12
+
+def _policy(processor, policy):
+    if policy is not None:
+        return policy
+    from r1video.policies import policy_for
+
+    return policy_for(processor)
 
 
-def model_max_length(processor) -> int | None:
-    """The tokenizer's `model_max_length` (3072 for the released models), or `None` when it sets no limit."""
-    limit = getattr(processor.tokenizer, "model_max_length", None)
-    return int(limit) if limit is not None and limit < _NO_LIMIT else None
+def model_max_length(processor, policy=None) -> int | None:
+    """The prompt-length limit: the tokenizer's `model_max_length` (3072 for the released TinyLLaVA-Video models), or
+    `None` when it sets no limit."""
+    return _policy(processor, policy).max_length(processor)
 
 
-def prompt_length(processor, record: dict, question_template: str | None = None) -> int:
+def prompt_length(processor, record: dict, question_template: str | None = None, policy=None) -> int:
     """Tokens of a checked record's prompt as the model sees it (video placeholders included).
 
     Args:
-        processor: A `TinyLlavaVideoProcessor` (chat template, `encode`).
+        processor: The model family's processor.
         record: A record that passed [`check_record`].
         question_template: The GRPO question template (`{Question}` field), as training uses it.
+        policy: The model family (`VideoPolicy`); the processor's by default.
     """
+    policy = _policy(processor, policy)
     messages = prompt_messages(record, question_template)
-    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return len(processor.encode(text))
+    return policy.prompt_length(processor, policy.render_prompt(processor, messages, add_generation_prompt=True))
 
 
 def check_prompt_lengths(
@@ -44,6 +54,7 @@ def check_prompt_lengths(
     question_template: str | None = None,
     max_length: int | None = None,
     max_listed: int = 5,
+    policy=None,
 ) -> None:
     """Refuse a data file whose prompts are longer than the model takes, naming the records.
 
@@ -57,11 +68,13 @@ def check_prompt_lengths(
         question_template: The GRPO question template training applies.
         max_length: The limit; the tokenizer's `model_max_length` by default (no check when it sets none).
         max_listed: Records named in the error.
+        policy: The model family (`VideoPolicy`); the processor's by default.
 
     Raises:
         ValueError: Some prompts are too long; the message gives file:line, id, tokens and the limit.
     """
-    limit = max_length if max_length is not None else model_max_length(processor)
+    policy = _policy(processor, policy)
+    limit = max_length if max_length is not None else model_max_length(processor, policy)
     if limit is None:
         logger.warning("%s: the tokenizer sets no maximum length; prompt lengths are not checked", path)
         return
@@ -71,7 +84,7 @@ def check_prompt_lengths(
             check_record(record.value)
         except RecordError:
             continue
-        tokens = prompt_length(processor, record.value, question_template)
+        tokens = prompt_length(processor, record.value, question_template, policy)
         if tokens > limit:
             record_id = record.value.get("id")
             too_long.append(f"{path}:{record.line}{f' (id {record_id!r})' if record_id is not None else ''}: {tokens}")

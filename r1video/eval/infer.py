@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from r1video.data.video import VideoDecodeError, load_video_frames
     from r1video.eval.runner import generate_batch
     from r1video.eval.scoring import extract_prediction
-    from r1video.model import load_pretrained
-    from r1video.model.templates import qwen2_base_prompt
+    from r1video.policies import load_policy
 
     try:
         if args.fps is not None:
@@ -83,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"r1video infer: cannot read the video: {exc}", file=sys.stderr)
         return 1
     dtype = args.dtype if args.dtype == "auto" else getattr(torch, args.dtype)
-    model, processor = load_pretrained(args.model, dtype=dtype)
+    policy, model, processor = load_policy(args.model, dtype=dtype)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = model.to(device).eval()
 
-    prompt = qwen2_base_prompt(build_question(args.question, args.options, args.prompt))
+    prompt = policy.question_prompt(processor, build_question(args.question, args.options, args.prompt))
     if args.show_prompt:
         print(prompt, end="\n\n")
     print(f"[{len(video.frames)} frames of {video.num_total_frames}, {video.duration:.1f}s]", file=sys.stderr)
@@ -97,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.temperature is not None:
             gen_kwargs["temperature"] = args.temperature
     streamer = TextStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
-    (completion,) = generate_batch(model, processor, [prompt], [video.frames], gen_kwargs, streamer=streamer)
+    clip = policy.clip_from_frames(processor, video.frames, fps=video.fps, frame_indices=video.indices)
+    (completion,) = generate_batch(model, processor, [prompt], [clip], gen_kwargs, streamer=streamer, policy=policy)
     if args.options:
         letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: len(args.options)]
         letter, _ = extract_prediction(completion, letters)

@@ -1,4 +1,4 @@
-"""A TinyLLaVA-Video model for lmms-eval, through its published plugin interface.
+"""An r1video model (any registered family) for lmms-eval, through its published plugin interface.
 
 lmms-eval (>= 0.7) finds plugin models through the entry-point group `lmms_eval.models`, whose entry points return
 a `ModelManifest` naming the model class; the class subclasses `lmms_eval.api.model.lmms` and answers
@@ -7,8 +7,8 @@ entry point `r1video = r1video.eval.lmms_eval_model:lmms_eval_manifest` makes th
 
     lmms-eval --model r1video --model_args pretrained=runs/grpo,num_frames=16 --tasks mvbench
 
-The task's own prompt (question, options, instruction) is wrapped in the `qwen2_base` conversation format and the
-videos it names are read with the training sampler (16 uniform frames, or `fps` + `max_frames`). Greedy unless the
+The task's own prompt (question, options, instruction) is wrapped in the model family's prompt format (the policy's
+`question_prompt`: the `qwen2_base` conversation format for TinyLLaVA-Video) and the videos it names are read with the training sampler (16 uniform frames, or `fps` + `max_frames`). Greedy unless the
 task asks for `temperature > 0` or `do_sample`. With `answer_only=true` each reply is replaced by what r1video's
 answer reader ([`rewards.extract_answer`], as in training and `r1video eval`) finds in it: the option letter, or
 the answer text when it names no option; the task's own scorer then sees r1video's reading. Only generation tasks are supported: `loglikelihood` raises.
@@ -23,7 +23,6 @@ from lmms_eval.models.registry_v2 import ModelManifest
 
 from r1video.data.video import load_video_frames
 from r1video.eval.runner import generate_batch
-from r1video.model.templates import qwen2_base_prompt
 from rewards import extract_answer
 
 MODEL_ID = "r1video"
@@ -35,7 +34,7 @@ def lmms_eval_manifest() -> ModelManifest:
 
 
 class R1VideoLMM(lmms):
-    """lmms-eval model backed by [`r1video.model.load_pretrained`].
+    """lmms-eval model backed by [`r1video.policies.load_policy`].
 
     Args:
         pretrained (`str`): Checkpoint directory or Hub id.
@@ -65,7 +64,7 @@ class R1VideoLMM(lmms):
         super().__init__()
         import torch
 
-        from r1video.model import load_pretrained
+        from r1video.policies import load_policy
 
         self.num_frames = int(num_frames)
         self.fps = float(fps) if fps not in (None, "", "None") else None
@@ -74,7 +73,7 @@ class R1VideoLMM(lmms):
         self.max_new_tokens = int(max_new_tokens)
         self.answer_only = str(answer_only).lower() in ("1", "true", "yes")
         weights = dtype if dtype == "auto" else getattr(torch, dtype)
-        self.model, self.processor = load_pretrained(str(pretrained), dtype=weights)
+        self.policy, self.model, self.processor = load_policy(str(pretrained), dtype=weights)
         self.model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
 
     def _frames(self, path: str):
@@ -106,7 +105,7 @@ class R1VideoLMM(lmms):
                 paths = doc_to_visual(self.task_dict[task][split][doc_id])
                 if len(paths) != 1 or not isinstance(paths[0], str):
                     raise ValueError(f"{task}: r1video models take exactly one video per question, got {paths!r}")
-                prompts.append(qwen2_base_prompt(context))
+                prompts.append(self.policy.question_prompt(self.processor, context))
                 videos.append(self._frames(paths[0]))
                 settings.append(task_kwargs)
             answers += self._generate(prompts, videos, settings)
@@ -124,6 +123,7 @@ class R1VideoLMM(lmms):
                 [prompts[i] for i in chosen],
                 [videos[i] for i in chosen],
                 self._gen_kwargs(settings[chosen[0]]),
+                policy=self.policy,
             )
             for i, text in zip(chosen, texts, strict=True):
                 text = _cut_at_stops(text, settings[i].get("until"))

@@ -1,4 +1,5 @@
-"""Evaluation prompts: the original question layouts, byte for byte, wrapped in the `qwen2_base` conversation format.
+"""Evaluation prompts: the original question layouts, byte for byte, wrapped in the model family's prompt format (the
+policy's `question_prompt`; for TinyLLaVA-Video the `qwen2_base` conversation format of the original evaluation).
 
 The original evaluation scripts (TinyLLaVA-Video-R1 `tinyllava/eval/eval_*.py`, seed-facts §9) keep the question and
 option texts as given, whitespace included; they differ in how the options block ends:
@@ -14,7 +15,7 @@ selects the MVBench/MLVU ending.
 """
 
 from r1video.eval.samples import LETTERS, EvalSample
-from r1video.model.templates import QUESTION_TEMPLATES, apply_question_template, qwen2_base_prompt
+from r1video.model.templates import QUESTION_TEMPLATES, apply_question_template
 
 PROMPT_TYPES = ("reason", "option")
 # The instruction on its own line after the options, as every original evaluation script writes it
@@ -55,6 +56,9 @@ def build_question(sample: EvalSample, prompt_type: str, layout: dict[str, tuple
     return apply_question_template(_TEMPLATES[prompt_type], block)
 
 
-def build_prompt(sample: EvalSample, prompt_type: str, layout: dict[str, tuple[str, str, bool]]) -> str:
-    """The full generation prompt: system line, `USER: <image>\\n{question} ASSISTANT:`."""
-    return qwen2_base_prompt(build_question(sample, prompt_type, layout))
+def build_prompt(
+    sample: EvalSample, prompt_type: str, layout: dict[str, tuple[str, str, bool]], policy, processor
+) -> str:
+    """The full generation prompt in the family's format (`policy.question_prompt`); for TinyLLaVA-Video: system line,
+    `USER: <image>\\n{question} ASSISTANT:`."""
+    return policy.question_prompt(processor, build_question(sample, prompt_type, layout))

@@ -161,6 +161,7 @@ def run_evaluation(
     processor=None,
     progress: bool = True,
     on_record: Callable[[dict], None] | None = None,
+    policy=None,
 ) -> EvalResult:
     """Evaluate a model on a benchmark, resuming from earlier predictions in the output folder.
 
@@ -170,6 +171,7 @@ def run_evaluation(
             some question still needs an answer).
         progress: Show a progress bar.
         on_record: Called with each new prediction record right after it is written.
+        policy: The model family (`r1video.policies.VideoPolicy`); found from the model's `model_type` by default.
 
     Returns:
         An [`EvalResult`]; `results.json` and `results.md` are written to the output folder.
@@ -190,8 +192,9 @@ def run_evaluation(
         logger.info("resuming: %d of %d questions already answered in %s", num_resumed, len(samples), output_dir)
     if pending:
         if model is None or processor is None:
-            model, processor = _load_model(config)
-        _generate_all(pending, benchmark, config, model, processor, log, progress, on_record)
+            policy, model, processor = _load_model(config)
+        policy = policy or _policy_for(model)
+        _generate_all(pending, benchmark, config, model, processor, log, progress, on_record, policy)
     done = log.records()
     records = [rescore(done[s.id], s.letters, config.protocol) for s in samples]
     groups = list(dict.fromkeys(s.group for s in samples))
@@ -252,14 +255,21 @@ def _open_log(output_dir: str, config: EvalConfig) -> PredictionLog:
 
 
 def _load_model(config: EvalConfig):
+    """`(policy, model, processor)` for `config.model`, the family from its `model_type`."""
     import torch
 
-    from r1video.model import load_pretrained
+    from r1video.policies import load_policy
 
     dtype = config.dtype if config.dtype == "auto" else getattr(torch, config.dtype)
-    model, processor = load_pretrained(config.model, dtype=dtype)
+    policy, model, processor = load_policy(config.model, dtype=dtype)
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return model.to(device).eval(), processor
+    return policy, model.to(device).eval(), processor
+
+
+def _policy_for(model):
+    from r1video.policies import policy_for
+
+    return policy_for(model)
 
 
 def generation_kwargs(config) -> dict:
@@ -273,26 +283,58 @@ def generation_kwargs(config) -> dict:
     return kwargs
 
 
-def generate_batch(model, processor, prompts: list[str], videos: list, gen_kwargs: dict, streamer=None) -> list[str]:
-    """Generate one completion per (prompt, video) pair, left-padded in one batch; returns the decoded new text."""
+def generate_batch(
+    model, processor, prompts: list[str], videos: list, gen_kwargs: dict, streamer=None, policy=None
+) -> list[str]:
+    """Generate one completion per (prompt, video) pair, left-padded in one batch; returns the decoded new text.
+
+    Args:
+        model, processor: The model and its processor.
+        prompts: Rendered prompts, one video placeholder each (`None` video: none).
+        videos: Per prompt, uint8 frames `[T, H, W, 3]`, a `Clip` of the family, or `None` (text only).
+        gen_kwargs: `generate` arguments.
+        streamer: Passed to `generate`.
+        policy: The model family; found from the model's `model_type` by default.
+    """
     import torch
 
-    inputs = processor(text=prompts, videos=videos, padding_side="left")
+    from r1video.policies import Clip
+
+    policy = policy or _policy_for(model)
+    clips = [
+        video if video is None or isinstance(video, Clip) else policy.clip_from_frames(processor, video)
+        for video in videos
+    ]
+    ids = policy.tokenize_prompts(processor, prompts, clips)
+    tokenizer = getattr(processor, "tokenizer", processor)
+    padded = tokenizer.pad({"input_ids": ids}, padding=True, padding_side="left", return_tensors="pt")
     device, dtype = model.device, model.dtype
-    batch = {}
-    for key, value in inputs.items():
-        if key == "pixel_values_videos":
-            value = value.to(device, dtype) if torch.is_tensor(value) else [v.to(device, dtype) for v in value]
-        else:
-            value = value.to(device)
+    input_ids, attention_mask = padded["input_ids"].to(device), padded["attention_mask"].to(device)
+    shown = [clip for clip in clips if clip is not None]
+    index, number = [], 0
+    for clip in clips:
+        index.append(-1 if clip is None else number)
+        number += clip is not None
+    video_inputs = policy.model_inputs(
+        model,
+        input_ids,
+        [clip.to(device) for clip in shown],
+        torch.tensor(index, dtype=torch.long, device=device),
+        None,
+        reuse=False,
+    )
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask}
+    for key, value in video_inputs.items():
+        if torch.is_tensor(value):
+            value = value.to(device, dtype) if value.is_floating_point() else value.to(device)
         batch[key] = value
     with torch.inference_mode():
         output = model.generate(**batch, **gen_kwargs, streamer=streamer)
-    new_tokens = output[:, batch["input_ids"].shape[1] :]
+    new_tokens = output[:, input_ids.shape[1] :]
     return processor.batch_decode(new_tokens, skip_special_tokens=True)
 
 
-def _generate_all(samples, benchmark, config, model, processor, log, progress, on_record) -> None:
+def _generate_all(samples, benchmark, config, model, processor, log, progress, on_record, policy) -> None:
     import torch
     from tqdm.auto import tqdm
 
@@ -313,8 +355,9 @@ def _generate_all(samples, benchmark, config, model, processor, log, progress, o
                     logger.warning("skipping %s (counted wrong): %s", sample.id, exc)
                     records[sample.id] = _record(sample, roots, "", None, VIDEO_ERROR, [], error=str(exc))
             if ready:
-                prompts = [build_prompt(s, config.prompt, layout) for s, _, _ in ready]
-                completions = generate_batch(model, processor, prompts, [f for _, f, _ in ready], gen_kwargs)
+                prompts = [build_prompt(s, config.prompt, layout, policy, processor) for s, _, _ in ready]
+                frames = [f for _, f, _ in ready]
+                completions = generate_batch(model, processor, prompts, frames, gen_kwargs, policy=policy)
                 for (sample, _, indices), completion in zip(ready, completions, strict=True):
                     letter, status = extract_prediction(completion, sample.letters, config.protocol)
                     records[sample.id] = _record(sample, roots, completion, letter, status, indices)

@@ -1,1 +1,30 @@
-"""How each model family takes video (the policy-family seam, issue 24)."""
+"""Model families behind one interface: how each takes video ([`VideoPolicy`], contract in `base.py`).
+
+Importing this package registers the built-in families; `policy_for(model)` and `load_policy(path)` find a family by
+its config's `model_type`.
+"""
+
+from r1video.policies import qwen2_5_vl, tinyllava_video  # noqa: E402,F401  (registers the built-in families)
+from r1video.policies.base import IGNORE_INDEX, Clip, VideoPolicy
+from r1video.policies.registry import (
+    UnknownFamilyError,
+    families,
+    load_policy,
+    load_processor,
+    policy_for,
+    policy_of_checkpoint,
+    register,
+)
+
+__all__ = [
+    "IGNORE_INDEX",
+    "Clip",
+    "UnknownFamilyError",
+    "VideoPolicy",
+    "families",
+    "load_policy",
+    "load_processor",
+    "policy_for",
+    "policy_of_checkpoint",
+    "register",
+]

@@ -28,27 +28,19 @@ forward recomputes the 3-D positions from this call's rows and never inherits a 
 Temporal contrast permutes temporal patches (2 frames each), the unit the ViT and the positions see.
 """
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.vision_utils import get_vision_window_index
+
+from r1video.policies.base import Clip, VideoPolicy
+from r1video.policies.registry import register
 
 VIDEO_TOKEN_TYPE = 2  # Qwen's `mm_token_type_ids`: 0 text, 1 image, 2 video
 # qwen-vl-utils' default sampling rate: a clip given without its frame rate is taken as sampled at 2 fps.
 DEFAULT_SAMPLED_FPS = 2.0
 # Frames assumed by the prompt-length bound when no clip is at hand (the paper recipes' 16 frames).
 DEFAULT_BOUND_FRAMES = 16
-
-
-@dataclass
-class Clip:
-    """One decoded clip in the family's own input form (the seam's `Clip`; see the module docstring for Qwen's)."""
-
-    inputs: dict[str, torch.Tensor]
-    num_frames: int
-    frame_indices: list[int] = field(default_factory=list)
 
 
 def _vl_model(model):
@@ -71,7 +63,8 @@ def _tokens(clip: Clip, merge_size: int) -> int:
     return int(clip.inputs["video_grid_thw"].prod()) // merge_size**2
 
 
-class Qwen2_5_VLPolicy:
+@register
+class Qwen2_5_VLPolicy(VideoPolicy):
     """Qwen2.5-VL (`model_type` `qwen2_5_vl`): stateless; the processor and model are passed to each method."""
 
     name = "qwen2_5_vl"

@@ -229,26 +229,23 @@ class BadVideoTally(TrainerCallback, ExportableState):
 
 
 class ReleasedLayoutResumeMixin:
-    """Resume a TinyLLaVA-Video run from its own checkpoints.
+    """Resume a run from its own checkpoints when the model family saves under other names than its parameters.
 
-    Checkpoints hold the weights under the released key names (`language_model.model.*`, ...), while the model's
-    parameters are named `model.language_model.*`. transformers' `Trainer._load_from_checkpoint` loads the file with
-    `load_state_dict(strict=False)`, which would match no key and silently resume from the initial weights; this seam
-    maps the names first and fails loudly on any mismatch. DeepSpeed, FSDP and PEFT checkpoints keep their own path.
+    TinyLLaVA-Video checkpoints hold the weights under the released key names (`language_model.model.*`, ...), while
+    the model's parameters are named `model.language_model.*`. transformers' `Trainer._load_from_checkpoint` loads the
+    file with `load_state_dict(strict=False)`, which would match no key and silently resume from the initial weights;
+    here the trainer's policy (`self.policy`, a [`VideoPolicy`]) loads them by name first (`load_checkpoint`) and fails
+    loudly on any mismatch. DeepSpeed, FSDP and PEFT checkpoints, and families that need no mapping, keep
+    transformers' own path.
     """
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
-        from r1video.model import TinyLlavaVideoPreTrainedModel
-        from r1video.model.loading import load_checkpoint_weights
-
         target = self.accelerator.unwrap_model(model if model is not None else self.model)
-        # A PEFT-wrapped model is not a TinyLlavaVideoPreTrainedModel, so adapters keep transformers' own path.
-        if isinstance(target, TinyLlavaVideoPreTrainedModel) and not (
-            self.is_deepspeed_enabled or self.is_fsdp_enabled
-        ):
-            logger.info("loading the weights of %s", resume_from_checkpoint)
-            load_checkpoint_weights(target, resume_from_checkpoint)
-            return
+        policy = getattr(self, "policy", None)
+        if policy is not None and not (self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            if policy.load_checkpoint(target, resume_from_checkpoint):
+                logger.info("loaded the weights of %s", resume_from_checkpoint)
+                return
         super()._load_from_checkpoint(resume_from_checkpoint, model)
 
 

@@ -1,4 +1,7 @@
-"""`VideoGRPOTrainer`: TRL's GRPOTrainer for TinyLLaVA-Video, with each video encoded once per step.
+"""`VideoGRPOTrainer`: TRL's GRPOTrainer for video LMs, with each video encoded once per step.
+
+The model family is a [`VideoPolicy`] (`r1video.policies`), given as `policy=` or found from the model's config by
+the registry; the trainer talks to the policy only and never branches on the model type.
 
 Rows carry a conversational `prompt` with one `{"type": "video"}` part and a `video` column (a file path); a row whose
 `video` is `None` (or a dataset without the column) is text-only.
@@ -10,27 +13,28 @@ The row → clip contract. Whatever a step needs to score a row travels with tha
 
 - `video_index` (`[rows]` long): the row's clip within its generation batch, -1 for a text-only row. Rows with the
   same number share a clip, in any order or slice.
-- `video_pixels` (list): the row's preprocessed frames `[F, 3, S, S]`, `None` for a text-only row.
-- `video_tower_features` (list or `None`): the row's vision-tower output `[F * tokens, Dv]` when the frozen tower ran
-  once ahead (vision-once), else `None` and each pass runs the tower.
+- `video_clip` (list): the row's [`Clip`] (the family's inputs for its video), `None` for a text-only row.
+- `video_encoding` (list or `None`): the row's cached encoding, the frozen part of the vision path run once ahead
+  (vision-once; the policy's `encode`), else `None` and each pass runs the whole vision path.
 
-Rows of one clip hold the same tensor object, so carrying a clip per row copies nothing. TRL calls the log-prob pass
+Rows of one clip hold the same objects, so carrying a clip per row copies nothing. TRL calls the log-prob pass
 with a fixed list of image keywords, so the rows' videos reach it through a scope that lasts exactly one call:
 `compute_loss` (and `_compute_loss`) opens it on the slice being scored, `_generate_and_score_completions` on the
 generation batch (for generation and the old/reference passes); a pass outside any scope is an error.
 
 Only the seams that need video are overridden:
 
-- `_generate_and_score_completions`: decode the batch's distinct clips once (skipping bad ones), run the frozen vision
-  tower once over them, then let TRL generate, score and compute advantages; add the video keys to its output.
-- `_tokenize_prompts`: render the chat template, expand each placeholder to `num_queries` tokens, and hand the video
-  inputs to generation.
+- `_generate_and_score_completions`: decode the batch's distinct clips once (skipping bad ones), run the frozen part
+  of the vision path once over them, then let TRL generate, score and compute advantages; add the video keys to its output.
+- `_tokenize_prompts`: render the chat template, expand each placeholder to its clip's token count (the policy's
+  `tokenize_prompts`), and hand the video inputs to generation.
 - `_get_per_token_logps_and_entropies`: TRL's chunked log-prob pass with the video inputs of each chunk (a copy of
   TRL's loop: TRL's version forwards only its fixed image keywords to the model, so no super() call can carry them).
 - `compute_loss` / `_compute_loss`: open the scope on the scored rows (so a subclass that replaces `_compute_loss`, as
   TRL's experimental trainers do, still scores each row with its clip); `_compute_loss` adds the KL clamp.
 - `_generate_single_turn` (with `use_vllm`): sample from vLLM given the spliced prompt embeddings
-  (`r1video.trainer.vllm_rollouts`); vLLM runs only the exported language model.
+  (`r1video.trainer.vllm_rollouts`); vLLM runs only the exported language model. A family whose `vllm_route` is
+  `None` is refused at start-up.
 - `_save_checkpoint` / `_load_optimizer_and_scheduler`: save TRL's rollout counter and buffer with each checkpoint
   and restore them on resume (`r1video.trainer.rollout_buffer`), so a run resumed inside a generation cycle trains on
   the rollouts the uninterrupted run would.
@@ -39,7 +43,7 @@ Only the seams that need video are overridden:
   whose rows carry the permuted clips; they are kept in the generation scope, and the `temporal` reward column that the
   trainer adds to the reward functions turns them into the bonus. They enter no log-prob pass and no loss.
 
-With `reuse_vision=False` every row carries its own copy of the frames through tower and connector in every pass, as
+With `reuse_vision=False` every row carries its own copy of the clip through the whole vision path in every pass, as
 the original implementation does; both paths give the same loss and gradients (tested).
 """
 
@@ -54,19 +58,18 @@ from trl import GRPOTrainer
 from trl.extras.profiling import profiling_context
 
 from r1video.data.bad_samples import BadSampleTracker
-from r1video.model.modeling import TinyLlavaVideoModel
+from r1video.policies import Clip, VideoPolicy, policy_for, policy_of_checkpoint
 from r1video.trainer.checkpoints import BadVideoTally, ResumeMixin, no_space_reported
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.model_card import ModelCardMixin
 from r1video.trainer.rollout_buffer import load_rollout_buffer, rollout_buffer_file, save_rollout_buffer
-from r1video.trainer.step_videos import StepVideos, batch_clips, load_step_videos, row_video_keys, video_model_inputs
+from r1video.trainer.step_videos import StepVideos, batch_clips, load_step_videos, row_video_keys
 from r1video.trainer.temporal_contrast import (
     TEMPORAL_REWARD,
     ShuffledGroup,
     TemporalReward,
     answer_judge,
     frame_permutation,
-    permute_frames,
     temporal_bonus,
 )
 from r1video.trainer.vllm_rollouts import SERVER_MODE_UNSUPPORTED, PromptEmbedsVLLMGeneration, build_prompt_embeds
@@ -86,7 +89,7 @@ class _Scope:
 
 
 # TRL's own image keywords of `_get_per_token_logps_and_entropies` (a test checks them against TRL's signature); none
-# applies to a TinyLLaVA-Video batch.
+# applies to a video batch (videos reach the model through the policy's `model_inputs`).
 _IMAGE_KWARGS = (
     "pixel_values",
     "image_grid_thw",
@@ -108,22 +111,36 @@ def _contrasted_rows(scope: _Scope) -> torch.Tensor:
 
 
 class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
-    """GRPO on video rows. Arguments as [`trl.GRPOTrainer`]; `args` is a [`VideoGRPOConfig`] and
-    `processing_class` a [`TinyLlavaVideoProcessor`]."""
+    """GRPO on video rows. Arguments as [`trl.GRPOTrainer`]; `args` is a [`VideoGRPOConfig`], `processing_class` the
+    model family's processor, and `policy` the family ([`VideoPolicy`]; by default the one registered for the model's
+    `model_type`).
+
+    Raises:
+        UnknownFamilyError: the model's `model_type` has no registered family.
+        NotImplementedError: `use_vllm` with a family that has no vLLM route, or vLLM server mode.
+    """
 
     _tag_names = ["trl", "grpo", "r1video"]
     card_stage = "GRPO"
 
-    def __init__(self, model, reward_funcs, args: VideoGRPOConfig, processing_class, **kwargs):
+    def __init__(
+        self, model, reward_funcs, args: VideoGRPOConfig, processing_class, policy: VideoPolicy | None = None, **kwargs
+    ):
         if not isinstance(args, VideoGRPOConfig):
             raise TypeError(f"VideoGRPOTrainer needs a VideoGRPOConfig, got {type(args).__name__}")
-        if not hasattr(processing_class, "preprocess_frames"):
-            raise TypeError("processing_class must be a TinyLlavaVideoProcessor (it preprocesses the frames)")
+        if policy is None:
+            policy = policy_of_checkpoint(model) if isinstance(model, str) else policy_for(model)
+        self.policy = policy
         trl_args = args
         if args.use_vllm:
+            if policy.vllm_route is None:
+                raise NotImplementedError(
+                    f"use_vllm is not supported for {policy.name} models yet (the family has no vLLM route); "
+                    "set use_vllm: false (HF generate)"
+                )
             if args.vllm_mode != "colocate":
                 raise NotImplementedError(SERVER_MODE_UNSUPPORTED)
-            # TRL's engine would load the TinyLLaVA-Video checkpoint into vLLM, which cannot run it: TRL builds the
+            # TRL's engine would load the multimodal checkpoint into vLLM, which cannot run it: TRL builds the
             # trainer without one, on a copy of args (the caller's stays as it is), and the prompt-embeddings engine
             # is built below.
             trl_args = copy.copy(args)
@@ -137,13 +154,11 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         super().__init__(
             model=model, reward_funcs=reward_funcs, args=trl_args, processing_class=processing_class, **kwargs
         )
-        policy = self.accelerator.unwrap_model(self.model)
+        unwrapped = self.accelerator.unwrap_model(self.model)
         if args.freeze_vision_tower:
-            self._backbone().vision_tower.requires_grad_(False)
+            self.policy.freeze(unwrapped, vision=True)
         if self.ref_model is not None:
-            # TRL reloads the reference model from the checkpoint path; a released checkpoint's config lacks the
-            # placeholder id that load_pretrained gave the policy.
-            self.accelerator.unwrap_model(self.ref_model).config.image_token_id = policy.config.image_token_id
+            self.policy.sync_reference(unwrapped, self.accelerator.unwrap_model(self.ref_model))
         self.bad_videos = BadSampleTracker(max_bad_fraction=args.max_bad_video_fraction)
         self.add_callback(BadVideoTally(self.bad_videos))
         self._scope: _Scope | None = None  # the rows being scored, only for the duration of one call
@@ -183,34 +198,26 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
 
     # ---- video inputs -------------------------------------------------------------------------------------------
 
-    def _backbone(self) -> TinyLlavaVideoModel:
-        """The TinyLLaVA-Video backbone inside the policy, whatever wraps it (DDP, DeepSpeed, a PEFT adapter)."""
-        return next(
-            m for m in self.accelerator.unwrap_model(self.model).modules() if isinstance(m, TinyLlavaVideoModel)
-        )
-
-    def _vision_tower_trainable(self) -> bool:
-        return any(p.requires_grad for p in self._backbone().vision_tower.parameters())
-
     def _load_videos(self, inputs: list[dict]) -> StepVideos:
-        args = self.args
+        args, policy, processor = self.args, self.policy, self.processing_class
         videos = load_step_videos(
             [row.get("video") for row in inputs],
-            self.processing_class.preprocess_frames,
+            lambda path, **frames: policy.decode_clip(processor, path, **frames),
             self.bad_videos,
+            lambda num_frames, like: policy.blank_clip(processor, num_frames, like),
             num_frames=args.num_frames,
             fps=args.fps,
             max_frames=args.max_frames,
             autorotate=args.autorotate,
         )
         device = self.accelerator.device
-        videos.pixels = [p.to(device) for p in videos.pixels]
+        videos.clips = [clip.to(device) for clip in videos.clips]
         videos.index = videos.index.to(device)
-        # Under FSDP2 the tower cannot run outside the model's forward (its weights are sharded until the root unit
-        # gathers them); the model then runs it on the distinct clips of each pass instead.
-        if videos.pixels and args.reuse_vision and not self._vision_tower_trainable() and not self.is_fsdp_enabled:
-            with torch.no_grad():
-                videos.tower_features = self._backbone().get_video_tower_features(videos.pixels)
+        # Under FSDP2 the frozen encoder cannot run outside the model's forward (its weights are sharded until the root
+        # unit gathers them); the model then runs it on the distinct clips of each pass instead. The policy returns no
+        # encoding when the frozen part trains.
+        if videos.clips and args.reuse_vision and not self.is_fsdp_enabled:
+            videos.encodings = policy.encode(self.accelerator.unwrap_model(self.model), videos.clips)
         return videos
 
     @contextmanager
@@ -238,9 +245,17 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         return batch
 
     def _video_inputs_fn(self, batch: dict):
-        """Function of clip numbers (one per row) -> model keyword arguments, over the clips of `batch`."""
-        key, clips = batch_clips(batch)
-        return lambda index: video_model_inputs(index, clips, key, reuse=self.args.reuse_vision)
+        """Function `(clip numbers [rows], input_ids [rows, L] or None) -> model keyword arguments`, over the clips of
+        `batch` (the policy's `model_inputs`)."""
+        clips = batch_clips(batch)
+        model = self.accelerator.unwrap_model(self.model)
+
+        def video_inputs(index: torch.LongTensor, input_ids: torch.LongTensor | None = None) -> dict:
+            return self.policy.model_inputs(
+                model, input_ids, clips.clips, clips.index(index), clips.encodings, reuse=self.args.reuse_vision
+            )
+
+        return video_inputs
 
     # ---- TRL seams ----------------------------------------------------------------------------------------------
 
@@ -274,33 +289,37 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
     def _generate_shuffled(self, prompts: list, scope: _Scope) -> list[ShuffledGroup]:
         """Temporal contrast: `temporal_contrast_generations` rollouts per video prompt on its clip, frames shuffled.
 
-        Each process shuffles the clip of every group it holds rows of, in frame blocks of the tower features the
-        step already has (or of the pixels when the tower did not run ahead), and samples from the same engine as the
-        ordered rollouts. Nothing here enters the loss.
+        Each process shuffles the clip of every group it holds rows of, at the policy's temporal unit (frames for
+        TinyLLaVA-Video), the cached encoding with it when the step has one (the frozen encoder sees no extra frame),
+        and samples from the same engine as the ordered rollouts. Nothing here enters the loss.
         """
-        batch, num_shuffled = scope.batch, self.args.temporal_contrast_generations
+        batch, num_shuffled, policy = scope.batch, self.args.temporal_contrast_generations, self.policy
         process = self.accelerator.process_index
         first_row = process * len(prompts)  # this process's rows in the gathered order TRL groups by
         owner = {}  # group -> a local row of it
         for row, video in enumerate(_contrasted_rows(scope).tolist()):
-            if video and batch["video_pixels"][row].shape[0] > 1:
+            if video and policy.temporal_units(batch["video_clip"][row]) > 1:
                 owner.setdefault((first_row + row) // self.num_generations, row)
         counts = self.accelerator.gather(torch.tensor([len(owner)], device=self.accelerator.device))
         if not owner:
             if counts.any():
                 self._join_generation(prompts[:1], batch)
             return []
-        features = batch["video_tower_features"]
-        permutations, pixels, tower = [], [], []
+        encodings = batch["video_encoding"]
+        permutations, clips, encoded = [], [], []
         for group, row in owner.items():
-            frames = batch["video_pixels"][row]
+            clip: Clip = batch["video_clip"][row]
             permutation = frame_permutation(
-                frames.shape[0], seed=self.args.seed, step=self.state.global_step, process=process, group=group
+                policy.temporal_units(clip),
+                seed=self.args.seed,
+                step=self.state.global_step,
+                process=process,
+                group=group,
             )
             permutations.append(permutation)
-            pixels.append(permute_frames(frames, permutation))
-            if features is not None:
-                tower.append(permute_frames(features[row], permutation))
+            clips.append(policy.permute_clip(clip, permutation))
+            if encodings is not None:
+                encoded.append(policy.permute_encoding(encodings[row], clip, permutation))
             logger.debug(
                 "temporal contrast: step %d, process %d, group %d: frame order %s",
                 self.state.global_step,
@@ -308,11 +327,11 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
                 group,
                 permutation.tolist(),
             )
-        clips = torch.arange(len(owner)).repeat_interleave(num_shuffled)
+        numbers = torch.arange(len(owner)).repeat_interleave(num_shuffled)
         shuffled_batch = {
-            "video_index": clips.to(batch["video_index"].device),
-            "video_pixels": [pixels[clip] for clip in clips.tolist()],
-            "video_tower_features": None if features is None else [tower[clip] for clip in clips.tolist()],
+            "video_index": numbers.to(batch["video_index"].device),
+            "video_clip": [clips[clip] for clip in numbers.tolist()],
+            "video_encoding": None if encodings is None else [encoded[clip] for clip in numbers.tolist()],
         }
         with self._scoring(shuffled_batch):
             prompt_ids, images, video_inputs = self._tokenize_prompts(
@@ -434,18 +453,19 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         self._buffered_inputs = buffer  # None: TRL generates at the next step
 
     def _tokenize_prompts(self, prompts: list):
+        policy, processor = self.policy, self.processing_class
         texts = [
-            self.processing_class.apply_chat_template(
+            policy.render_prompt(
+                processor,
                 prompt,
                 chat_template=self.chat_template,
                 add_generation_prompt=True,
-                tokenize=False,
                 **self.chat_template_kwargs,
             )
             for prompt in prompts
         ]
         batch = self._scoped_rows(len(prompts))
-        token = self.processing_class.video_token
+        token = policy.video_token(processor)
         for row, (text, video) in enumerate(zip(texts, batch["video_index"].tolist(), strict=True)):
             expected = 0 if video < 0 else 1
             if text.count(token) != expected:
@@ -454,7 +474,7 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
                     f"{'no' if video < 0 else 'a'} video: a row with a video needs exactly one {{'type': 'video'}} "
                     f"part in its prompt, a text-only row none. Prompt: {prompts[row]!r}"
                 )
-        prompt_ids = self.processing_class.tokenize_prompts(texts)
+        prompt_ids = policy.tokenize_prompts(processor, texts, batch["video_clip"])
         return prompt_ids, None, self._video_inputs_fn(batch)(batch["video_index"])
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
@@ -470,7 +490,8 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         # Each process embeds its own rows; under ZeRO-3 the module calls gather their parameters as usual.
         with self.accelerator.autocast():
             prompt_embeds = build_prompt_embeds(
-                self._backbone(),
+                self.policy,
+                self.accelerator.unwrap_model(self.model),
                 prompt_ids,
                 batch["video_index"].tolist(),
                 self._video_inputs_fn(batch),
@@ -523,7 +544,7 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
             model_inputs = {
                 "input_ids": input_ids[start:end],
                 "attention_mask": attention_mask[start:end],
-                **video_inputs(rows[start:end]),
+                **video_inputs(rows[start:end], input_ids[start:end]),
             }
             if compute_aux_loss:
                 model_inputs["output_router_logits"] = True

@@ -7,8 +7,9 @@ rollouts where the uninterrupted run makes another pass over the buffered ones (
 
 The file is safetensors (nothing is unpickled on load): every tensor of the buffer once, under a number, and in the
 metadata the counter, the cycle it was saved under, and a JSON layout that rebuilds each slice's keys from those
-numbers. A buffer's values are tensors, `None`, or lists of tensors and `None` (the per-row video keys of
-`VideoGRPOTrainer`); the rows of one clip hold the same tensor object, which is stored once.
+numbers. A buffer's values are tensors, `None`, or lists of tensors, [`Clip`]s, dicts of tensors and `None` (the
+per-row video keys of `VideoGRPOTrainer`: `video_clip`, `video_encoding`); the rows of one clip hold the same objects,
+which are stored once and shared again on load.
 """
 
 import json
@@ -16,6 +17,8 @@ import json
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+from r1video.policies.base import Clip
 
 
 def rollout_buffer_file(process_index: int, world_size: int) -> str:
@@ -33,10 +36,13 @@ def save_rollout_buffer(path: str, step: int, cycle: list[int], buffer: list[dic
             generation boundary, where it is not used again.
 
     Raises:
-        TypeError: a buffer value is not a tensor, `None` or a list of those (names the key).
+        TypeError: a buffer value is not a tensor, `None` or a list of tensors, clips, dicts of tensors and `None`
+            (names the key).
     """
     tensors: dict[str, torch.Tensor] = {}
     numbers: dict[int, str] = {}  # id(tensor) -> its number, so a tensor shared by rows is stored once
+    objects: dict[int, int] = {}  # id(clip or dict) -> its number in `shared`, so rows share it again on load
+    shared: list[dict] = []
 
     def number(tensor: torch.Tensor) -> str:
         if id(tensor) not in numbers:
@@ -45,17 +51,48 @@ def save_rollout_buffer(path: str, step: int, cycle: list[int], buffer: list[dic
             tensors[numbers[id(tensor)]] = tensor.detach().to("cpu", copy=True).contiguous()
         return numbers[id(tensor)]
 
+    def tensor_dict(key: str, value: dict) -> dict:
+        if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()):
+            raise TypeError(f"cannot save the rollout buffer: key {key!r} holds a dict of other than tensors")
+        return {k: number(v) for k, v in value.items()}
+
+    def item(key: str, value):
+        """A list entry: `None`, a tensor, a clip or a dict of tensors."""
+        if value is None:
+            return None
+        if isinstance(value, torch.Tensor):
+            return number(value)
+        if isinstance(value, Clip | dict):
+            if id(value) not in objects:
+                if isinstance(value, Clip):
+                    stored = {
+                        "clip": tensor_dict(key, value.inputs),
+                        "num_frames": value.num_frames,
+                        "frame_indices": [int(i) for i in value.frame_indices],
+                    }
+                else:
+                    stored = {"dict": tensor_dict(key, value)}
+                objects[id(value)] = len(shared)
+                shared.append(stored)
+            return {"object": objects[id(value)]}
+        raise TypeError(f"cannot save the rollout buffer: key {key!r} holds a list of {type(value).__name__}")
+
     def entry(key: str, value):
         if value is None:
             return None
         if isinstance(value, torch.Tensor):
             return {"tensor": number(value)}
-        if isinstance(value, list) and all(item is None or isinstance(item, torch.Tensor) for item in value):
-            return {"list": [None if item is None else number(item) for item in value]}
+        if isinstance(value, list):
+            return {"list": [item(key, v) for v in value]}
         raise TypeError(f"cannot save the rollout buffer: key {key!r} holds a {type(value).__name__}")
 
     layout = None if buffer is None else [{key: entry(key, value) for key, value in b.items()} for b in buffer]
-    metadata = {"step": str(step), "cycle": json.dumps(cycle), "layout": json.dumps(layout)}
+    metadata = {
+        "step": str(step),
+        "cycle": json.dumps(cycle),
+        "layout": json.dumps(layout),
+        "objects": json.dumps(shared),
+    }
     save_file(tensors, path, metadata=metadata)
 
 
@@ -66,12 +103,27 @@ def load_rollout_buffer(path: str, device: torch.device | str = "cpu") -> tuple[
         metadata = f.metadata()
         tensors = {name: f.get_tensor(name).to(device) for name in f.keys()}
 
+    def rebuild(stored: dict):
+        if "clip" in stored:
+            inputs = {k: tensors[name] for k, name in stored["clip"].items()}
+            return Clip(inputs, stored["num_frames"], list(stored["frame_indices"]))
+        return {k: tensors[name] for k, name in stored["dict"].items()}
+
+    objects = [rebuild(stored) for stored in json.loads(metadata.get("objects", "[]"))]
+
+    def item(stored):
+        if stored is None:
+            return None
+        if isinstance(stored, str):
+            return tensors[stored]
+        return objects[stored["object"]]
+
     def value(stored):
         if stored is None:
             return None
         if "tensor" in stored:
             return tensors[stored["tensor"]]
-        return [None if name is None else tensors[name] for name in stored["list"]]
+        return [item(entry) for entry in stored["list"]]
 
     layout = json.loads(metadata["layout"])
     buffer = None if layout is None else [{key: value(v) for key, v in b.items()} for b in layout]

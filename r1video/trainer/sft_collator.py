@@ -20,83 +20,31 @@ import numpy as np
 import torch
 
 from r1video.data.bad_samples import BadSampleTracker
-from r1video.trainer.step_videos import pack
+from r1video.data.video import VideoDecodeError
+from r1video.policies import IGNORE_INDEX, Clip, VideoPolicy, policy_for
+from r1video.policies.base import conversation_segments  # noqa: F401  (the label rule's segments, re-exported)
 
 logger = logging.getLogger(__name__)
 
-IGNORE_INDEX = -100
+__all__ = ["IGNORE_INDEX", "VideoSFTCollator", "conversation_segments", "tokenize_conversation"]
 
 
-def conversation_segments(processor, messages: list[dict]) -> list[tuple[str, bool]]:
-    """Cut a rendered conversation into `(text, supervised)` segments whose concatenation is the full render.
+def tokenize_conversation(
+    processor, messages: list[dict], clip: Clip | None = None, policy: VideoPolicy | None = None
+) -> tuple[list[int], list[int]]:
+    """Token ids of a conversation (video placeholders expanded for `clip`) and its labels (-100 outside the replies).
 
-    Args:
-        processor: renders with its chat template (`apply_chat_template(..., tokenize=False)`).
-        messages: TRL conversational messages ending with an assistant turn.
-
-    Raises:
-        ValueError: the chat template does not render prefixes as prefixes of the full conversation, so replies
-            cannot be located.
-    """
-
-    def render(turns, add_generation_prompt=False):
-        return processor.apply_chat_template(turns, tokenize=False, add_generation_prompt=add_generation_prompt)
-
-    segments, done = [], ""
-    for i, message in enumerate(messages):
-        if message["role"] != "assistant":
-            continue
-        prompt, full = render(messages[:i], add_generation_prompt=True), render(messages[: i + 1])
-        if not (prompt.startswith(done) and full.startswith(prompt)):
-            raise ValueError(
-                "The chat template does not render a conversation's prefixes as prefixes of it, so the assistant "
-                f"replies cannot be located. Prompt of turn {i}: {prompt!r}; rendered with the reply: {full!r}"
-            )
-        segments += [(prompt[len(done) :], False), (full[len(prompt) :], True)]
-        done = full
-    rest = render(messages)[len(done) :]
-    if rest:
-        segments.append((rest, False))
-    return segments
-
-
-def _reply_texts(messages: list[dict]) -> list[str]:
-    texts = []
-    for message in messages:
-        if message["role"] != "assistant":
-            continue
-        content = message["content"]
-        texts.append(content if isinstance(content, str) else "".join(p.get("text") or "" for p in content))
-    return texts
-
-
-def tokenize_conversation(processor, messages: list[dict]) -> tuple[list[int], list[int]]:
-    """Token ids of a conversation (video placeholders expanded) and its labels (-100 outside the replies).
+    `policy` defaults to the processor's family (the policy's `tokenize_conversation`).
 
     Raises:
         ValueError: a reply contains a special token's text (e.g. `<|endoftext|>` or `<image>`), which the tokenizer
             would read as the control token itself.
     """
-    tokenizer = processor.tokenizer
-    specials = {*tokenizer.all_special_tokens, processor.video_token}
-    for text in _reply_texts(messages):
-        found = sorted(token for token in specials if token in text)
-        if found:
-            raise ValueError(
-                f"An assistant reply contains the special token text {found}, which would be read as the token "
-                f"itself; remove it from the data. Reply: {text!r}"
-            )
-    segments = conversation_segments(processor, messages)
-    ids_per_segment = [processor.encode(text, add_special_tokens=False) for text, _ in segments]
-    input_ids, labels = [], []
-    for (_, supervised), ids in zip(segments, ids_per_segment, strict=True):
-        input_ids += ids
-        labels += ids if supervised else [IGNORE_INDEX] * len(ids)
-    return input_ids, labels
+    return (policy or policy_for(processor)).tokenize_conversation(processor, messages, clip)
 
 
 class VideoSFTCollator:
-    """Turn rows with `messages` and `video` (a path, or `None` for a text-only row) into a TinyLLaVA-Video batch.
+    """Turn rows with `messages` and `video` (a path, or `None` for a text-only row) into a batch for the model family.
 
     Each row's clip is decoded; a clip that fails is counted by a [`BadSampleTracker`] and its row dropped from the
     batch (the tracker raises once the bad fraction passes its limit). A batch whose clips all failed keeps one row
@@ -104,7 +52,7 @@ class VideoSFTCollator:
     (DDP and ZeRO-3 would hang otherwise) and the step learns nothing.
 
     Args:
-        processor: a [`TinyLlavaVideoProcessor`] (chat template, tokenizer, frame preprocessing).
+        processor: the model family's processor (chat template, tokenizer, frame preprocessing).
         num_frames, fps, max_frames, autorotate: frame sampling, as [`load_video_frames`].
         max_length: rows longer than this lose their end; an error if that would cut video placeholders.
         pad_to_multiple_of: pad the batch length to a multiple of this.
@@ -114,10 +62,12 @@ class VideoSFTCollator:
             data sets seen many times (the demo's); memory grows with the distinct clips and conversations. A clip
             that failed is not kept: it is tried and counted again each time, as without the cache, and a cached clip
             counts as a good load.
+        policy: the model family ([`VideoPolicy`]); by default the processor's.
 
     Returns (on call):
         `dict` with `input_ids`, `attention_mask`, `labels` (`[B, L]`, right-padded) and, unless every row is
-        text-only, `pixel_values_videos` (`[num_videos, F, 3, S, S]`, or a nested tensor when frame counts differ).
+        text-only, the clips' tensors from the policy's `collate_clips` (TinyLLaVA-Video: `pixel_values_videos`,
+        `[num_videos, F, 3, S, S]`, or a nested tensor when frame counts differ).
     """
 
     def __init__(
@@ -132,8 +82,10 @@ class VideoSFTCollator:
         max_bad_video_fraction: float = 0.05,
         tracker: BadSampleTracker | None = None,
         cache: bool = False,
+        policy: VideoPolicy | None = None,
     ):
         self.processor = processor
+        self.policy = policy or policy_for(processor)
         self.frame_kwargs = {"num_frames": num_frames, "fps": fps, "max_frames": max_frames, "autorotate": autorotate}
         self.max_length = max_length
         self.pad_to_multiple_of = pad_to_multiple_of
@@ -141,14 +93,15 @@ class VideoSFTCollator:
         tokenizer = processor.tokenizer
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.cache = cache
-        self._pixels: dict[str, torch.Tensor] = {}  # clip path -> preprocessed frames (with `cache`)
+        self._clips: dict[str, Clip] = {}  # clip path -> decoded clip (with `cache`)
         self._encoded: dict[str, tuple[list[int], list[int]]] = {}  # repr(messages) -> (ids, labels) (with `cache`)
 
     @classmethod
-    def from_config(cls, processor, args) -> "VideoSFTCollator":
+    def from_config(cls, processor, args, policy: VideoPolicy | None = None) -> "VideoSFTCollator":
         """The collator a [`VideoSFTConfig`] describes."""
         return cls(
             processor,
+            policy=policy,
             num_frames=args.num_frames,
             fps=args.fps,
             max_frames=args.max_frames,
@@ -160,61 +113,68 @@ class VideoSFTCollator:
         )
 
     def __call__(self, rows: list[dict]) -> dict:
-        kept, videos = [], []
+        kept, clips = [], []  # clips: one per kept row (None: text-only)
         for row in rows:
             if row.get("video") is None:  # a text-only row
                 kept.append(row)
+                clips.append(None)
                 continue
-            pixels = self._pixels_of(row["video"])
-            if pixels is not None:
+            clip = self._clip_of(row["video"])
+            if clip is not None:
                 kept.append(row)
-                videos.append(pixels)
+                clips.append(clip)
         masked = not kept
         if masked:
-            kept, videos = rows[:1], [self._black_video()]
-        encoded = [self._encode_cached(row) for row in kept]
+            kept, clips = rows[:1], [self._black_clip()]
+        encoded = [self._encode_cached(row, clip) for row, clip in zip(kept, clips, strict=True)]
         if masked:
             encoded = [(ids, [IGNORE_INDEX] * len(ids)) for ids, _ in encoded]
         batch = self._pad(encoded)
+        videos = [clip for clip in clips if clip is not None]
         if videos:
-            batch["pixel_values_videos"] = pack(videos)
+            batch.update(self.policy.collate_clips(videos))
         return batch
 
-    def _pixels_of(self, path: str) -> torch.Tensor | None:
-        """The preprocessed frames of a clip, or `None` when it failed to decode (counted by the tracker)."""
-        if path in self._pixels:
+    def _clip_of(self, path: str) -> Clip | None:
+        """The decoded clip, or `None` when it failed to decode (counted by the tracker)."""
+        if path in self._clips:
             self.tracker.record_good()
-            return self._pixels[path]
-        # Preprocessed frame by frame as decoded: one full-size frame alive at a time.
-        clip = self.tracker.load(path, frame_transform=self.processor.preprocess_frames, **self.frame_kwargs)
-        if clip is None:
+            return self._clips[path]
+        try:
+            clip = self.policy.decode_clip(self.processor, path, **self.frame_kwargs)
+        except VideoDecodeError as exc:
+            self.tracker.record_bad(path, exc)
             return None
-        pixels = clip.frames
+        self.tracker.record_good()
         if self.cache:
-            self._pixels[path] = pixels
-        return pixels
+            self._clips[path] = clip
+        return clip
 
-    def _encode_cached(self, row: dict) -> tuple[list[int], list[int]]:
+    def _encode_cached(self, row: dict, clip: Clip | None) -> tuple[list[int], list[int]]:
         if not self.cache:
-            return self._encode(row)
-        key = repr((row.get("video") is None, row["messages"]))
+            return self._encode(row, clip)
+        tokens = None if clip is None else self.policy.video_token_count(self.processor, clip)
+        key = repr((row.get("video") is None, row["messages"], tokens))
         if key not in self._encoded:
-            self._encoded[key] = self._encode(row)
+            self._encoded[key] = self._encode(row, clip)
         return self._encoded[key]
 
-    def _encode(self, row: dict) -> tuple[list[int], list[int]]:
-        input_ids, labels = tokenize_conversation(self.processor, row["messages"])
-        placeholders = input_ids.count(self.processor.video_token_id)
-        expected = 0 if row.get("video") is None else self.processor.num_queries
+    def _encode(self, row: dict, clip: Clip | None) -> tuple[list[int], list[int]]:
+        policy, processor = self.policy, self.processor
+        input_ids, labels = policy.tokenize_conversation(processor, row["messages"], clip)
+        video_ids = set(policy.video_token_ids(processor))
+        per_video = policy.video_token_count(processor, clip)
+        placeholders = sum(i in video_ids for i in input_ids)
+        expected = 0 if row.get("video") is None else per_video
         if placeholders != expected:
             raise ValueError(
-                f"Row {row.get('id', '?')!r} renders {placeholders // self.processor.num_queries} video placeholders "
-                f"for {expected // self.processor.num_queries} video; a row with a `video` needs exactly one "
+                f"Row {row.get('id', '?')!r} renders {placeholders // per_video} video placeholders "
+                f"for {expected // per_video} video; a row with a `video` needs exactly one "
                 "{'type': 'video'} part, a text-only row none (a plain-text turn that starts or ends with '<image>' "
                 "marks a clip)."
             )
         if self.max_length is not None and len(input_ids) > self.max_length:
-            if input_ids[: self.max_length].count(self.processor.video_token_id) != placeholders:
+            if sum(i in video_ids for i in input_ids[: self.max_length]) != placeholders:
                 raise ValueError(
                     f"max_length={self.max_length} would cut the video placeholders of row {row.get('id', '?')!r} "
                     f"({len(input_ids)} tokens); raise max_length."
@@ -235,6 +195,6 @@ class VideoSFTCollator:
             attention_mask[row, : len(ids)] = 1
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
-    def _black_video(self) -> torch.Tensor:
+    def _black_clip(self) -> Clip:
         frames = self.frame_kwargs["num_frames"] or self.frame_kwargs["max_frames"] or 1
-        return self.processor.preprocess_frames(np.zeros((frames, 8, 8, 3), dtype=np.uint8))
+        return self.policy.clip_from_frames(self.processor, np.zeros((frames, 8, 8, 3), dtype=np.uint8))

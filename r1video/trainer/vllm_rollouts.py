@@ -1,9 +1,11 @@
 """GRPO rollouts through vLLM with prompt embeddings (CUDA, `use_vllm: true`, colocate mode).
 
-vLLM never sees TinyLLaVA-Video. The trainer splices the video embeddings into each prompt's token embeddings
-(`TinyLlavaVideoModel.embed_inputs`) and hands vLLM one `(prompt_len, hidden)` tensor per prompt; vLLM runs only the
-stock causal LM (`Qwen2ForCausalLM` for TinyLLaVA-Video-R1), exported once from `model.language_model`. After each
-optimizer step the language-model weights are pushed into vLLM under their stock names.
+The route of a family whose policy has `vllm_route == "prompt_embeds"` (TinyLLaVA-Video): vLLM never sees the
+multimodal model. The trainer splices the video embeddings into each prompt's token embeddings (the policy's
+`embed_prompts`) and hands vLLM one `(prompt_len, hidden)` tensor per prompt; vLLM runs only the stock causal LM
+(`Qwen2ForCausalLM` for TinyLLaVA-Video-R1), exported once from `model.language_model` (transformers' multimodal
+layout: `model.language_model.*` + `lm_head`, everything else vision). After each optimizer step the language-model
+weights are pushed into vLLM under their stock names.
 
 The pieces, each testable without vLLM:
 
@@ -33,7 +35,7 @@ from trl.import_utils import is_vllm_available
 from trl.trainer.utils import ensure_master_addr_port
 
 _LM_PREFIX = "model.language_model."
-_EXCLUDED_PREFIXES = ("model.vision_tower.", "model.connector.")
+_EXCLUDED_PREFIXES = ("model.vision_tower.", "model.connector.")  # the vision path of the prompt-embeds families
 # vLLM clamps logit biases to [-100, 100]; -100 makes a token's probability ~e^-100 relative to the others.
 _BANNED_TOKEN_BIAS = -100.0
 
@@ -100,7 +102,7 @@ def export_language_model(
     """Write the policy's language model as a stock causal-LM checkpoint directory that vLLM can load.
 
     Args:
-        model ([`TinyLlavaVideoForConditionalGeneration`]): the (unwrapped) policy.
+        model: the (unwrapped) policy model, with the language model at `model.language_model`.
         tokenizer: the LLM tokenizer (the processor's, with the video placeholder token).
         output_dir: where to write `config.json`, `generation_config.json` and the tokenizer files.
         eos_token_ids (`Sequence[int]`): the ids that end a completion (the trainer's `eos_token_ids`); vLLM reads
@@ -151,6 +153,7 @@ def vllm_export_dir(output_dir: str | os.PathLike, process_index: int) -> str:
 
 
 def build_prompt_embeds(
+    policy,
     model,
     prompt_ids: list[list[int]],
     row_videos: Sequence[int],
@@ -161,12 +164,13 @@ def build_prompt_embeds(
     """Spliced prompt embeddings for vLLM: one tensor per distinct prompt, shared by its duplicates.
 
     Args:
-        model ([`TinyLlavaVideoModel`]): the policy's base model (`policy.model`), whose `embed_inputs` splices the
-            video embeddings over the placeholders.
+        policy ([`VideoPolicy`]): the model family; its `embed_prompts` splices the video embeddings over the
+            placeholders.
+        model: the (unwrapped) policy model.
         prompt_ids (`list[list[int]]`): one token-id list per row (placeholders expanded), duplicates included.
         row_videos (`Sequence[int]`): the distinct-video index of each row, `-1` for a text-only row.
-        video_inputs (`Callable`): maps a tensor of distinct-video indices (one per row) to the model keyword
-            arguments that give those rows their videos (the trainer's `_video_inputs`).
+        video_inputs (`Callable`): `(distinct-video indices [rows], input_ids [rows, L]) -> ` the model keyword
+            arguments that give those rows their videos (the trainer's `_video_inputs_fn`).
         pad_token_id (`int`): id used to right-pad the distinct prompts into one batch (padding is cut off again).
         dtype (`torch.dtype`): the vLLM model dtype.
 
@@ -187,7 +191,8 @@ def build_prompt_embeds(
         input_ids[i, : lengths[i]] = torch.tensor(prompt_ids[row])
     videos = torch.tensor([int(row_videos[row]) for row in rows], dtype=torch.long, device=device)
     with torch.no_grad():
-        embeds = model.embed_inputs(input_ids.to(device), **video_inputs(videos))  # [distinct, max_len, hidden]
+        input_ids = input_ids.to(device)
+        embeds = policy.embed_prompts(model, input_ids, **video_inputs(videos, input_ids))  # [distinct, L, hidden]
     distinct = [embeds[i, :length].detach().to("cpu", dtype).clone() for i, length in enumerate(lengths)]
     by_key = dict(zip(first_row, distinct, strict=True))
     return [by_key[key] for key in keys]
@@ -288,7 +293,7 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
             logprobs=0,  # the sampled tokens' log-probs, for the importance-sampling correction
             generation_kwargs=args.generation_kwargs,
             eos_token_ids=trainer.eos_token_ids,
-            banned_token_ids=[trainer.processing_class.video_token_id],
+            banned_token_ids=trainer.policy.video_token_ids(trainer.processing_class),
             dtype=torch.float16 if args.fp16 else torch.bfloat16,
         )
 

@@ -1,0 +1,355 @@
+"""The policy-family seam: how one model family takes video, behind one interface.
+
+The GRPO trainer, the SFT trainer and collator, the eval runner, `infer`, the lmms-eval adapter, the prompt-length
+check, temporal contrast, `bench` and the demo are written once against [`VideoPolicy`]; each family (TinyLLaVA-Video,
+Qwen2.5-VL, ...) is one module implementing it, registered by its config's `model_type`
+([`r1video.policies.registry`]). Nothing outside a family's module and `r1video/model/` names a family's classes.
+
+Contract (a policy instance is stateless: the model and the processor are passed in):
+
+Loading
+    `load(name_or_path, *, dtype, attn_implementation, revision, trust_remote_code=False) -> (model, processor)`
+        a local folder or a Hub id; never remote code unless asked. `load_processor(...)` the processor alone.
+
+Clips (one decoded clip in the family's own input form, [`Clip`])
+    `decode_clip(processor, path, *, num_frames, fps, max_frames, autorotate) -> Clip`
+        r1video's PyAV reader (`r1video.data.video.load_video_frames`) + the family's processor; raises
+        `VideoDecodeError` like the reader.
+    `clip_from_frames(processor, frames [T, H, W, 3] uint8, *, fps=None, frame_indices=None) -> Clip`
+        the same for frames already decoded (eval, infer, tests).
+    `blank_clip(processor, num_frames, like=None) -> Clip`
+        black frames for a row whose clip failed to decode (its rows get no loss); `like`: a clip of the batch whose
+        shapes it copies.
+    `collate_clips(clips) -> dict`
+        the batch tensors that give a forward its clips by the pixel path, one clip per video placeholder group in
+        row order (SFT, eval).
+
+Prompts
+    `video_token(processor) -> str`
+        the placeholder string a rendered prompt holds per video, before expansion.
+    `video_token_ids(processor) -> list[int]`
+        the ids an expanded placeholder consists of (never sampled by vLLM; counted by the SFT collator).
+    `video_token_count(processor, clip) -> int`
+        how many of those ids one clip's placeholder expands to (TinyLLaVA-Video: `num_queries`).
+    `render_prompt(processor, messages, *, add_generation_prompt=True, chat_template=None, **kw) -> str`
+        conversational messages with `{"type": "video"}` parts -> text with one `video_token` per video.
+    `question_prompt(processor, question) -> str`
+        the generation prompt of one question about one video (eval, infer, lmms-eval).
+    `tokenize_prompts(processor, texts, clips) -> list[list[int]]`
+        unpadded ids, each placeholder expanded to its clip's real token count (`clips[i]` is `None` for a text-only
+        row).
+    `prompt_length(processor, text) -> int`
+        tokens of a rendered prompt as the model sees it, without a clip at hand (the data checks).
+    `max_length(processor) -> int | None`
+        the prompt-length limit (the tokenizer's `model_max_length`), `None` when none is set.
+    `tokenize_conversation(processor, messages, clip) -> (ids, labels)`
+        SFT: every token outside the assistant replies labelled -100, reply tokens (their end-of-text included)
+        labelled with their ids.
+
+The vision path, once per clip
+    `encode(model, clips) -> list | None`
+        the FROZEN part of the vision path run once over each clip under `no_grad`, one entry per clip; `None` when
+        the family cannot reuse it (the frozen part trains).
+    `model_inputs(model, input_ids, clips, index, encodings, *, reuse) -> dict`
+        keyword arguments for `model(input_ids=..., attention_mask=..., **kw)` and for `generate`: row `r` shows
+        clip `clips[index[r]]` (-1: text-only). With `encodings` the frozen part is not re-run and what trains runs on
+        the cached output inside this pass; without them the pixel path. With `reuse` each distinct clip goes through
+        what trains once per pass, its output shared by its rows; without it every row gets its own copy (the
+        original implementations' cost, for comparisons). Position state must be exact: no call may inherit a
+        previous call's state.
+    `vision_module(model) -> torch.nn.Module`
+        the module that runs the frozen part (bench and tests hook it to count its calls and frames).
+    `freeze(model, *, vision=True, connector=False, language_model=False)` / `frozen_modules(model)`
+        freeze the named parts (a part set `False` is left as it is); what is frozen now. `encode` caches exactly
+        the frozen part.
+
+Temporal contrast
+    `temporal_units(clip) -> int`
+        how many units a permutation permutes (TinyLLaVA-Video: frames).
+    `permute_clip(clip, permutation) -> Clip` / `permute_encoding(encoding, clip, permutation)`
+        the clip (and its cached encoding) with its units reordered.
+
+Rollouts through vLLM
+    `vllm_route: str | None`
+        `"prompt_embeds"` (vLLM runs only the exported language model on spliced prompt embeddings) or `None`
+        (no route yet: `use_vllm` is refused at trainer start-up).
+    `embed_prompts(model, input_ids, **model_inputs) -> Tensor [rows, L, hidden]`
+        the prompt embeddings with each video's embeddings over its placeholders (`vllm_route == "prompt_embeds"`).
+
+Checkpoints and references
+    `load_checkpoint(model, checkpoint_dir) -> bool`
+        load a checkpoint's weights into `model` in place when the family saves under other names than its
+        parameters; `False` leaves it to transformers.
+    `sync_reference(model, ref_model)`
+        make a reference model that TRL reloaded from the checkpoint path agree with the policy model on what the
+        loader set.
+
+Tests and tools
+    `build_tiny(output_dir=None, *, seed=0, **overrides) -> (model, processor)`
+        a random tiny model and processor, offline, saved to `output_dir` when given.
+    `model_card_tags: tuple[str, ...]`
+        the family's tags on the model card.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+IGNORE_INDEX = -100
+
+
+@dataclass(eq=False)
+class Clip:
+    """One decoded clip in the family's own input form.
+
+    Clips travel per row in the GRPO batch (rows of one clip hold the same object, so carrying them copies nothing)
+    and are saved with the rollout buffer (`r1video.trainer.rollout_buffer`), so `inputs` holds tensors only.
+
+    Attributes:
+        inputs: the family's tensors for this clip alone (TinyLLaVA-Video: `{"pixel_values_videos": [F, 3, S, S]}`).
+        num_frames: frames decoded.
+        frame_indices: the source frame indices used.
+    """
+
+    inputs: dict[str, torch.Tensor]
+    num_frames: int
+    frame_indices: list[int] = field(default_factory=list)
+
+    def to(self, device) -> "Clip":
+        """The clip with its tensors on `device` (itself when they are there already)."""
+        if all(tensor.device == torch.device(device) for tensor in self.inputs.values()):
+            return self
+        inputs = {key: tensor.to(device) for key, tensor in self.inputs.items()}
+        return Clip(inputs, self.num_frames, list(self.frame_indices))
+
+
+class VideoPolicy:
+    """One model family behind the interface of this module's docstring. Subclasses set `name` and `model_types`
+    and implement the methods that raise `NotImplementedError` here."""
+
+    name: str = ""
+    model_types: tuple[str, ...] = ()
+    processor_class_names: tuple[str, ...] = ()  # the processors of this family (`policy_for(processor)`)
+    vllm_route: str | None = None
+    model_card_tags: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    # ---- loading ----
+
+    def load(
+        self,
+        name_or_path: str,
+        *,
+        dtype="float32",
+        attn_implementation: str | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+    ):
+        raise NotImplementedError
+
+    def load_processor(self, name_or_path: str, *, revision: str | None = None, trust_remote_code: bool = False):
+        raise NotImplementedError
+
+    def build_tiny(self, output_dir=None, *, seed: int = 0, **overrides):
+        raise NotImplementedError(f"{self.name} has no tiny model builder")
+
+    # ---- clips ----
+
+    def decode_clip(
+        self,
+        processor,
+        path,
+        *,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        max_frames: int | None = None,
+        autorotate: bool = True,
+    ) -> Clip:
+        raise NotImplementedError
+
+    def clip_from_frames(self, processor, frames, *, fps: float | None = None, frame_indices=None) -> Clip:
+        raise NotImplementedError
+
+    def blank_clip(self, processor, num_frames: int | None, like: Clip | None = None) -> Clip:
+        """Black frames: zeros shaped as `like` when given, else `num_frames` black 8×8 frames through the processor."""
+        if like is not None:
+            inputs = {
+                key: torch.zeros_like(value) if value.is_floating_point() else value.clone()
+                for key, value in like.inputs.items()
+            }
+            return Clip(inputs, like.num_frames, list(like.frame_indices))
+        frames = np.zeros((num_frames or 1, 8, 8, 3), dtype=np.uint8)
+        return self.clip_from_frames(processor, frames, frame_indices=list(range(len(frames))))
+
+    def collate_clips(self, clips: Sequence[Clip]) -> dict:
+        raise NotImplementedError
+
+    # ---- prompts ----
+
+    def video_token(self, processor) -> str:
+        raise NotImplementedError
+
+    def video_token_ids(self, processor) -> list[int]:
+        raise NotImplementedError
+
+    def video_token_count(self, processor, clip: Clip | None) -> int:
+        raise NotImplementedError
+
+    def render_prompt(
+        self, processor, messages: list[dict], *, add_generation_prompt: bool = True, chat_template=None, **kwargs
+    ) -> str:
+        return processor.apply_chat_template(
+            messages,
+            chat_template=chat_template,
+            add_generation_prompt=add_generation_prompt,
+            tokenize=False,
+            **kwargs,
+        )
+
+    def question_prompt(self, processor, question: str) -> str:
+        messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
+        return self.render_prompt(processor, messages)
+
+    def tokenize_prompts(self, processor, texts: Sequence[str], clips: Sequence[Clip | None]) -> list[list[int]]:
+        raise NotImplementedError
+
+    def prompt_length(self, processor, text: str) -> int:
+        return len(self.tokenize_prompts(processor, [text], [None])[0])
+
+    def max_length(self, processor) -> int | None:
+        limit = getattr(getattr(processor, "tokenizer", processor), "model_max_length", None)
+        return int(limit) if limit is not None and limit < 10**12 else None  # transformers' "no limit" is ~1e30
+
+    def tokenize_conversation(self, processor, messages: list[dict], clip: Clip | None) -> tuple[list, list]:
+        raise NotImplementedError
+
+    # ---- the vision path ----
+
+    def encode(self, model, clips: Sequence[Clip]) -> list | None:
+        return None
+
+    def model_inputs(
+        self,
+        model,
+        input_ids: torch.LongTensor | None,
+        clips: Sequence[Clip],
+        index: torch.LongTensor,
+        encodings: Sequence | None,
+        *,
+        reuse: bool,
+    ) -> dict:
+        raise NotImplementedError
+
+    def vision_module(self, model) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def freeze(self, model, *, vision: bool = True, connector: bool = False, language_model: bool = False) -> None:
+        raise NotImplementedError
+
+    def frozen_modules(self, model) -> list[str]:
+        raise NotImplementedError
+
+    # ---- temporal contrast ----
+
+    def temporal_units(self, clip: Clip) -> int:
+        return clip.num_frames
+
+    def permute_clip(self, clip: Clip, permutation: torch.LongTensor) -> Clip:
+        raise NotImplementedError
+
+    def permute_encoding(self, encoding, clip: Clip, permutation: torch.LongTensor):
+        raise NotImplementedError
+
+    # ---- vLLM ----
+
+    def embed_prompts(self, model, input_ids: torch.LongTensor, **model_inputs) -> torch.Tensor:
+        raise NotImplementedError(f"{self.name} has no prompt-embeddings route to vLLM")
+
+    # ---- checkpoints ----
+
+    def load_checkpoint(self, model, checkpoint_dir) -> bool:
+        return False
+
+    def sync_reference(self, model, ref_model) -> None:
+        return None
+
+
+# ---- helpers for implementations -----------------------------------------------------------------------------------
+
+
+def conversation_segments(processor, messages: list[dict], render: Callable | None = None) -> list[tuple[str, bool]]:
+    """Cut a rendered conversation into `(text, supervised)` segments whose concatenation is the full render.
+
+    For every assistant turn, the render of the conversation up to it with the generation prompt is a prompt segment
+    and what the render with the reply adds after it is a reply segment.
+
+    Args:
+        processor: renders with its chat template (`apply_chat_template(..., tokenize=False)`) unless `render` is given.
+        messages: TRL conversational messages ending with an assistant turn.
+        render: `(messages, add_generation_prompt) -> str`, the renderer to use.
+
+    Raises:
+        ValueError: the chat template does not render prefixes as prefixes of the full conversation, so replies
+            cannot be located.
+    """
+    if render is None:
+
+        def render(turns, add_generation_prompt=False):
+            return processor.apply_chat_template(turns, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+    segments, done = [], ""
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        prompt, full = render(messages[:i], add_generation_prompt=True), render(messages[: i + 1])
+        if not (prompt.startswith(done) and full.startswith(prompt)):
+            raise ValueError(
+                "The chat template does not render a conversation's prefixes as prefixes of it, so the assistant "
+                f"replies cannot be located. Prompt of turn {i}: {prompt!r}; rendered with the reply: {full!r}"
+            )
+        segments += [(prompt[len(done) :], False), (full[len(prompt) :], True)]
+        done = full
+    rest = render(messages)[len(done) :]
+    if rest:
+        segments.append((rest, False))
+    return segments
+
+
+def reply_texts(messages: list[dict]) -> list[str]:
+    """The text of each assistant turn."""
+    texts = []
+    for message in messages:
+        if message["role"] != "assistant":
+            continue
+        content = message["content"]
+        texts.append(content if isinstance(content, str) else "".join(p.get("text") or "" for p in content))
+    return texts
+
+
+def check_replies(messages: list[dict], specials) -> None:
+    """Refuse a reply holding a special token's text, which the tokenizer would read as the control token itself.
+
+    Raises:
+        ValueError: naming the tokens and the reply.
+    """
+    for text in reply_texts(messages):
+        found = sorted(token for token in specials if token in text)
+        if found:
+            raise ValueError(
+                f"An assistant reply contains the special token text {found}, which would be read as the token "
+                f"itself; remove it from the data. Reply: {text!r}"
+            )
+
+
+def pack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """One tensor for a list of per-video tensors: stacked when shapes agree, else a nested tensor.
+
+    TRL forwards only tensors to `generate`; a nested tensor carries videos with different frame counts.
+    """
+    if len({tuple(t.shape) for t in tensors}) == 1:
+        return torch.stack(tensors)
+    return torch.nested.nested_tensor(tensors)

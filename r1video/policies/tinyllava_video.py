@@ -1,0 +1,224 @@
+"""TinyLLaVA-Video behind the policy seam (`model_type: "tinyllava"`): SigLIP tower (frozen) + resampler connector
+(trains) + Qwen2.5 LLM.
+
+- A clip is `{"pixel_values_videos": [F, 3, S, S]}`, SigLIP-preprocessed frame by frame as decoded.
+- A prompt holds one `<image>` per video; tokenising expands it to `num_queries` placeholder ids.
+- The cached encoding of a clip is the vision tower's output `[F * tokens, Dv]` (frame-major); the connector runs on it
+  inside every pass (`video_tower_features`), once per distinct clip with `video_index` mapping rows to clips.
+- Temporal contrast permutes frames: pixels `[F, ...]` and tower features in blocks of `tokens` rows.
+- vLLM runs the exported Qwen2 language model on prompt embeddings spliced by `embed_inputs`.
+- Checkpoints are in the released layout; resuming loads them by name (`load_checkpoint_weights`).
+
+This module and `r1video/model/` are the only places that name TinyLLaVA-Video's classes and methods.
+"""
+
+from collections.abc import Sequence
+
+import torch
+
+from r1video.data.video import load_video_frames
+from r1video.policies.base import (
+    IGNORE_INDEX,
+    Clip,
+    VideoPolicy,
+    check_replies,
+    conversation_segments,
+    pack,
+)
+from r1video.policies.registry import register
+
+_PIXELS = "pixel_values_videos"
+
+
+def _permute(tensor: torch.Tensor, permutation: torch.LongTensor) -> torch.Tensor:
+    """Frame-major `[F * k, ...]` with its `F` blocks reordered by `permutation`."""
+    frames = len(permutation)
+    if tensor.shape[0] % frames:
+        raise ValueError(f"a clip of first dimension {tensor.shape[0]} does not split into {frames} frames")
+    return tensor.unflatten(0, (frames, -1))[permutation.to(tensor.device)].flatten(0, 1)
+
+
+@register
+class TinyLlavaVideoPolicy(VideoPolicy):
+    name = "tinyllava_video"
+    model_types = ("tinyllava",)
+    processor_class_names = ("TinyLlavaVideoProcessor",)
+    vllm_route = "prompt_embeds"
+    model_card_tags = ("tinyllava-video", "video-text-to-text")
+
+    # ---- loading ----
+
+    def load(self, name_or_path, *, dtype="float32", attn_implementation=None, revision=None, trust_remote_code=False):
+        from r1video.model import load_pretrained  # registers the Auto classes
+
+        kwargs = {} if revision is None else {"revision": revision}
+        return load_pretrained(str(name_or_path), dtype=dtype, attn_implementation=attn_implementation, **kwargs)
+
+    def load_processor(self, name_or_path, *, revision=None, trust_remote_code=False):
+        from r1video.model import TinyLlavaVideoProcessor
+
+        kwargs = {} if revision is None else {"revision": revision}
+        return TinyLlavaVideoProcessor.from_pretrained(str(name_or_path), **kwargs)
+
+    def build_tiny(self, output_dir=None, *, seed: int = 0, **overrides):
+        from r1video.model import build_tiny_model
+
+        return build_tiny_model(output_dir, seed=seed, **overrides)
+
+    @staticmethod
+    def backbone(model):
+        """The TinyLLaVA-Video backbone inside `model`, whatever wraps it (DDP, DeepSpeed, a PEFT adapter)."""
+        from r1video.model.modeling import TinyLlavaVideoModel
+
+        return next(m for m in model.modules() if isinstance(m, TinyLlavaVideoModel))
+
+    # ---- clips ----
+
+    def decode_clip(self, processor, path, *, num_frames=None, fps=None, max_frames=None, autorotate=True) -> Clip:
+        # Each frame is preprocessed as soon as it is decoded: one full-size frame alive at a time.
+        video = load_video_frames(
+            path,
+            num_frames=num_frames,
+            fps=fps,
+            max_frames=max_frames,
+            autorotate=autorotate,
+            frame_transform=processor.preprocess_frames,
+        )
+        return Clip({_PIXELS: video.frames}, len(video.indices), [int(i) for i in video.indices])
+
+    def clip_from_frames(self, processor, frames, *, fps=None, frame_indices=None) -> Clip:
+        pixels = frames if isinstance(frames, torch.Tensor) and frames.is_floating_point() else None
+        if pixels is None:
+            pixels = processor.preprocess_frames(frames)
+        indices = list(range(len(pixels))) if frame_indices is None else [int(i) for i in frame_indices]
+        return Clip({_PIXELS: pixels}, len(pixels), indices)
+
+    def blank_clip(self, processor, num_frames, like=None) -> Clip:
+        if like is not None:
+            return Clip({_PIXELS: torch.zeros(like.inputs[_PIXELS].shape)}, like.num_frames, list(like.frame_indices))
+        import numpy as np
+
+        frames = num_frames or 1
+        pixels = torch.zeros_like(processor.preprocess_frames(np.zeros((frames, 8, 8, 3), dtype=np.uint8)))
+        return Clip({_PIXELS: pixels}, frames, list(range(frames)))
+
+    def collate_clips(self, clips: Sequence[Clip]) -> dict:
+        return {_PIXELS: pack([clip.inputs[_PIXELS] for clip in clips])} if clips else {}
+
+    # ---- prompts ----
+
+    def video_token(self, processor) -> str:
+        return processor.video_token
+
+    def video_token_ids(self, processor) -> list[int]:
+        return [processor.video_token_id]
+
+    def video_token_count(self, processor, clip=None) -> int:
+        return processor.num_queries
+
+    def question_prompt(self, processor, question: str) -> str:
+        """The original evaluation's prompt: system line, `USER: <image>\\n{question} ASSISTANT:` (byte for byte)."""
+        from r1video.model.templates import qwen2_base_prompt
+
+        return qwen2_base_prompt(question)
+
+    def tokenize_prompts(self, processor, texts, clips=None) -> list[list[int]]:
+        return processor.tokenize_prompts(list(texts))
+
+    def prompt_length(self, processor, text: str) -> int:
+        return len(processor.encode(text))
+
+    def tokenize_conversation(self, processor, messages, clip=None) -> tuple[list[int], list[int]]:
+        """Reply segments keep their ids as labels, every other token -100 (the label rule of
+        `r1video.trainer.sft_collator`); each segment is tokenised on its own, placeholders expanded.
+
+        Raises:
+            ValueError: a reply contains a special token's text (e.g. `<|endoftext|>` or `<image>`).
+        """
+        check_replies(messages, {*processor.tokenizer.all_special_tokens, processor.video_token})
+        segments = conversation_segments(processor, messages)
+        input_ids, labels = [], []
+        for text, supervised in segments:
+            ids = processor.encode(text, add_special_tokens=False)
+            input_ids += ids
+            labels += ids if supervised else [IGNORE_INDEX] * len(ids)
+        return input_ids, labels
+
+    # ---- the vision path ----
+
+    def vision_module(self, model) -> torch.nn.Module:
+        return self.backbone(model).vision_tower
+
+    def freeze(self, model, *, vision=True, connector=False, language_model=False) -> None:
+        backbone = self.backbone(model)
+        for frozen, module in (
+            (vision, backbone.vision_tower),
+            (connector, backbone.connector),
+            (language_model, backbone.language_model),
+        ):
+            if frozen:
+                module.requires_grad_(False)
+
+    def frozen_modules(self, model) -> list[str]:
+        backbone = self.backbone(model)
+        parts = {"vision": backbone.vision_tower, "connector": backbone.connector, "language_model": None}
+        parts["language_model"] = backbone.language_model
+        return [name for name, module in parts.items() if not any(p.requires_grad for p in module.parameters())]
+
+    def encode(self, model, clips: Sequence[Clip]) -> list[torch.Tensor] | None:
+        """The vision tower's output `[F * tokens, Dv]` per clip, or `None` when the tower trains."""
+        backbone = self.backbone(model)
+        if not clips or any(p.requires_grad for p in backbone.vision_tower.parameters()):
+            return None
+        with torch.no_grad():
+            return backbone.get_video_tower_features([clip.inputs[_PIXELS] for clip in clips])
+
+    def model_inputs(self, model, input_ids, clips, index, encodings, *, reuse: bool) -> dict:
+        """`video_tower_features` (with `encodings`) or `pixel_values_videos`, per distinct clip with `video_index`
+        (`reuse`), else one copy per row in row order (the original's cost)."""
+        index = index[index >= 0]  # placeholder groups appear in row order; text-only rows have none
+        if index.numel() == 0:
+            return {}
+        if encodings is not None:
+            key, table = "video_tower_features", list(encodings)
+        else:
+            key, table = _PIXELS, [clip.inputs[_PIXELS] for clip in clips]
+        if not reuse:
+            return {key: pack([table[clip] for clip in index.tolist()])}
+        used, remapped = torch.unique(index, return_inverse=True)
+        return {key: pack([table[clip] for clip in used.tolist()]), "video_index": remapped}
+
+    # ---- temporal contrast ----
+
+    def temporal_units(self, clip: Clip) -> int:
+        return clip.inputs[_PIXELS].shape[0]
+
+    def permute_clip(self, clip: Clip, permutation) -> Clip:
+        order = permutation.tolist()
+        indices = [clip.frame_indices[i] for i in order] if len(clip.frame_indices) == len(order) else []
+        return Clip({_PIXELS: _permute(clip.inputs[_PIXELS], permutation)}, clip.num_frames, indices)
+
+    def permute_encoding(self, encoding, clip, permutation):
+        return _permute(encoding, permutation)
+
+    # ---- vLLM ----
+
+    def embed_prompts(self, model, input_ids, **model_inputs) -> torch.Tensor:
+        return self.backbone(model).embed_inputs(input_ids, **model_inputs)
+
+    # ---- checkpoints ----
+
+    def load_checkpoint(self, model, checkpoint_dir) -> bool:
+        from r1video.model import TinyLlavaVideoPreTrainedModel
+        from r1video.model.loading import load_checkpoint_weights
+
+        # A PEFT-wrapped model is not a TinyLlavaVideoPreTrainedModel: adapters keep transformers' own path.
+        if not isinstance(model, TinyLlavaVideoPreTrainedModel):
+            return False
+        load_checkpoint_weights(model, checkpoint_dir)
+        return True
+
+    def sync_reference(self, model, ref_model) -> None:
+        # TRL reloads the reference model from the checkpoint path; a released checkpoint's config lacks the
+        # placeholder id that load_pretrained gave the policy.
+        ref_model.config.image_token_id = model.config.image_token_id
