@@ -30,8 +30,6 @@ Temporal contrast permutes temporal patches (2 frames each), the unit the ViT an
 
 import numpy as np
 import torch
-from transformers.modeling_outputs import BaseModelOutputWithPooling
-from transformers.vision_utils import get_vision_window_index
 
 from r1video.policies.base import Clip, VideoPolicy
 from r1video.policies.registry import register
@@ -360,6 +358,8 @@ class Qwen2_5_VLPolicy(VideoPolicy):
             One tensor per clip: the post-merger output `[t*h*w/4, D]` when the merger is frozen, else the ViT output
             before the merger `[t*h*w, Dv]` in patch order; `None` when the ViT itself trains (nothing to cache).
         """
+        from transformers.vision_utils import get_vision_window_index
+
         if not clips:
             return []
         visual = _vl_model(model).visual
@@ -422,6 +422,8 @@ class Qwen2_5_VLPolicy(VideoPolicy):
             if encoding.shape[0] == int(clips[i].inputs["video_grid_thw"].prod()):  # pre-merger: the merger trains
                 encoding = visual.merger(encoding.to(visual.dtype))
             embeds.append(encoding)
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
         by_clip = dict(zip(distinct, embeds, strict=True))
         inputs["mm_encoder_outputs"] = {
             "video": BaseModelOutputWithPooling(pooler_output=tuple(by_clip[i] for i in used))
