@@ -179,3 +179,21 @@ def build_tiny_qwen(
         model.save_pretrained(output_dir)
         processor.save_pretrained(output_dir)
     return model, processor
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m r1video.policies.qwen2_5_vl_tiny --out DIR`: save a random tiny Qwen2.5-VL (smoke runs, tests)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m r1video.policies.qwen2_5_vl_tiny", description=main.__doc__)
+    parser.add_argument("--out", default="runs/tiny-qwen", help="directory to save the model (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    model, _ = build_tiny_qwen(args.out, seed=args.seed)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"built a {params / 1e3:.0f}k-parameter Qwen2.5-VL in {args.out}")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -156,6 +156,10 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         super().__init__(
             model=model, reward_funcs=reward_funcs, args=trl_args, processing_class=processing_class, **kwargs
         )
+        # A sampled video placeholder would not match the video features: TRL suppresses `config.image_token_id` only,
+        # which is not a family's video token everywhere (Qwen2.5-VL: `<|video_pad|>`).
+        suppressed = {*(self.generation_kwargs.get("suppress_tokens") or []), *policy.video_token_ids(processing_class)}
+        self.generation_kwargs["suppress_tokens"] = self.generation_config.suppress_tokens = sorted(suppressed)
         unwrapped = self.accelerator.unwrap_model(self.model)
         if args.freeze_vision_tower:
             self.policy.freeze(unwrapped, vision=True)
