@@ -357,3 +357,26 @@ def test_qwen_recipes_keep_the_paper_settings_and_build_at_tiny_size(tiny, stage
     assert POLICY.temporal_units(clip) == args.num_frames // 2
     (encoding,) = POLICY.encode(model, [clip])
     assert encoding.shape[0] == int(clip.inputs["video_grid_thw"].prod())  # pre-merger: the merger trains
+
+
+def test_a_checkpoint_loads_back_into_the_training_model_by_name(tiny, tmp_path):
+    """Resume: transformers saves Qwen2.5-VL under the released names (`visual.*`, `model.layers.*`); loaded with the
+    Trainer's `strict=False` nearly nothing would match (a resume from the initial weights); `load_checkpoint` maps
+    the names back and loads every parameter in place."""
+    from safetensors.torch import load_file
+
+    model = POLICY.build_tiny(seed=1)[0]
+    model.save_pretrained(tmp_path / "checkpoint")
+    saved = {name: p.detach().clone() for name, p in model.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    stored = load_file(tmp_path / "checkpoint" / "model.safetensors")
+    assert any(key.startswith("visual.") for key in stored)  # the released layout
+    matched = set(stored) & set(model.state_dict())
+    assert len(matched) < len(stored) / 10  # what `load_state_dict(strict=False)` would load
+    parameter = model.model.visual.merger.mlp[0].weight
+    assert POLICY.load_checkpoint(model, tmp_path / "checkpoint")
+    assert model.model.visual.merger.mlp[0].weight is parameter  # in place: the optimizer still points at it
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, saved[name]), name

@@ -233,3 +233,20 @@ def test_two_process_accelerate_run(tmp_path):
     assert changed_parts(before, after) == {"language_model", "merger"}
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["global_step"] == 2
+
+
+def test_bench_vision_reuse_for_qwen_counts_vision_frames_on_three_sides(tmp_path):
+    """`r1video bench vision-reuse --policy qwen2_5_vl --quick`: reuse on encodes the step's clip once; reuse off and
+    TRL's own GRPOTrainer (the frames as images) encode it in every row of every pass."""
+    from r1video.bench.cli import main as bench_main
+
+    path = tmp_path / "bench.json"
+    assert bench_main(["vision-reuse", "--policy", "qwen2_5_vl", "--quick", "--json", str(path)]) == 0
+    (result,) = json.loads(path.read_text())["results"]
+    assert result["name"] == "vision-reuse (qwen2_5_vl)"
+    frames, g = result["settings"]["frames"], result["settings"]["num_generations"]
+    seen = result["metrics"]["vision_frames"]
+    assert seen["reuse"] == {"policy": frames, "reference": 0}
+    assert seen["no_reuse"] == seen["trl"] == {"policy": 2 * g * frames, "reference": g * frames}
+    assert result["metrics"]["flops_real"]["vision_to_llm"] == pytest.approx(0.66, abs=0.01)
+    assert set(result["metrics"]["median_seconds"]) == {"reuse", "no_reuse", "trl"}

@@ -349,6 +349,51 @@ class Qwen2_5_VLPolicy(VideoPolicy):
         """`visual` (ViT + merger): its forward hook sees `(patches, grid_thw=...)` per call."""
         return _vl_model(model).visual
 
+    # ---- checkpoints ----------------------------------------------------------------------------------------------
+
+    def load_checkpoint(self, model, checkpoint_dir) -> bool:
+        """Load a checkpoint's weights into `model` in place (resume). transformers saves Qwen2.5-VL under the
+        released checkpoints' names (`visual.*`, `model.*` for the LM), not the module's (`model.visual.*`,
+        `model.language_model.*`), and its Trainer loads with `strict=False`, which would match almost nothing and
+        resume from the initial weights. Keys are mapped back with transformers' own rules for the family; every
+        parameter must be found (the tied `lm_head` excepted), else an error.
+
+        Returns:
+            `False` for a model that is not a plain `Qwen2_5_VLForConditionalGeneration` (a PEFT wrapper keeps
+            transformers' path).
+        """
+        import json
+        import os
+        import re
+
+        from safetensors.torch import load_file
+        from transformers import Qwen2_5_VLForConditionalGeneration
+
+        if not isinstance(model, Qwen2_5_VLForConditionalGeneration):
+            return False
+        checkpoint_dir = str(checkpoint_dir)
+        index = os.path.join(checkpoint_dir, "model.safetensors.index.json")
+        if os.path.exists(index):
+            with open(index) as f:
+                shards = sorted(set(json.load(f)["weight_map"].values()))
+        else:
+            shards = ["model.safetensors"]
+        state_dict = {}
+        for shard in shards:
+            for key, tensor in load_file(os.path.join(checkpoint_dir, shard), device="cpu").items():
+                key = re.sub(r"^visual", "model.visual", key)
+                key = re.sub(r"^model(?!\.(language_model|visual))", "model.language_model", key)
+                state_dict[key] = tensor
+        result = model.load_state_dict(state_dict, strict=False)
+        tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
+        missing = set(result.missing_keys) - tied
+        if missing or result.unexpected_keys:
+            raise ValueError(
+                f"{checkpoint_dir} does not match the model: missing {sorted(missing)[:5]}, "
+                f"unexpected {sorted(result.unexpected_keys)[:5]}"
+            )
+        return True
+
     # ---- vision once ----------------------------------------------------------------------------------------------
 
     def encode(self, model, clips: list) -> list | None:
