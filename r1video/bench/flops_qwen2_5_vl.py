@@ -21,17 +21,18 @@ PAPER_FRAMES = 16
 PAPER_FRAME_SIZE = (360, 640)  # NextQA's clips (height, width)
 TEXT_TOKENS = 512  # prompt + completion beside the video tokens
 
-# Tiny shapes with the 3B's proportions (ViT MLP/hidden ≈ 2.7, heads of 64; LM MLP/hidden = 5.375, GQA) at a tiny
-# frame size: vision/LLM forward FLOPs 0.67 against the 3B's 0.66 (`r1video bench vision-reuse --policy qwen2_5_vl`
-# prints both). 16 frames of 64×64 px with 8 px patches -> 8 temporal patches of 8×8 patches, 128 video tokens.
+# Tiny shapes near the 3B's proportions (ViT MLP/hidden 2.3 (3B: 2.7), heads of 64; LM MLP/hidden 5.375, GQA) at a tiny
+# frame size: vision/LLM forward FLOPs 0.66 against the 3B's 0.66 (`r1video bench vision-reuse --policy qwen2_5_vl`
+# prints both; the bench's prompt is 84 tokens + 64 completion tokens). 16 frames of 64×64 px with 8 px patches -> 8
+# temporal patches of 8×8 patches, 128 video tokens.
 TINY = dict(
-    vision_depth=3,
+    vision_depth=4,
     vision_hidden_size=192,
-    vision_intermediate_size=512,
+    vision_intermediate_size=448,
     vision_num_heads=3,
     vision_patch_size=8,
     vision_window_size=32,
-    vision_fullatt_block_indexes=[2],
+    vision_fullatt_block_indexes=[3],
     text_hidden_size=256,
     text_intermediate_size=1376,
     text_num_hidden_layers=4,
