@@ -13,6 +13,7 @@ from r1video.eval import (
     seeded_guess,
 )
 from r1video.model.templates import OPTION_INSTRUCTION, QWEN2_BASE_SYSTEM, REASON_INSTRUCTION
+from r1video.policies import policy_for
 
 SAMPLE = EvalSample("t/0", "task", "What moves?", ("a cup", "a ball"), "B", "v.mp4")
 
@@ -80,7 +81,7 @@ class TestPrompts:
         assert "B. The blue cube \nOutput" in build_question(moving, "reason", get_benchmark("videomme").layouts)
 
     def test_full_prompt_is_qwen2_base_ending_in_assistant_colon(self):
-        prompt = build_prompt(SAMPLE, "reason", get_benchmark("mvbench").layouts)
+        prompt = build_prompt(SAMPLE, "reason", get_benchmark("mvbench").layouts, policy_for("tinyllava"))
         assert prompt.startswith(f"{QWEN2_BASE_SYSTEM}USER: <image>\nWhat moves?\nOptions:\n")
         assert prompt.endswith("</answer> tags. ASSISTANT:")
 

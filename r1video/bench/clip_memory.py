@@ -8,7 +8,8 @@ full-size frame is alive at a time.
 How it is measured. Each variant runs in its own Python process (`python -m r1video.bench.clip_memory`), so one
 variant's freed memory cannot hide the other's peak. After imports and a warm-up, the process resets its peak RSS
 (`/proc/self/clear_refs`), notes its RSS, runs the variant, and reports the peak RSS (`VmHWM`) above that level:
-decoder buffers, numpy frames and tensors included. The processor is SigLIP's at 384 px, the released models' size.
+decoder buffers, numpy frames and tensors included. The processor is the family's (through its policy): for
+TinyLLaVA-Video SigLIP's at 384 px, the released models' size.
 """
 
 import argparse
@@ -23,6 +24,7 @@ from fractions import Fraction
 from r1video.bench.runner import EntryResult
 
 NAME = "clip-memory"
+FAMILY = "tinyllava"  # the model_type whose processor turns frames into inputs
 VARIANTS = ("before", "after")
 
 
@@ -58,13 +60,15 @@ def _measure_here(variant: str, paths: list[str], num_frames: int, image_size: i
 
     from r1video.data.bad_samples import BadSampleTracker
     from r1video.data.video import load_video_frames
-    from r1video.model.processing import make_frame_processor, preprocess_video_frames
+    from r1video.policies import policy_for
     from r1video.trainer.step_videos import load_step_videos
 
-    image_processor = make_frame_processor(image_size)
+    policy = policy_for(FAMILY)
+    model, processor = policy.build_tiny(None, vision_image_size=image_size)  # the family's processor at that size
+    del model
 
     def preprocess(frames):
-        return preprocess_video_frames(image_processor, frames)
+        return policy.clip_from_frames(processor, frames).inputs
 
     preprocess(np.zeros((1, 64, 64, 3), np.uint8))  # warm-up: lazy imports and allocations
     with open("/proc/self/clear_refs", "w") as f:
@@ -72,11 +76,18 @@ def _measure_here(variant: str, paths: list[str], num_frames: int, image_size: i
     start = _status("VmRSS")
     if variant == "before":
         decoded = [load_video_frames(path, num_frames=num_frames) for path in paths]
-        pixels = [preprocess(video.frames) for video in decoded]
+        inputs = [preprocess(video.frames) for video in decoded]
     else:
-        videos = load_step_videos(paths, preprocess, BadSampleTracker(), num_frames=num_frames)
-        pixels = videos.pixels
-    assert len(pixels) == len(paths)
+        videos = load_step_videos(
+            paths,
+            lambda path, **frames: policy.decode_clip(processor, path, **frames),
+            BadSampleTracker(),
+            lambda frames, like: policy.blank_clip(processor, frames, like),
+            num_frames=num_frames,
+        )
+        inputs = [clip.inputs for clip in videos.clips]
+    pixels = [tensor for clip_inputs in inputs for tensor in clip_inputs.values()]
+    assert len(inputs) == len(paths)
     return {"peak_bytes": _status("VmHWM") - start, "input_bytes": sum(p.numel() * p.element_size() for p in pixels)}
 
 

@@ -1,9 +1,9 @@
 """`r1video bench gpu`: the GPU acceptance run, one command on one CUDA GPU with nothing to download.
 
-It builds TinyLLaVA-Video-Qwen2.5-3B-Group-16-512 from its released config
-(`configs/TinyLLaVA-Video-Qwen2.5-3B-Group-16-512.json`: the released `config.json`, seed-facts §2.2, with Qwen2.5-3B's
-`text_config`; no `vision_config`, so SigLIP-so400m-patch14-384's applies) with random bf16 weights on `sdpa`, writes it
-as a checkpoint and loads it back the way a user's checkpoint loads. Qwen2.5's tokenizer cannot be downloaded: the tiny
+It builds the family's paper-size model through its policy (`acceptance_checkpoint`; TinyLLaVA-Video:
+TinyLLaVA-Video-Qwen2.5-3B-Group-16-512 from its released config, `r1video/model/configs/`, seed-facts §2.2, with
+Qwen2.5-3B's `text_config`; no `vision_config`, so SigLIP-so400m-patch14-384's applies) with random bf16 weights on
+`sdpa`, writes it as a checkpoint and loads it back the way a user's checkpoint loads. Qwen2.5's tokenizer cannot be downloaded: the tiny
 test tokenizer stands in (its ids are a subset of the 151,936 rows; sampled ids outside it decode to nothing).
 
 Then, on synthetic clips drawn in memory ([`r1video.data.synth.draw_clips`]; no PyAV, no files):
@@ -28,7 +28,6 @@ import platform
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from importlib import resources
 
 import numpy as np
 import torch
@@ -38,12 +37,10 @@ from r1video.data.bad_samples import BadSampleTracker
 from r1video.data.records import grpo_example
 from r1video.data.synth import draw_clips
 from r1video.data.video import VideoFrames, uniform_indices
-from r1video.model import TinyLlavaVideoConfig, TinyLlavaVideoForConditionalGeneration, build_tiny_tokenizer
-from r1video.model.processing import TinyLlavaVideoProcessor, make_frame_processor
-from r1video.model.templates import REASON_INSTRUCTION, VIDEO_PLACEHOLDER
-from r1video.model.tiny import tiny_config
+from r1video.model.templates import REASON_INSTRUCTION
+from r1video.policies import policy_for
 
-RELEASED_CONFIG = "TinyLLaVA-Video-Qwen2.5-3B-Group-16-512.json"
+FAMILY = "tinyllava"  # the model_type whose paper-size model the run builds
 
 
 @dataclass(frozen=True)
@@ -67,9 +64,9 @@ TINY = Plan(2, 4, 4, 4, (1, 8), warmup_steps=1, timed_steps=1, eval_batches=1)
 
 
 class InMemoryClips(BadSampleTracker):
-    """The trainer's clip loader over frames held in memory: `load(path)` samples frames of the clip named `path`
+    """The trainer's video reader over frames held in memory: `load(path)` samples frames of the clip named `path`
     by the same rule as [`r1video.data.video.load_video_frames`] (uniform indices, `num_frames` of them), and applies
-    its `frame_transform` (the processor) to them."""
+    its `frame_transform` (the processor) to them. Set as the trainer's `bad_videos` and `video_reader`."""
 
     def __init__(self, clips: dict[str, np.ndarray], fps: float = 16.0):
         super().__init__(max_bad_fraction=0.0)
@@ -80,49 +77,8 @@ class InMemoryClips(BadSampleTracker):
             raise ValueError("in-memory clips are sampled by frame count (num_frames), not fps")
         frames = self.clips[str(path)]
         indices = uniform_indices(len(frames), num_frames or len(frames))
-        self.record_good()
         kept = frames[indices] if frame_transform is None else frame_transform(frames[indices])
         return VideoFrames(kept, indices, self.fps, len(frames) / self.fps, len(frames))
-
-
-def model_config(tiny: bool, tokenizer) -> TinyLlavaVideoConfig:
-    """The released config (or the tiny test config), with the stand-in tokenizer's placeholder and EOS ids."""
-    image_token_id = tokenizer.convert_tokens_to_ids(VIDEO_PLACEHOLDER)
-    if tiny:
-        return tiny_config(len(tokenizer), image_token_id, tokenizer.eos_token_id)
-    released = json.loads(resources.files("r1video.bench").joinpath("configs", RELEASED_CONFIG).read_text())
-    config = TinyLlavaVideoConfig(**released)
-    config.image_token_id = image_token_id
-    return config
-
-
-def write_checkpoint(out_dir: str, tiny: bool, device: str, dtype: torch.dtype) -> dict:
-    """Write a random-weight checkpoint (model, processor, stand-in tokenizer) to `out_dir`; returns its shapes."""
-    tokenizer = build_tiny_tokenizer()
-    config = model_config(tiny, tokenizer)
-    torch.manual_seed(0)
-    with torch.device(device):  # 3.8B parameters initialise in seconds on the GPU, minutes on the CPU
-        model = TinyLlavaVideoForConditionalGeneration._from_config(config, dtype=dtype)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.bos_token_id = None
-    processor = TinyLlavaVideoProcessor(
-        make_frame_processor(config.vision_config.image_size), tokenizer, num_queries=config.num_queries
-    )
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    shapes = {
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "llm_layers": config.text_config.num_hidden_layers,
-        "llm_hidden": config.text_config.hidden_size,
-        "vocab_rows": config.text_config.vocab_size,
-        "vision_layers": config.vision_config.num_hidden_layers,
-        "image_size": config.vision_config.image_size,
-        "num_queries": config.num_queries,
-        "group": config.group,
-    }
-    del model
-    return shapes
 
 
 def synthetic_rows(n: int, size: int, frames: int):
@@ -170,10 +126,12 @@ def grpo_side(model_dir: str, dataset, clips, plan: Plan, reuse: bool, gpu: bool
         settings.update(use_cpu=False, bf16=True)  # TRL builds the reference in the policy's dtype (bf16)
     trainer = make_video_trainer(model_dir, dataset, dtype=torch.bfloat16 if gpu else torch.float32, **settings)
     trainer.bad_videos = InMemoryClips(clips)
+    trainer.video_reader = trainer.bad_videos.load
+    frozen = trainer.policy.frozen_modules(trainer.model)
     trained = {
-        "llm": any(p.requires_grad for p in trainer.model.model.language_model.parameters()),
-        "connector": any(p.requires_grad for p in trainer.model.model.connector.parameters()),
-        "vision_tower": any(p.requires_grad for p in trainer.model.model.vision_tower.parameters()),
+        "llm": "language_model" not in frozen,
+        "connector": "connector" not in frozen,
+        "vision_tower": "vision" not in frozen,
     }
     for _ in range(plan.warmup_steps):
         run_step(trainer)
@@ -212,23 +170,23 @@ def _medians(steps: list[dict]) -> dict:
 def eval_generation(model_dir: str, clips, plan: Plan, gpu: bool) -> dict:
     """Batched greedy generation as `r1video eval` runs it: clips per second at each batch size."""
     from r1video.eval.runner import generate_batch
-    from r1video.model import load_pretrained
+    from r1video.policies import load_policy
 
-    model, processor = load_pretrained(model_dir, dtype=torch.bfloat16 if gpu else torch.float32)
+    policy, model, processor = load_policy(model_dir, dtype=torch.bfloat16 if gpu else torch.float32)
     model = model.to("cuda" if gpu else "cpu").eval()
     frames = [clip[uniform_indices(len(clip), plan.frames)] for clip in clips.values()]
     conversation = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What happens?"}]}]
-    prompt = processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    prompt = policy.render_prompt(processor, conversation)
     gen_kwargs = {"max_new_tokens": plan.eval_new_tokens, "min_new_tokens": plan.eval_new_tokens, "do_sample": False}
     results = {}
     for batch_size in plan.eval_batch_sizes:
         videos = [frames[i % len(frames)] for i in range(batch_size)]
-        generate_batch(model, processor, [prompt] * batch_size, videos, gen_kwargs)  # warm-up
+        generate_batch(model, processor, [prompt] * batch_size, videos, gen_kwargs, policy=policy)  # warm-up
         _peak_reset()
         _sync()
         start = time.perf_counter()
         for _ in range(plan.eval_batches):
-            generate_batch(model, processor, [prompt] * batch_size, videos, gen_kwargs)
+            generate_batch(model, processor, [prompt] * batch_size, videos, gen_kwargs, policy=policy)
         _sync()
         seconds = time.perf_counter() - start
         results[f"batch_{batch_size}"] = {
@@ -309,7 +267,9 @@ def run(out_dir: str, tiny: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="r1video-gpu-") as tmp:
         model_dir = os.path.join(tmp, "model")
         start = time.perf_counter()
-        shapes = write_checkpoint(model_dir, tiny, "cuda" if gpu else "cpu", torch.bfloat16 if gpu else torch.float32)
+        shapes = policy_for(FAMILY).acceptance_checkpoint(
+            model_dir, tiny=tiny, device="cuda" if gpu else "cpu", dtype=torch.bfloat16 if gpu else torch.float32
+        )
         timings["build_and_save_seconds"] = time.perf_counter() - start
         if gpu:
             torch.cuda.empty_cache()

@@ -8,8 +8,8 @@ from transformers import PrinterCallback
 
 from r1video.data.loaders import load_grpo_dataset
 from r1video.data.synth import generate_synthetic_dataset
-from r1video.model import build_tiny_model, load_pretrained
 from r1video.model.templates import QUESTION_TEMPLATES
+from r1video.policies import load_policy, policy_for
 from r1video.trainer import VideoGRPOTrainer
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from rewards import get_reward_funcs
@@ -17,9 +17,13 @@ from rewards import get_reward_funcs
 logger = logging.getLogger(__name__)
 
 
-def build_model(out_dir: str | os.PathLike, **overrides) -> str:
-    """Save a random tiny model (seed 0) with `overrides` (see `build_tiny_model`) to `out_dir`; returns the path."""
-    build_tiny_model(out_dir, seed=0, **overrides)
+FAMILY = "tinyllava"  # the model_type of the bench's tiny models (its shapes are this family's config fields)
+
+
+def build_model(out_dir: str | os.PathLike, family: str = FAMILY, **overrides) -> str:
+    """Save a random tiny model (seed 0) of `family` (a `model_type`) with `overrides` (see the policy's `build_tiny`)
+    to `out_dir`; returns the path."""
+    policy_for(family).build_tiny(out_dir, seed=0, **overrides)
     return str(out_dir)
 
 
@@ -64,8 +68,9 @@ def grpo_settings(output_dir: str, num_generations: int, completion_tokens: int,
 def make_video_trainer(model_dir: str, dataset, dtype=None, **settings) -> VideoGRPOTrainer:
     """A [`VideoGRPOTrainer`] on the model in `model_dir` (loaded in `dtype`, float32 by default) with the `accuracy`
     reward."""
-    model, processor = load_pretrained(model_dir, **({} if dtype is None else {"dtype": dtype}))
+    policy, model, processor = load_policy(model_dir, **({} if dtype is None else {"dtype": dtype}))
     trainer = VideoGRPOTrainer(
+        policy=policy,
         model=model,
         reward_funcs=get_reward_funcs(["accuracy"]),
         args=VideoGRPOConfig(**settings),

@@ -24,9 +24,10 @@ NAME = "memory"
 TOWER_SCOPE = "r1video_bench_vision_tower"
 
 
-def _mark_tower_calls(model) -> list:
-    """Wrap every forward of `model`'s vision tower in a profiler range; returns the hook handles."""
-    tower = model.model.vision_tower
+def _mark_tower_calls(policy, model) -> list:
+    """Wrap every forward of `model`'s frozen vision encoder (the policy's `vision_module`) in a profiler range;
+    returns the hook handles."""
+    tower = policy.vision_module(model)
     open_ranges = []
 
     def enter(module, args):
@@ -73,9 +74,9 @@ def peaks_from_profile(prof) -> dict:
 def measure(trainer) -> dict:
     """Profile one step of `trainer` (after a warm-up step) and return its peaks."""
     run_step(trainer)
-    handles = _mark_tower_calls(trainer.model)
+    handles = _mark_tower_calls(trainer.policy, trainer.model)
     if trainer.ref_model is not None:
-        handles += _mark_tower_calls(trainer.ref_model)
+        handles += _mark_tower_calls(trainer.policy, trainer.ref_model)
     try:
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             run_step(trainer)

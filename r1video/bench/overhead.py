@@ -13,7 +13,7 @@ from datasets import Dataset
 
 from r1video.bench.grpo_setup import build_model, grpo_settings, make_video_trainer, quiet, run_step, synthetic_rows
 from r1video.bench.runner import EntryResult, interleaved, median, spread
-from r1video.model import load_pretrained
+from r1video.policies import load_policy
 from rewards import get_reward_funcs
 
 NAME = "overhead"
@@ -30,7 +30,7 @@ def text_rows(video_rows) -> Dataset:
 def make_stock_trainer(model_dir: str, dataset, **settings) -> trl.GRPOTrainer:
     video_only = ("num_frames", "fps", "max_frames", "max_bad_video_fraction", "reuse_vision")
     video_only += ("freeze_vision_tower", "advantage_noise_std")
-    model, processor = load_pretrained(model_dir)
+    _, model, processor = load_policy(model_dir)
     args = trl.GRPOConfig(**{key: value for key, value in settings.items() if key not in video_only})
     trainer = trl.GRPOTrainer(
         model=model,

@@ -2,7 +2,7 @@
 
 The tiny model is sized so that its vision-to-language compute ratio is close to the released model's (SigLIP-so400m
 over 16 frames against Qwen2.5-3B over ~1k tokens); both ratios come from the same analytic FLOP count
-([`r1video.bench.flops`]) and are printed. Both trainers are built in the same process from the same weights and
+(the policy's `forward_flops`, for TinyLLaVA-Video `r1video.model.flops`) and are printed. Both trainers are built in the same process from the same weights and
 data, and their steps alternate.
 """
 
@@ -10,7 +10,6 @@ import logging
 import os
 import tempfile
 
-from r1video.bench.flops import compute_split, real_config
 from r1video.bench.grpo_setup import (
     PhaseTimes,
     build_model,
@@ -54,13 +53,13 @@ QUICK = dict(
 
 def prompt_tokens(trainer, row) -> int:
     """Prompt length of `row` in tokens, video placeholders expanded."""
-    processor = trainer.processing_class
-    text = processor.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=False)
-    return len(processor.tokenize_prompts([text])[0])
+    policy, processor = trainer.policy, trainer.processing_class
+    return policy.prompt_length(processor, policy.render_prompt(processor, row["prompt"]))
 
 
 def count_tower_frames(trainer) -> dict[str, int]:
-    """Run one step with forward hooks on the policy's and the reference model's vision towers; frames each saw."""
+    """Run one step with forward hooks on the policy's and the reference model's frozen vision encoders (the policy's
+    `vision_module`); the frames (first dimension of the input) each saw."""
     seen = {"policy": 0, "reference": 0}
     models = {"policy": trainer.model, "reference": trainer.ref_model}
     hooks = []
@@ -71,7 +70,7 @@ def count_tower_frames(trainer) -> dict[str, int]:
         def hook(module, args, output, name=name):
             seen[name] += args[0].shape[0]
 
-        hooks.append(model.model.vision_tower.register_forward_hook(hook))
+        hooks.append(trainer.policy.vision_module(model).register_forward_hook(hook))
     try:
         run_step(trainer)
     finally:
@@ -101,8 +100,9 @@ def run(quick: bool = False, repeats: int | None = None, num_generations: int = 
             for reuse in (True, False)
         }
         tokens = prompt_tokens(trainers[True], rows[0]) + completion
-        tiny_split = compute_split(trainers[True].model.config, frames, tokens)
-        real_split = compute_split(real_config(), 16, REAL_TOKENS_PER_SEQUENCE)
+        policy = trainers[True].policy
+        tiny_split = policy.forward_flops(trainers[True].model.config, frames, tokens)
+        real_split = policy.forward_flops(policy.reference_config(), 16, REAL_TOKENS_PER_SEQUENCE)
         tower_frames = {reuse: count_tower_frames(trainer) for reuse, trainer in trainers.items()}
         phases = {reuse: PhaseTimes(trainer) for reuse, trainer in trainers.items()}
         timings = interleaved(

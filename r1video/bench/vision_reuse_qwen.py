@@ -9,7 +9,7 @@
   it to fill the patch), so the ViT sees every frame twice over and the prompt holds twice the vision tokens.
 
 The tiny model is sized so that its vision/LLM forward FLOPs match Qwen2.5-VL-3B's at the paper's settings (16
-frames of a 640×360 clip; [`r1video.bench.flops_qwen2_5_vl`]); both ratios are printed. All three trainers are built
+frames of a 640×360 clip; [`r1video.policies.qwen2_5_vl_flops`]); both ratios are printed. All three trainers are built
 in one process from the same saved weights and data, and their steps alternate.
 """
 
@@ -20,9 +20,9 @@ import tempfile
 import torch
 from PIL import Image
 
-from r1video.bench.flops_qwen2_5_vl import QUICK, TINY, TINY_FRAME_SIZE, model_split, real_split
 from r1video.bench.grpo_setup import grpo_settings, quiet, run_step, synthetic_rows
 from r1video.bench.runner import EntryResult, interleaved, median, spread
+from r1video.policies.qwen2_5_vl_flops import QUICK, TINY, TINY_FRAME_SIZE, model_split, real_split
 
 logger = logging.getLogger(__name__)
 

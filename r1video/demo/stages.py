@@ -5,7 +5,6 @@ recipe and the flag overrides, and the entry point's `train()` runs it (seed, da
 `trainer_state.json`, card). Only the model's initialisation is the demo's own ([`build_model`]).
 """
 
-import inspect
 import os
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import yaml
 
 import r1video
 from r1video import grpo, sft
-from r1video.model import build_tiny_model
+from r1video.policies import policy_for
 
 ENTRY_POINTS = {"base": sft, "coldstart": sft, "grpo": grpo}
 
@@ -49,20 +48,11 @@ def run_recipe(recipe_dir: str, stage: str, overrides: list[str]):
     return ENTRY_POINTS[stage].train(*parse_recipe(recipe_dir, stage, overrides))
 
 
-def _is_model_key(key: str) -> bool:
-    """A `TinyLlavaVideoConfig` field, or `text_*` / `vision_*` naming a field of the Qwen2 / SigLIP sub-config."""
-    from transformers import Qwen2Config, SiglipVisionConfig
-
-    from r1video.model.configuration import TinyLlavaVideoConfig
-
-    for prefix, config in (("text_", Qwen2Config), ("vision_", SiglipVisionConfig)):
-        if key.startswith(prefix) and hasattr(config(), key.removeprefix(prefix)):
-            return True
-    return key in inspect.signature(TinyLlavaVideoConfig.__init__).parameters
+FAMILY = "tinyllava"  # the model_type of the demo's tiny model (the keys of model.yaml are its config fields)
 
 
 def build_model(recipe_dir: str, out_dir: str, seed: int) -> str:
-    """Save the random tiny model of `RECIPE_DIR/model.yaml` (arguments of `build_tiny_model`) to `out_dir`.
+    """Save the random tiny model of `RECIPE_DIR/model.yaml` (arguments of the policy's `build_tiny`) to `out_dir`.
 
     Raises:
         ValueError: the file holds a key the tiny model's configuration does not take (named with the file).
@@ -70,8 +60,9 @@ def build_model(recipe_dir: str, out_dir: str, seed: int) -> str:
     path = recipe_path(recipe_dir, "model")
     with open(path) as f:
         arguments = yaml.safe_load(f) or {}
-    unknown = [key for key in arguments if not _is_model_key(key)]
+    policy = policy_for(FAMILY)
+    unknown = policy.unknown_tiny_keys(arguments)
     if unknown:
         raise ValueError(f"{path}: unknown model key(s) {unknown}: not fields of the tiny model's configuration")
-    build_tiny_model(out_dir, seed=seed, **arguments)
+    policy.build_tiny(out_dir, seed=seed, **arguments)
     return out_dir

@@ -57,7 +57,7 @@ def build_question(sample: EvalSample, prompt_type: str, layout: dict[str, tuple
 
 
 def build_prompt(
-    sample: EvalSample, prompt_type: str, layout: dict[str, tuple[str, str, bool]], policy, processor
+    sample: EvalSample, prompt_type: str, layout: dict[str, tuple[str, str, bool]], policy, processor=None
 ) -> str:
     """The full generation prompt in the family's format (`policy.question_prompt`); for TinyLLaVA-Video: system line,
     `USER: <image>\\n{question} ASSISTANT:`."""

@@ -12,9 +12,9 @@ Loading
         a local folder or a Hub id; never remote code unless asked. `load_processor(...)` the processor alone.
 
 Clips (one decoded clip in the family's own input form, [`Clip`])
-    `decode_clip(processor, path, *, num_frames, fps, max_frames, autorotate) -> Clip`
-        r1video's PyAV reader (`r1video.data.video.load_video_frames`) + the family's processor; raises
-        `VideoDecodeError` like the reader.
+    `decode_clip(processor, path, *, num_frames, fps, max_frames, autorotate, reader=None) -> Clip`
+        r1video's PyAV reader (`r1video.data.video.load_video_frames`, or `reader` with its signature: in-memory
+        clips in `bench gpu`) + the family's processor; raises `VideoDecodeError` like the reader.
     `clip_from_frames(processor, frames [T, H, W, 3] uint8, *, fps=None, frame_indices=None) -> Clip`
         the same for frames already decoded (eval, infer, tests).
     `blank_clip(processor, num_frames, like=None) -> Clip`
@@ -88,6 +88,14 @@ Checkpoints and references
 Tests and tools
     `build_tiny(output_dir=None, *, seed=0, **overrides) -> (model, processor)`
         a random tiny model and processor, offline, saved to `output_dir` when given.
+    `unknown_tiny_keys(overrides) -> list[str]`
+        the keys `build_tiny` would not take (the demo checks its `model.yaml` with it).
+    `forward_flops(config, frames, tokens_per_sequence) -> dict`, `reference_config()`
+        analytic forward FLOPs of vision and LLM (`vision_to_llm`, ...) for a config, and the paper-size model's
+        config (bench sizes its tiny model so the ratios match).
+    `acceptance_checkpoint(output_dir, *, tiny, device, dtype) -> dict`
+        a random-weight checkpoint of the paper-size model (or the tiny one) with a stand-in tokenizer, offline;
+        returns its shapes (`r1video bench gpu`).
     `model_card_tags: tuple[str, ...]`
         the family's tags on the model card.
 """
@@ -158,6 +166,18 @@ class VideoPolicy:
     def build_tiny(self, output_dir=None, *, seed: int = 0, **overrides):
         raise NotImplementedError(f"{self.name} has no tiny model builder")
 
+    def unknown_tiny_keys(self, overrides) -> list[str]:
+        return []
+
+    def forward_flops(self, config, frames: int, tokens_per_sequence: int) -> dict:
+        raise NotImplementedError(f"{self.name} has no FLOP model")
+
+    def reference_config(self):
+        raise NotImplementedError(f"{self.name} has no reference (paper-size) config")
+
+    def acceptance_checkpoint(self, output_dir, *, tiny: bool, device, dtype) -> dict:
+        raise NotImplementedError(f"{self.name} has no GPU acceptance checkpoint")
+
     # ---- clips ----
 
     def decode_clip(
@@ -169,6 +189,7 @@ class VideoPolicy:
         fps: float | None = None,
         max_frames: int | None = None,
         autorotate: bool = True,
+        reader: Callable | None = None,
     ) -> Clip:
         raise NotImplementedError
 

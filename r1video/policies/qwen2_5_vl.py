@@ -99,6 +99,27 @@ class Qwen2_5_VLPolicy(VideoPolicy):
 
         return build_tiny_qwen(output_dir, seed=seed, **overrides)
 
+    def forward_flops(self, config, frames: int, tokens_per_sequence: int, frame_size=None) -> dict:
+        """Analytic forward FLOPs of the vision path (ViT + merger) for one clip of `frames` frames of `frame_size`
+        pixels (default: the paper's 640×360 NextQA clips, resized as Qwen's processor does) and of the LLM over
+        `tokens_per_sequence` tokens (video tokens included); `vision_to_llm` is their ratio
+        ([`r1video.policies.qwen2_5_vl_flops`])."""
+        from r1video.policies.qwen2_5_vl_flops import PAPER_FRAME_SIZE, resized, split
+
+        config = config if isinstance(config, dict) else {**config.text_config.to_dict(),
+                                                          "vision_config": config.vision_config.to_dict()}  # fmt: skip
+        vision = config["vision_config"]
+        patch = vision["patch_size"]
+        height, width = resized(*(frame_size or PAPER_FRAME_SIZE), patch * vision["spatial_merge_size"], 1, 10**9)
+        video_tokens = -(-frames // vision["temporal_patch_size"]) * (height // patch) * (width // patch) // 4
+        return split(vision, config, frames, height // patch, width // patch, tokens_per_sequence - video_tokens)
+
+    def reference_config(self) -> dict:
+        """Qwen2.5-VL-3B-Instruct's `config.json`."""
+        from r1video.policies.qwen2_5_vl_flops import real_config
+
+        return real_config()
+
     def max_length(self, processor) -> int | None:
         length = getattr(processor.tokenizer, "model_max_length", None)
         return length if length is not None and length < 10**9 else None
@@ -208,15 +229,20 @@ class Qwen2_5_VLPolicy(VideoPolicy):
 
     # ---- clips ----------------------------------------------------------------------------------------------------
 
-    def decode_clip(self, processor, path, *, num_frames=None, fps=None, max_frames=None, autorotate=True) -> Clip:
-        """Decode `path` with r1video's PyAV reader and process it with Qwen's video processor.
+    def decode_clip(
+        self, processor, path, *, num_frames=None, fps=None, max_frames=None, autorotate=True, reader=None
+    ) -> Clip:
+        """Decode `path` with r1video's PyAV reader (or `reader`, same signature) and process it with Qwen's video
+        processor. The processor needs the clip's frames together (2 per temporal patch), so they are decoded at
+        the source's size first.
 
         Raises:
             VideoDecodeError: as `r1video.data.video.load_video_frames`.
         """
         from r1video.data.video import load_video_frames
 
-        video = load_video_frames(path, num_frames, fps, max_frames, autorotate=autorotate)
+        read = reader or load_video_frames
+        video = read(path, num_frames=num_frames, fps=fps, max_frames=max_frames, autorotate=autorotate)
         return self.clip_from_frames(
             processor,
             video.frames,

@@ -74,24 +74,26 @@ def policy_for(obj) -> VideoPolicy:
 
 
 def model_type_of(name_or_path: str, *, revision: str | None = None, trust_remote_code: bool = False) -> str:
-    """The `model_type` of a checkpoint: `config.json` of a local folder, else `AutoConfig` of a Hub id.
+    """The `model_type` of a checkpoint, read from its `config.json`: in a local folder, or fetched from the Hub
+    (`cached_file`, so that no config class and no remote code is needed to tell the family).
 
     Raises:
-        ValueError: a local folder without `config.json` or without `model_type` in it.
+        ValueError: a local folder without `config.json`, or a `config.json` without `model_type`.
     """
     path = str(name_or_path)
     if os.path.isdir(path):
         config_file = os.path.join(path, "config.json")
         if not os.path.isfile(config_file):
             raise ValueError(f"{path}: no config.json, so the model family is unknown")
-        with open(config_file) as f:
-            model_type = json.load(f).get("model_type")
-        if not model_type:
-            raise ValueError(f"{config_file}: no model_type, so the model family is unknown")
-        return model_type
-    from transformers import AutoConfig
+    else:
+        from transformers.utils import cached_file
 
-    return AutoConfig.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code).model_type
+        config_file = cached_file(path, "config.json", revision=revision)
+    with open(config_file) as f:
+        model_type = json.load(f).get("model_type")
+    if not model_type:
+        raise ValueError(f"{path}: config.json has no model_type, so the model family is unknown")
+    return model_type
 
 
 def policy_of_checkpoint(name_or_path: str, *, revision=None, trust_remote_code: bool = False) -> VideoPolicy:

@@ -65,6 +65,40 @@ class TinyLlavaVideoPolicy(VideoPolicy):
 
         return build_tiny_model(output_dir, seed=seed, **overrides)
 
+    def unknown_tiny_keys(self, overrides) -> list[str]:
+        """Keys that are neither `TinyLlavaVideoConfig` fields nor `text_*` / `vision_*` fields of the Qwen2 / SigLIP
+        sub-configs."""
+        import inspect
+
+        from transformers import Qwen2Config, SiglipVisionConfig
+
+        from r1video.model.configuration import TinyLlavaVideoConfig
+
+        fields = inspect.signature(TinyLlavaVideoConfig.__init__).parameters
+
+        def known(key: str) -> bool:
+            for prefix, config in (("text_", Qwen2Config), ("vision_", SiglipVisionConfig)):
+                if key.startswith(prefix) and hasattr(config(), key.removeprefix(prefix)):
+                    return True
+            return key in fields
+
+        return [key for key in overrides if not known(key)]
+
+    def forward_flops(self, config, frames: int, tokens_per_sequence: int) -> dict:
+        from r1video.model.flops import compute_split
+
+        return compute_split(config, frames, tokens_per_sequence)
+
+    def reference_config(self):
+        from r1video.model.flops import real_config
+
+        return real_config()
+
+    def acceptance_checkpoint(self, output_dir, *, tiny: bool, device, dtype) -> dict:
+        from r1video.model.acceptance import write_checkpoint
+
+        return write_checkpoint(output_dir, tiny, device, dtype)
+
     @staticmethod
     def backbone(model):
         """The TinyLLaVA-Video backbone inside `model`, whatever wraps it (DDP, DeepSpeed, a PEFT adapter)."""
@@ -74,9 +108,11 @@ class TinyLlavaVideoPolicy(VideoPolicy):
 
     # ---- clips ----
 
-    def decode_clip(self, processor, path, *, num_frames=None, fps=None, max_frames=None, autorotate=True) -> Clip:
+    def decode_clip(
+        self, processor, path, *, num_frames=None, fps=None, max_frames=None, autorotate=True, reader=None
+    ) -> Clip:
         # Each frame is preprocessed as soon as it is decoded: one full-size frame alive at a time.
-        video = load_video_frames(
+        video = (reader or load_video_frames)(
             path,
             num_frames=num_frames,
             fps=fps,
@@ -161,8 +197,11 @@ class TinyLlavaVideoPolicy(VideoPolicy):
 
     def frozen_modules(self, model) -> list[str]:
         backbone = self.backbone(model)
-        parts = {"vision": backbone.vision_tower, "connector": backbone.connector, "language_model": None}
-        parts["language_model"] = backbone.language_model
+        parts = {
+            "vision": backbone.vision_tower,
+            "connector": backbone.connector,
+            "language_model": backbone.language_model,
+        }
         return [name for name, module in parts.items() if not any(p.requires_grad for p in module.parameters())]
 
     def encode(self, model, clips: Sequence[Clip]) -> list[torch.Tensor] | None:

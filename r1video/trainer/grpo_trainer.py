@@ -166,6 +166,7 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         if self.ref_model is not None:
             self.policy.sync_reference(unwrapped, self.accelerator.unwrap_model(self.ref_model))
         self.bad_videos = BadSampleTracker(max_bad_fraction=args.max_bad_video_fraction)
+        self.video_reader = None  # the policy's default reader (r1video's PyAV reader); `load_video_frames`-like
         self.add_callback(BadVideoTally(self.bad_videos))
         self._scope: _Scope | None = None  # the rows being scored, only for the duration of one call
         self._answer_judge = judge  # temporal contrast: the accuracy reward's answer rule
@@ -208,7 +209,7 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         args, policy, processor = self.args, self.policy, self.processing_class
         videos = load_step_videos(
             [row.get("video") for row in inputs],
-            lambda path, **frames: policy.decode_clip(processor, path, **frames),
+            lambda path, **frames: policy.decode_clip(processor, path, reader=self.video_reader, **frames),
             self.bad_videos,
             lambda num_frames, like: policy.blank_clip(processor, num_frames, like),
             num_frames=args.num_frames,

@@ -80,16 +80,18 @@ def render_model_card(
     num_processes: int = 1,
     tags: list[str] | None = None,
     model_path: str | None = None,
+    family_tags: tuple[str, ...] = (),
 ) -> ModelCard:
     """Build the card. `config` is the model's config, `args` the training config, `log_history` the trainer's;
-    `model_path` is what its "how to use" loads (default: `hub_model_id`, else `model_name`)."""
+    `model_path` is what its "how to use" loads (default: `hub_model_id`, else `model_name`); `family_tags` are the
+    model family's tags (its policy's `model_card_tags`)."""
     base = public_name(base_model)
     data = public_name(dataset)
     card_data = ModelCardData(
         library_name="transformers",
         base_model=base if is_hub_id(base_model) else None,
         datasets=[data] if is_hub_id(dataset) else None,
-        tags=sorted(set(tags or []) | {"r1video", "tinyllava-video", "video-text-to-text"}),
+        tags=sorted(set(tags or []) | {"r1video", "video-text-to-text", *family_tags}),
         pipeline_tag="video-text-to-text",
     )
     settings = [
@@ -170,6 +172,7 @@ class ModelCardMixin:
             num_processes=self.accelerator.num_processes,
             tags=[tags] if isinstance(tags, str) else tags,
             model_path=load_path(self.args.output_dir, self.args.hub_model_id, checkpoint),
+            family_tags=tuple(getattr(getattr(self, "policy", None), "model_card_tags", ())),
         )
 
     def _card_model_name(self) -> str:

@@ -6,9 +6,10 @@ ordered and shuffled groups, every correct ordered rollout gets a bonus `α` whe
 shuffled rollouts only measure `p̃` and never enter the loss. The bonus is r1video's `temporal` reward column, so TRL
 weights, sums, normalises and logs it like any other reward.
 
-The shuffled clip is a permutation of the step's clip in frame blocks: of its per-frame tower features
-`[F * tokens, Dv]` when the frozen tower ran once ahead (the tower sees no extra frame), else of its pixels
-`[F, 3, S, S]`. Correctness is read by the answer rule of the recipe's accuracy reward ([`answer_judge`]), so the bonus
+The shuffled clip is a permutation of the step's clip at the model family's temporal unit (the policy's
+`temporal_units`, `permute_clip`, `permute_encoding`; frames for TinyLLaVA-Video): of its cached encoding too when the
+frozen encoder ran once ahead (it sees no extra frame; for TinyLLaVA-Video the per-frame tower features
+`[F * tokens, Dv]` in frame blocks, [`permute_frames`]), else of its pixels. Correctness is read by the answer rule of the recipe's accuracy reward ([`answer_judge`]), so the bonus
 and the accuracy reward always agree on what counts as correct.
 """
 

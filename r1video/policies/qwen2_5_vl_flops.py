@@ -85,7 +85,7 @@ def llm_flops(text: dict, tokens: int) -> float:
 
 def real_config() -> dict:
     """Qwen2.5-VL-3B-Instruct's `config.json` (flat text fields, `vision_config`)."""
-    return json.loads(resources.files("r1video.bench").joinpath("configs", REAL_CONFIG).read_text())
+    return json.loads(resources.files("r1video.policies").joinpath("configs", REAL_CONFIG).read_text())
 
 
 def split(vision: dict, text: dict, frames: int, grid_h: int, grid_w: int, text_tokens: int) -> dict:
