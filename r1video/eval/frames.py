@@ -24,7 +24,7 @@ Readers (seed-facts §3 and §9):
 import glob
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -35,7 +35,9 @@ from r1video.eval.samples import FRAME_DIR, LVB, SEGMENTS, UNIFORM, EvalSample
 
 __all__ = [
     "FRAME_DIR_FPS",
+    "SampleFrames",
     "load_sample_frames",
+    "load_sample_video",
     "lvb_frame_count",
     "lvb_frame_indices",
     "segment_centre_indices",
@@ -65,6 +67,16 @@ def segment_centre_indices(
     return [int(start_idx + segment / 2 + np.round(segment * i)) for i in range(num_frames)]
 
 
+class SampleFrames(NamedTuple):
+    """A sample's frames: uint8 `[N, H, W, 3]` RGB `frames` (or a frame transform's outputs concatenated), the source
+    frame `indices` used, and the source's frame rate `fps` (what families that time their frames, like Qwen2.5-VL,
+    need)."""
+
+    frames: Any
+    indices: list[int]
+    fps: float
+
+
 def load_sample_frames(
     sample: EvalSample,
     num_frames: int | None = 16,
@@ -72,7 +84,19 @@ def load_sample_frames(
     max_frames: int | None = None,
     frame_transform: Callable[[np.ndarray], Any] | None = None,
 ) -> tuple[Any, list[int]]:
-    """Read a sample's frames.
+    """`(frames, indices)` of [`load_sample_video`]."""
+    video = load_sample_video(sample, num_frames, fps, max_frames, frame_transform)
+    return video.frames, video.indices
+
+
+def load_sample_video(
+    sample: EvalSample,
+    num_frames: int | None = 16,
+    fps: float | None = None,
+    max_frames: int | None = None,
+    frame_transform: Callable[[np.ndarray], Any] | None = None,
+) -> SampleFrames:
+    """Read a sample's frames, with their indices and the source's frame rate.
 
     Args:
         sample: The sample; its `reader` picks the method (see the module docstring).
@@ -80,12 +104,11 @@ def load_sample_frames(
         fps: Sample this many frames per second of video instead.
         max_frames: Cap on the frame count in `fps` mode.
         frame_transform: Called on each frame as soon as it is decoded, as a `(1, H, W, 3)` uint8 batch of one (the
-            processor's `preprocess_frames`), as [`load_video_frames`] does: only one full-size frame is alive at a
+            policy's `frame_transform`), as [`load_video_frames`] does: only one full-size frame is alive at a
             time, so a 4K clip costs the transform's output size, not the source's.
 
     Returns:
-        `(frames, indices)`: uint8 `[N, H, W, 3]` RGB frames (or the transform's outputs concatenated) and the frame
-        indices used.
+        A [`SampleFrames`].
 
     Raises:
         VideoDecodeError: The video (or a frame file) is missing, corrupt or truncated.
@@ -95,13 +118,14 @@ def load_sample_frames(
             result = load_video_frames(sample.video, fps=fps, max_frames=max_frames, frame_transform=frame_transform)
         else:
             result = load_video_frames(sample.video, num_frames=num_frames, frame_transform=frame_transform)
-        return result.frames, result.indices
+        return SampleFrames(result.frames, result.indices, result.fps)
     if sample.reader == SEGMENTS:
-        return _load_segments(sample.video, sample.bound, num_frames, fps, max_frames, frame_transform)
+        return SampleFrames(*_load_segments(sample.video, sample.bound, num_frames, fps, max_frames, frame_transform))
     if sample.reader == FRAME_DIR:
-        return _load_frame_dir(sample.video, sample.bound, num_frames, fps, max_frames, frame_transform)
+        frames, indices = _load_frame_dir(sample.video, sample.bound, num_frames, fps, max_frames, frame_transform)
+        return SampleFrames(frames, indices, float(FRAME_DIR_FPS))
     if sample.reader == LVB:
-        return _load_lvb(sample.video, sample.duration, num_frames, fps, max_frames, frame_transform)
+        return SampleFrames(*_load_lvb(sample.video, sample.duration, num_frames, fps, max_frames, frame_transform))
     raise ValueError(f"unknown frame reader {sample.reader!r}")
 
 
@@ -109,7 +133,7 @@ def _count(duration: float, num_frames, fps, max_frames) -> int:
     return fps_frame_count(duration, fps, max_frames) if fps is not None else num_frames
 
 
-def _load_segments(path, bound, num_frames, fps, max_frames, frame_transform) -> tuple[Any, list[int]]:
+def _load_segments(path, bound, num_frames, fps, max_frames, frame_transform) -> tuple[Any, list[int], float]:
     # load_video_frames only samples uniformly, so this reuses its timestamp index and seeking decoder directly.
     # TODO(data owner): an `indices=` argument on load_video_frames would let this use the public function.
     if not os.path.isfile(path):
@@ -125,14 +149,14 @@ def _load_segments(path, bound, num_frames, fps, max_frames, frame_transform) ->
             total = len(index.pts)
             stream_fps = video_io._stream_fps(stream, index, total)
             indices = _segment_indices(total, stream_fps, bound, num_frames, fps, max_frames)
-            return video_io._decode_at(container, stream, path, index, indices, convert), indices
+            return video_io._decode_at(container, stream, path, index, indices, convert), indices, stream_fps
     finally:
         container.close()
     # No timestamps (a raw stream): count the frames in one decode, keep the chosen ones in a second.
     total, stream_fps = video_io._count_frames(path)
     indices = _segment_indices(total, stream_fps, bound, num_frames, fps, max_frames)
     frames, _ = video_io._decode_by_position(path, indices, convert)
-    return frames, indices
+    return frames, indices, stream_fps
 
 
 def _segment_indices(total: int, stream_fps: float, bound, num_frames, fps, max_frames) -> list[int]:
@@ -185,7 +209,7 @@ def video_average_fps(path: str | os.PathLike) -> float:
         container.close()
 
 
-def _load_lvb(path, duration, num_frames, fps, max_frames, frame_transform) -> tuple[Any, list[int]]:
+def _load_lvb(path, duration, num_frames, fps, max_frames, frame_transform) -> tuple[Any, list[int], float]:
     if duration is None:
         raise ValueError(f"{path}: the lvb reader needs the annotated duration")
     if not os.path.isfile(path):
@@ -203,7 +227,7 @@ def _load_lvb(path, duration, num_frames, fps, max_frames, frame_transform) -> t
             count = lvb_frame_count(duration, num_frames, fps, max_frames)
             # decord would fail past the last frame (an annotated duration longer than the stream): stay inside it
             indices = [min(i, total - 1) for i in lvb_frame_indices(duration, stream_fps, count)]
-            return video_io._decode_at(container, stream, path, index, indices, convert), indices
+            return video_io._decode_at(container, stream, path, index, indices, convert), indices, stream_fps
     finally:
         container.close()
     # No timestamps (a raw stream): count the frames in one decode, keep the chosen ones in a second.
@@ -211,4 +235,4 @@ def _load_lvb(path, duration, num_frames, fps, max_frames, frame_transform) -> t
     count = lvb_frame_count(duration, num_frames, fps, max_frames)
     indices = [min(i, total - 1) for i in lvb_frame_indices(duration, stream_fps, count)]
     frames, _ = video_io._decode_by_position(path, indices, convert)
-    return frames, indices
+    return frames, indices, stream_fps
