@@ -127,3 +127,41 @@ def qwen2_5_vl_video(processor, clip: Clip) -> dict:
         "multi_modal_data": {"video": frames},
         "mm_processor_kwargs": {"video_metadata": metadata, "do_resize": False, "do_sample_frames": False},
     }
+
+
+# ---- weight names --------------------------------------------------------------------------------------------------
+
+# Each native family's HF → vLLM parameter prefixes, as its vLLM model class maps them in `load_weights`, applied in
+# order as vLLM's `WeightsMapper._map_name_with_shard` applies them (`vllm/model_executor/models/utils.py:81-125`).
+# The engine sends HF names (vLLM maps them, and stacks q/k/v and gate/up itself); the table lets the sync refuse a
+# name vLLM would not know before it reaches the engine, and lets the tests check the real state dict against it.
+VLLM_WEIGHT_PREFIXES: dict[str, dict[str, str]] = {
+    # `Qwen2_5_VLForConditionalGeneration.hf_to_vllm_mapper`, vllm/model_executor/models/qwen2_5_vl.py:1246-1256
+    "qwen2_5_vl": {
+        "model.language_model.": "language_model.model.",
+        "model.visual.": "visual.",
+        "lm_head.": "language_model.lm_head.",
+        "model.": "language_model.model.",
+    },
+}
+
+
+def vllm_weight_name(policy_name: str, name: str) -> str | None:
+    """The name vLLM's model of family `policy_name` gives the HF parameter `name`; `None` when no table is known.
+
+    Raises:
+        ValueError: `name` matches none of the family's prefixes (vLLM would raise "There is no module or parameter
+            named ..." mid-sync, `vllm/model_executor/models/utils.py:414-432`).
+    """
+    prefixes = VLLM_WEIGHT_PREFIXES.get(policy_name)
+    if prefixes is None:
+        return None
+    mapped = name
+    for prefix, new in prefixes.items():
+        if mapped.startswith(prefix):
+            mapped = new + mapped.removeprefix(prefix)
+    if mapped == name:
+        raise ValueError(
+            f"Parameter {name!r} has none of the prefixes vLLM's {policy_name} model loads ({', '.join(prefixes)})"
+        )
+    return mapped

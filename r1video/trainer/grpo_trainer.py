@@ -32,9 +32,10 @@ Only the seams that need video are overridden:
   TRL's loop: TRL's version forwards only its fixed image keywords to the model, so no super() call can carry them).
 - `compute_loss` / `_compute_loss`: open the scope on the scored rows (so a subclass that replaces `_compute_loss`, as
   TRL's experimental trainers do, still scores each row with its clip); `_compute_loss` adds the KL clamp.
-- `_generate_single_turn` (with `use_vllm`): sample from vLLM given the spliced prompt embeddings
-  (`r1video.trainer.vllm_rollouts`); vLLM runs only the exported language model. A family whose `vllm_route` is
-  `None` is refused at start-up.
+- `_generate_single_turn` (with `use_vllm`): sample from vLLM by the policy's `vllm_route`: `"prompt_embeds"`, the
+  spliced prompt embeddings on the exported language model (`r1video.trainer.vllm_rollouts`), or `"native"`, the
+  prompt ids and each row's clip as multimodal data on the family's own vLLM model (`r1video.trainer.vllm_native`).
+  A family whose `vllm_route` is `None` or unknown is refused at start-up.
 - `_save_checkpoint` / `_load_optimizer_and_scheduler`: save TRL's rollout counter and buffer with each checkpoint
   and restore them on resume (`r1video.trainer.rollout_buffer`), so a run resumed inside a generation cycle trains on
   the rollouts the uninterrupted run would.
@@ -58,7 +59,7 @@ from trl import GRPOTrainer
 from trl.extras.profiling import profiling_context
 
 from r1video.data.bad_samples import BadSampleTracker
-from r1video.policies import Clip, VideoPolicy, policy_for, policy_of_checkpoint
+from r1video.policies import VLLM_ROUTES, Clip, VideoPolicy, policy_for, policy_of_checkpoint
 from r1video.trainer.checkpoints import BadVideoTally, ResumeMixin, no_space_reported
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.model_card import ModelCardMixin
@@ -72,6 +73,7 @@ from r1video.trainer.temporal_contrast import (
     frame_permutation,
     temporal_bonus,
 )
+from r1video.trainer.vllm_native import NativeVideoVLLMGeneration, build_video_requests
 from r1video.trainer.vllm_rollouts import SERVER_MODE_UNSUPPORTED, PromptEmbedsVLLMGeneration, build_prompt_embeds
 
 logger = logging.getLogger(__name__)
@@ -133,10 +135,10 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         self.policy = policy
         trl_args = args
         if args.use_vllm:
-            if policy.vllm_route is None:
+            if policy.vllm_route not in VLLM_ROUTES:
                 raise NotImplementedError(
-                    f"use_vllm is not supported for {policy.name} models yet (the family has no vLLM route); "
-                    "set use_vllm: false (HF generate)"
+                    f"use_vllm is not supported for {policy.name} models yet (the family's vLLM route is "
+                    f"{policy.vllm_route!r}, not one of {', '.join(VLLM_ROUTES)}); set use_vllm: false (HF generate)"
                 )
             if args.vllm_mode != "colocate":
                 raise NotImplementedError(SERVER_MODE_UNSUPPORTED)
@@ -182,7 +184,8 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         self._last_loaded_step = -1  # TRL's tag: sync weights before the first generation, then once per step
 
     def _make_vllm_generation(self):
-        return PromptEmbedsVLLMGeneration.from_trainer(self)
+        engines = {"prompt_embeds": PromptEmbedsVLLMGeneration, "native": NativeVideoVLLMGeneration}
+        return engines[self.policy.vllm_route].from_trainer(self)
 
     def _with_temporal_reward(self, reward_funcs, args: VideoGRPOConfig):
         """The reward functions plus the `temporal` column, and the answer rule that judges correctness."""
@@ -488,6 +491,11 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
                 self.vllm_generation.sync_weights()
             self._last_loaded_step = self.state.global_step
         batch = self._scoped_rows(len(prompt_ids))
+        rollouts = {"prompt_embeds": self._prompt_embeds_rollouts, "native": self._native_video_rollouts}
+        return rollouts[self.policy.vllm_route](prompt_ids, batch)
+
+    def _prompt_embeds_rollouts(self, prompt_ids, batch):
+        """`vllm_route == "prompt_embeds"`: vLLM samples from the spliced prompt embeddings."""
         # Each process embeds its own rows; under ZeRO-3 the module calls gather their parameters as usual.
         with self.accelerator.autocast():
             prompt_embeds = build_prompt_embeds(
@@ -500,6 +508,11 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
                 dtype=self.vllm_generation.dtype,
             )
         return self.vllm_generation.generate_embeds(prompt_embeds, profiler=profiling_context(self, "vLLM.generate"))
+
+    def _native_video_rollouts(self, prompt_ids, batch):
+        """`vllm_route == "native"`: vLLM samples from the prompt ids and each row's clip as multimodal data."""
+        requests = build_video_requests(self.policy, self.processing_class, prompt_ids, batch["video_clip"])
+        return self.vllm_generation.generate_videos(requests, profiler=profiling_context(self, "vLLM.generate"))
 
     def _get_per_token_logps_and_entropies(
         self,

@@ -271,8 +271,9 @@ class ColocateVLLMGeneration(VLLMGeneration):
         super().__init__(**kwargs)  # builds the engine (`_init_vllm`) last
 
     @classmethod
-    def from_trainer(cls, trainer) -> "ColocateVLLMGeneration":
-        """The engine for a [`VideoGRPOTrainer`], configured from its `args` as TRL configures its own."""
+    def from_trainer(cls, trainer, **kwargs) -> "ColocateVLLMGeneration":
+        """The engine for a [`VideoGRPOTrainer`], configured from its `args` as TRL configures its own; `kwargs` go
+        to the class as they are."""
         args = trainer.args
         return cls(
             export_dir=vllm_export_dir(args.output_dir, trainer.accelerator.process_index),
@@ -299,6 +300,7 @@ class ColocateVLLMGeneration(VLLMGeneration):
             eos_token_ids=trainer.eos_token_ids,
             banned_token_ids=trainer.policy.video_token_ids(trainer.processing_class),
             dtype=torch.float16 if args.fp16 else torch.bfloat16,
+            **kwargs,
         )
 
     # ---- engine construction ----
