@@ -27,7 +27,8 @@ from transformers import (
 )
 from transformers.video_utils import VideoMetadata
 
-from r1video.policies import VLLM_ROUTES, Clip, VideoPolicy
+from r1video.policies import Clip, VideoPolicy
+from r1video.policies.base import VLLM_ROUTES
 from r1video.policies.vllm_video import (
     VLLM_WEIGHT_PREFIXES,
     collapse_placeholders,

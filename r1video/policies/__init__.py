@@ -4,8 +4,8 @@ Importing this package registers the built-in families; `policy_for(model)` and 
 its config's `model_type`.
 """
 
-from r1video.policies import tinyllava_video, vllm_video  # noqa: F401  (register TinyLLaVA-Video, vLLM request forms)
-from r1video.policies.base import IGNORE_INDEX, VLLM_ROUTES, Clip, VideoPolicy
+from r1video.policies import tinyllava_video  # noqa: F401  (registers TinyLLaVA-Video)
+from r1video.policies.base import IGNORE_INDEX, Clip, VideoPolicy
 from r1video.policies.registry import (
     UnknownFamilyError,
     families,
@@ -18,7 +18,6 @@ from r1video.policies.registry import (
 
 __all__ = [
     "IGNORE_INDEX",
-    "VLLM_ROUTES",
     "Clip",
     "UnknownFamilyError",
     "VideoPolicy",

@@ -59,7 +59,8 @@ from trl import GRPOTrainer
 from trl.extras.profiling import profiling_context
 
 from r1video.data.bad_samples import BadSampleTracker
-from r1video.policies import VLLM_ROUTES, Clip, VideoPolicy, policy_for, policy_of_checkpoint
+from r1video.policies import Clip, VideoPolicy, policy_for, policy_of_checkpoint
+from r1video.policies.base import VLLM_ROUTES
 from r1video.trainer.checkpoints import BadVideoTally, ResumeMixin, no_space_reported
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.model_card import ModelCardMixin
