@@ -482,3 +482,52 @@ def test_vllm_samples_from_clips_and_forgets_the_old_encoder_after_a_sync(tiny_q
     engine.sync_weights()
     changed_ids, changed_logprobs = engine.generate_videos(requests)
     assert changed_ids != first_ids or changed_logprobs != first_logprobs
+
+
+# ---- with the Qwen2.5-VL policy (branch `qwen`; skipped until it is merged) ------------------------------------------
+
+
+@pytest.mark.parametrize("num_frames", [5, 8])
+def test_the_qwen_policys_clips_reach_vllm_as_the_training_forward_sees_them(tmp_path, num_frames):
+    """A real mp4 through the Qwen2.5-VL policy; the request vLLM gets, processed as vLLM processes it and expanded
+    as vLLM expands it, is the training forward's input: same ids, same pixels, same grid and time scale, so the
+    same logits (M-RoPE positions included)."""
+    qwen = pytest.importorskip("r1video.policies.qwen2_5_vl")
+    from video_fixtures import write_numbered_clip
+
+    policy = qwen.Qwen2_5_VLPolicy()
+    model, processor = policy.build_tiny()
+    model.eval()
+    clip = policy.decode_clip(processor, write_numbered_clip(tmp_path / "clip.mp4", count=40), num_frames=num_frames)
+    text = policy.question_prompt(processor, "What happens?")
+    ids = policy.tokenize_prompts(processor, [text], [clip])
+    (request,) = build_video_requests(policy, processor, ids, [clip])
+
+    video = processor.video_token_id
+    processed = processor(
+        text=[f"<|vision_start|>{VIDEO_PAD}<|vision_end|>"],
+        videos=[request["multi_modal_data"]["video"]],
+        return_tensors="pt",
+        **request["mm_processor_kwargs"],
+    )
+    tokens = int(processed["video_grid_thw"].prod()) // processor.video_processor.merge_size**2
+    vllm_ids = []
+    for token in request["prompt_token_ids"]:
+        vllm_ids += [token] * (tokens if token == video else 1)
+    assert vllm_ids == ids[0]
+
+    input_ids = torch.tensor(ids)
+    with torch.no_grad():
+        trained = model(
+            input_ids=input_ids,
+            **policy.model_inputs(model, input_ids, [clip], torch.tensor([0]), None, reuse=False),
+        ).logits
+        sampled = model(
+            input_ids=input_ids,
+            pixel_values_videos=processed["pixel_values_videos"],
+            video_grid_thw=processed["video_grid_thw"],
+            second_per_grid_ts=torch.as_tensor(processed["second_per_grid_ts"]),
+            mm_token_type_ids=(input_ids == video).int()
+            * 2,  # Qwen's video token type, as vLLM marks the placeholders
+        ).logits
+    assert torch.equal(sampled, trained)
