@@ -32,10 +32,9 @@ Only the seams that need video are overridden:
   TRL's loop: TRL's version forwards only its fixed image keywords to the model, so no super() call can carry them).
 - `compute_loss` / `_compute_loss`: open the scope on the scored rows (so a subclass that replaces `_compute_loss`, as
   TRL's experimental trainers do, still scores each row with its clip); `_compute_loss` adds the KL clamp.
-- `_generate_single_turn` (with `use_vllm`): sample from vLLM by the policy's `vllm_route`: `"prompt_embeds"`, the
-  spliced prompt embeddings on the exported language model (`r1video.trainer.vllm_rollouts`), or `"native"`, the
-  prompt ids and each row's clip as multimodal data on the family's own vLLM model (`r1video.trainer.vllm_native`).
-  A family whose `vllm_route` is `None` or unknown is refused at start-up.
+- `_generate_single_turn` (with `use_vllm`): sample from vLLM given the spliced prompt embeddings
+  (`r1video.trainer.vllm_rollouts`); vLLM runs only the exported language model. A family whose `vllm_route` is
+  `None` is refused at start-up.
 - `_save_checkpoint` / `_load_optimizer_and_scheduler`: save TRL's rollout counter and buffer with each checkpoint
   and restore them on resume (`r1video.trainer.rollout_buffer`), so a run resumed inside a generation cycle trains on
   the rollouts the uninterrupted run would.
@@ -187,6 +186,13 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
     def _make_vllm_generation(self):
         engines = {"prompt_embeds": PromptEmbedsVLLMGeneration, "native": NativeVideoVLLMGeneration}
         return engines[self.policy.vllm_route].from_trainer(self)
+
+    def _native_video_rollouts(self, prompt_ids, batch):
+        """`_generate_single_turn` with `vllm_route == "native"`: vLLM runs the family's own model on the prompt ids
+        and each row's clip as multimodal data (`r1video.trainer.vllm_native`); `"prompt_embeds"` samples from the
+        spliced prompt embeddings on the exported language model (`r1video.trainer.vllm_rollouts`)."""
+        requests = build_video_requests(self.policy, self.processing_class, prompt_ids, batch["video_clip"])
+        return self.vllm_generation.generate_videos(requests, profiler=profiling_context(self, "vLLM.generate"))
 
     def _with_temporal_reward(self, reward_funcs, args: VideoGRPOConfig):
         """The reward functions plus the `temporal` column, and the answer rule that judges correctness."""
@@ -492,11 +498,8 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
                 self.vllm_generation.sync_weights()
             self._last_loaded_step = self.state.global_step
         batch = self._scoped_rows(len(prompt_ids))
-        rollouts = {"prompt_embeds": self._prompt_embeds_rollouts, "native": self._native_video_rollouts}
-        return rollouts[self.policy.vllm_route](prompt_ids, batch)
-
-    def _prompt_embeds_rollouts(self, prompt_ids, batch):
-        """`vllm_route == "prompt_embeds"`: vLLM samples from the spliced prompt embeddings."""
+        if self.policy.vllm_route == "native":
+            return self._native_video_rollouts(prompt_ids, batch)
         # Each process embeds its own rows; under ZeRO-3 the module calls gather their parameters as usual.
         with self.accelerator.autocast():
             prompt_embeds = build_prompt_embeds(
@@ -509,11 +512,6 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
                 dtype=self.vllm_generation.dtype,
             )
         return self.vllm_generation.generate_embeds(prompt_embeds, profiler=profiling_context(self, "vLLM.generate"))
-
-    def _native_video_rollouts(self, prompt_ids, batch):
-        """`vllm_route == "native"`: vLLM samples from the prompt ids and each row's clip as multimodal data."""
-        requests = build_video_requests(self.policy, self.processing_class, prompt_ids, batch["video_clip"])
-        return self.vllm_generation.generate_videos(requests, profiler=profiling_context(self, "vLLM.generate"))
 
     def _get_per_token_logps_and_entropies(
         self,
