@@ -7,6 +7,7 @@ The real engine runs only in the test marked `cuda`.
 """
 
 import importlib.util
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -531,3 +532,127 @@ def test_the_qwen_policys_clips_reach_vllm_as_the_training_forward_sees_them(tmp
             * 2,  # Qwen's video token type, as vLLM marks the placeholders
         ).logits
     assert torch.equal(sampled, trained)
+
+
+class HFNativeEngine(RecordingLLM):
+    """vLLM's part for the native route, played on CPU by transformers: the model class named in the exported
+    config, the processor saved there (what vLLM loads), weights loaded by HF name, and each request processed as vLLM
+    0.30 processes it (the family's processor on the video with the request's `mm_processor_kwargs`, each
+    placeholder expanded to the clip's token count) and sampled token by token with the processed log-probs."""
+
+    def __init__(self, model_dir, eos, seed=0):
+        super().__init__(model_dir, eos)
+        import transformers
+
+        config = AutoConfig.from_pretrained(model_dir)
+        self.model = getattr(transformers, config.architectures[0])(config).float().eval()
+        self.processor = AutoProcessor.from_pretrained(model_dir)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def load_weights(self, weights):
+        super().load_weights(weights)
+        for name, tensor in weights:
+            self.model.get_parameter(name).data.copy_(tensor)
+
+    @torch.no_grad()
+    def generate(self, requests, sampling_params, use_tqdm):
+        self.events.append("generate")
+        self.requests.append((requests, sampling_params))
+        video = self.processor.video_token_id
+        bias = torch.zeros(self.model.config.text_config.vocab_size)
+        for token, value in (sampling_params.get("logit_bias") or {}).items():
+            bias[token] = value
+        results = []
+        for request in requests:
+            inputs, ids = {}, list(request["prompt_token_ids"])
+            if "multi_modal_data" in request:
+                processed = self.processor(
+                    text=[self.processor.video_token],
+                    videos=[request["multi_modal_data"]["video"]],
+                    return_tensors="pt",
+                    **request["mm_processor_kwargs"],
+                )
+                tokens = int(processed["video_grid_thw"].prod()) // self.processor.video_processor.merge_size**2
+                ids = [t for token in ids for t in ([token] * (tokens if token == video else 1))]
+                inputs = {
+                    "pixel_values_videos": processed["pixel_values_videos"],
+                    "video_grid_thw": processed["video_grid_thw"],
+                    "second_per_grid_ts": torch.as_tensor(processed["second_per_grid_ts"]),
+                }
+            tokens_out, logprobs = [], []
+            for _ in range(sampling_params["max_tokens"]):
+                input_ids = torch.tensor([ids + tokens_out])
+                type_ids = (input_ids == video).int() * 2
+                logits = self.model(input_ids=input_ids, mm_token_type_ids=type_ids, **inputs).logits[0, -1] + bias
+                logp = torch.log_softmax(logits / sampling_params["temperature"], dim=-1)
+                token = int(torch.multinomial(logp.exp(), 1, generator=self.generator))
+                tokens_out.append(token)
+                logprobs.append({token: SimpleNamespace(logprob=float(logp[token]), rank=1)})
+                if token == self.eos:
+                    break
+            completion = SimpleNamespace(token_ids=tokens_out, logprobs=logprobs)
+            results.append(SimpleNamespace(prompt_token_ids=ids, outputs=[completion]))
+        return results
+
+
+def test_a_grpo_step_through_the_native_route_with_the_qwen_policy(tmp_path):
+    """The trainer routes a `"native"` family to `NativeVideoVLLMGeneration`: the engine on the exported directory,
+    a sync (caches cleared) before the rollouts, requests from clips of different lengths; the engine's log-probs
+    are the trainer's own (importance-sampling ratio 1), which holds only if vLLM's prompt, pixels and M-RoPE time
+    scale are the training forward's."""
+    pytest.importorskip("r1video.policies.qwen2_5_vl")
+    from datasets import Dataset
+    from grpo_fixtures import tiny_grpo_config, varied_reward
+    from video_fixtures import write_clips_of_lengths
+
+    from r1video.policies import load_policy
+    from r1video.trainer import VideoGRPOTrainer
+
+    class CPUNativeGeneration(NativeVideoVLLMGeneration):
+        def _make_llm(self, model_dir):
+            return HFNativeEngine(model_dir, self.eos_token_ids[0])
+
+        def _sampling_params(self):
+            return self.sampling_kwargs()
+
+    class HFEngineTrainer(VideoGRPOTrainer):
+        def _make_vllm_generation(self):
+            assert self.policy.vllm_route == "native"
+            engine = CPUNativeGeneration.from_trainer(self)
+            assert engine.banned_token_ids == [self.processing_class.video_token_id]
+            # unbanned here so that the engine's log-probs are the policy's, not renormalised without the placeholder
+            engine.banned_token_ids = []
+            engine.dtype = torch.float32
+            return engine
+
+    from r1video.policies.qwen2_5_vl import Qwen2_5_VLPolicy
+
+    Qwen2_5_VLPolicy().build_tiny(tmp_path / "qwen")
+    policy, model, processor = load_policy(str(tmp_path / "qwen"))
+    assert policy.vllm_route == "native"
+    paths = write_clips_of_lengths(tmp_path, specs=((20, 32, 32), (40, 48, 32)))
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What moves?"}]}],
+            "video": path,
+            "solution": "<answer>A</answer>",
+        }
+        for path in paths
+    ]
+    args = tiny_grpo_config(tmp_path, beta=0.0, num_frames=None, fps=5)
+    args.use_vllm = True  # after construction: TRL's config checks that vLLM is installed
+    trainer = HFEngineTrainer(
+        model=model, reward_funcs=[varied_reward], args=args, train_dataset=Dataset.from_list(rows),
+        processing_class=processor,
+    )  # fmt: skip
+    engine = trainer.vllm_generation
+    trainer.train()
+    assert engine.llm.events[:5] == [
+        "load_weights", "reset_prefix_cache", "reset_encoder_cache", "reset_mm_cache", "generate",
+    ]  # fmt: skip
+    (requests, _), *_ = engine.llm.requests
+    assert {len(r["multi_modal_data"]["video"]) for r in requests} == {4, 8}  # 0.8 s and 1.6 s at 5 fps
+    logged = trainer.state.log_history[0]
+    assert logged["completions/mean_length"] > 0
+    assert math.isclose(logged["sampling/importance_sampling_ratio/mean"], 1.0, abs_tol=1e-5)
+    assert logged["sampling/sampling_logp_difference/max"] < 1e-5  # 9.5e-7 measured
