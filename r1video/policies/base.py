@@ -76,10 +76,17 @@ Temporal contrast
 
 Rollouts through vLLM
     `vllm_route: str | None`
-        `"prompt_embeds"` (vLLM runs only the exported language model on spliced prompt embeddings) or `None`
-        (no route yet: `use_vllm` is refused at trainer start-up).
+        one of [`VLLM_ROUTES`], or `None` (no route yet; `use_vllm` with `None` or an unknown route is refused at
+        trainer start-up):
+        `"prompt_embeds"`: vLLM runs only the exported language model on spliced prompt embeddings (1-D positions
+        only: TinyLLaVA-Video);
+        `"native"`: vLLM runs the family's own model class on the prompt ids and the clip as multimodal data (M-RoPE,
+        deepstack: Qwen2.5-VL and later), `r1video.trainer.vllm_native`.
     `embed_prompts(model, input_ids, **model_inputs) -> Tensor [rows, L, hidden]`
         the prompt embeddings with each video's embeddings over its placeholders (`vllm_route == "prompt_embeds"`).
+    `vllm_video(processor, clip) -> {"multi_modal_data": ..., "mm_processor_kwargs": ...}`
+        the clip as vLLM takes it (`vllm_route == "native"`); by default the function registered for the family's
+        `name` in `r1video.policies.vllm_video`, so a family needs only `vllm_route = "native"` when one is there.
 
 Checkpoints and references
     `load_checkpoint(model, checkpoint_dir) -> bool`
@@ -111,6 +118,8 @@ import numpy as np
 import torch
 
 IGNORE_INDEX = -100
+# How rollouts reach vLLM (`VideoPolicy.vllm_route`); the GRPO trainer has one engine class per route.
+VLLM_ROUTES = ("prompt_embeds", "native")
 
 
 @dataclass(eq=False)
@@ -303,6 +312,20 @@ class VideoPolicy:
 
     def embed_prompts(self, model, input_ids: torch.LongTensor, **model_inputs) -> torch.Tensor:
         raise NotImplementedError(f"{self.name} has no prompt-embeddings route to vLLM")
+
+    def vllm_video(self, processor, clip: Clip) -> dict:
+        """One clip as vLLM takes it: `{"multi_modal_data": {"video": ...}, "mm_processor_kwargs": {...}}`, the
+        parts of a vLLM `TokensPrompt` besides the ids (`vllm_route == "native"`).
+
+        Raises:
+            NotImplementedError: no request form is registered for the family (`r1video.policies.vllm_video`).
+        """
+        from r1video.policies.vllm_video import native_request_for
+
+        request = native_request_for(self.name)
+        if request is None:
+            raise NotImplementedError(f"{self.name} has no native vLLM request form (r1video/policies/vllm_video.py)")
+        return request(processor, clip)
 
     # ---- checkpoints ----
 

@@ -61,6 +61,7 @@ from trl.extras.profiling import profiling_context
 
 from r1video.data.bad_samples import BadSampleTracker
 from r1video.policies import Clip, VideoPolicy, policy_for, policy_of_checkpoint
+from r1video.policies.base import VLLM_ROUTES
 from r1video.trainer.checkpoints import BadVideoTally, ResumeMixin, no_space_reported
 from r1video.trainer.grpo_config import VideoGRPOConfig
 from r1video.trainer.model_card import ModelCardMixin
@@ -74,6 +75,7 @@ from r1video.trainer.temporal_contrast import (
     frame_permutation,
     temporal_bonus,
 )
+from r1video.trainer.vllm_native import NativeVideoVLLMGeneration, build_video_requests
 from r1video.trainer.vllm_rollouts import SERVER_MODE_UNSUPPORTED, PromptEmbedsVLLMGeneration, build_prompt_embeds
 
 logger = logging.getLogger(__name__)
@@ -135,10 +137,10 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         self.policy = policy
         trl_args = args
         if args.use_vllm:
-            if policy.vllm_route is None:
+            if policy.vllm_route not in VLLM_ROUTES:
                 raise NotImplementedError(
-                    f"use_vllm is not supported for {policy.name} models yet (the family has no vLLM route); "
-                    "set use_vllm: false (HF generate)"
+                    f"use_vllm is not supported for {policy.name} models yet (the family's vLLM route is "
+                    f"{policy.vllm_route!r}, not one of {', '.join(VLLM_ROUTES)}); set use_vllm: false (HF generate)"
                 )
             if args.vllm_mode != "colocate":
                 raise NotImplementedError(SERVER_MODE_UNSUPPORTED)
@@ -191,7 +193,15 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         self._last_loaded_step = -1  # TRL's tag: sync weights before the first generation, then once per step
 
     def _make_vllm_generation(self):
-        return PromptEmbedsVLLMGeneration.from_trainer(self)
+        engines = {"prompt_embeds": PromptEmbedsVLLMGeneration, "native": NativeVideoVLLMGeneration}
+        return engines[self.policy.vllm_route].from_trainer(self)
+
+    def _native_video_rollouts(self, prompt_ids, batch):
+        """`_generate_single_turn` with `vllm_route == "native"`: vLLM runs the family's own model on the prompt ids
+        and each row's clip as multimodal data (`r1video.trainer.vllm_native`); `"prompt_embeds"` samples from the
+        spliced prompt embeddings on the exported language model (`r1video.trainer.vllm_rollouts`)."""
+        requests = build_video_requests(self.policy, self.processing_class, prompt_ids, batch["video_clip"])
+        return self.vllm_generation.generate_videos(requests, profiler=profiling_context(self, "vLLM.generate"))
 
     def _with_temporal_reward(self, reward_funcs, args: VideoGRPOConfig):
         """The reward functions plus the `temporal` column, and the answer rule that judges correctness."""
@@ -498,6 +508,8 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
                 self.vllm_generation.sync_weights()
             self._last_loaded_step = self.state.global_step
         batch = self._scoped_rows(len(prompt_ids))
+        if self.policy.vllm_route == "native":
+            return self._native_video_rollouts(prompt_ids, batch)
         # Each process embeds its own rows; under ZeRO-3 the module calls gather their parameters as usual.
         with self.accelerator.autocast():
             prompt_embeds = build_prompt_embeds(

@@ -14,8 +14,10 @@ The pieces, each testable without vLLM:
 - [`vllm_weight_name`]: the policy's parameter names → stock LM names (`None` for vision tower and connector).
 - [`build_prompt_embeds`]: one detached CPU tensor per distinct prompt, the same object for its duplicates.
 - [`completions_from_outputs`]: vLLM `RequestOutput`s → `(completion_ids, logprobs)` as the trainer uses them.
-- [`PromptEmbedsVLLMGeneration`]: TRL's `VLLMGeneration` with the engine built on the exported directory
-  (`enable_prompt_embeds=True`), renamed weight sync, and `generate_embeds`.
+- [`ColocateVLLMGeneration`]: TRL's `VLLMGeneration` in colocate mode on a directory r1video exports, with TRL's
+  sampling mapping; the part both routes share (the `"native"` route's class is in `r1video.trainer.vllm_native`).
+- [`PromptEmbedsVLLMGeneration`]: the engine built on the exported language model (`enable_prompt_embeds=True`),
+  renamed weight sync, and `generate_embeds`.
 
 `vllm` is imported only when the engine is built or sampling parameters are made, so CPU machines never import it.
 """
@@ -225,16 +227,18 @@ def completions_from_outputs(
 # ---- engine -------------------------------------------------------------------------------------------------------
 
 
-class PromptEmbedsVLLMGeneration(VLLMGeneration):
-    """TRL's [`trl.generation.vllm_generation.VLLMGeneration`] for prompts given as embeddings (colocate mode).
+class ColocateVLLMGeneration(VLLMGeneration):
+    """TRL's [`trl.generation.vllm_generation.VLLMGeneration`] in colocate mode with the engine on a directory r1video
+    writes, the shared part of the two routes (`PromptEmbedsVLLMGeneration`, `NativeVideoVLLMGeneration` in
+    `r1video.trainer.vllm_native`).
 
-    Changes to TRL's class: the engine loads the exported language model (not the VLM checkpoint) with
-    `enable_prompt_embeds=True` and dummy weights; weight sync sends only the language model under stock names;
-    [`generate_embeds`] replaces `generate`. Weight sync (ZeRO-3 gathers, FSDP, PEFT merge) and sleep mode are
-    TRL's.
+    Changes to TRL's class: the engine loads what [`_export_engine_model`] writes (dummy weights: the first weight sync,
+    before the first generation, fills them); requests are built by the trainer and sampled by [`_generate_requests`]
+    with TRL's sampling mapping plus r1video's additions ([`sampling_kwargs`]). Weight sync (ZeRO-3 gathers, FSDP,
+    PEFT merge) and sleep mode are TRL's.
 
     Args:
-        export_dir (`str`): where the language model is exported for the engine ([`vllm_export_dir`]: a stable path,
+        export_dir (`str`): where the engine's model directory is written ([`vllm_export_dir`]: a stable path,
             since vLLM's compile cache is keyed on it).
         eos_token_ids (`list[int]`): ids that end a completion.
         banned_token_ids (`list[int]`, *optional*): ids never sampled (the video placeholder, whose embedding the
@@ -267,8 +271,9 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
         super().__init__(**kwargs)  # builds the engine (`_init_vllm`) last
 
     @classmethod
-    def from_trainer(cls, trainer) -> "PromptEmbedsVLLMGeneration":
-        """The engine for a [`VideoGRPOTrainer`], configured from its `args` as TRL configures its own."""
+    def from_trainer(cls, trainer, **kwargs) -> "ColocateVLLMGeneration":
+        """The engine for a [`VideoGRPOTrainer`], configured from its `args` as TRL configures its own; `kwargs` go
+        to the class as they are."""
         args = trainer.args
         return cls(
             export_dir=vllm_export_dir(args.output_dir, trainer.accelerator.process_index),
@@ -295,15 +300,16 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
             eos_token_ids=trainer.eos_token_ids,
             banned_token_ids=trainer.policy.video_token_ids(trainer.processing_class),
             dtype=torch.float16 if args.fp16 else torch.bfloat16,
+            **kwargs,
         )
 
     # ---- engine construction ----
 
     def _llm_kwargs(self, lm_dir: str) -> dict:
-        """`vllm.LLM` arguments: TRL's colocate settings, on the exported directory, with prompt embeddings on."""
+        """`vllm.LLM` arguments: TRL's colocate settings (`trl/generation/vllm_generation.py:347-364`), on the
+        exported directory `lm_dir`."""
         return dict(
             model=lm_dir,
-            enable_prompt_embeds=True,
             load_format="dummy",  # the first weight sync (before the first generation) fills the weights
             dtype=str(self.dtype).removeprefix("torch."),
             tensor_parallel_size=self.tensor_parallel_size,
@@ -338,13 +344,7 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
         ensure_master_addr_port()
 
         # Each process exports its own copy (a few MB without weights): no shared filesystem or ordering needed.
-        export_language_model(
-            accelerator.unwrap_model(self.model),
-            self.processing_class.tokenizer,
-            self.export_dir,
-            self.eos_token_ids,
-            dtype=self.dtype,
-        )
+        self._export_engine_model()
         self.llm = self._make_llm(self.export_dir)
         if self.enable_sleep_mode:
             self.llm.sleep(level=2)
@@ -362,15 +362,9 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
 
         return LLM(**self._llm_kwargs(lm_dir))
 
-    # ---- weight sync ----
-
-    def _iter_named_params(self):
-        # TRL's iteration (gathers, PEFT merge, wrapper prefixes) under the stock language-model names. Every
-        # parameter is still walked, since gathering is collective; the vision tower and connector are not sent.
-        for name, param in super()._iter_named_params():
-            lm_name = vllm_weight_name(name, self.tie_word_embeddings)
-            if lm_name is not None:
-                yield lm_name, param
+    def _export_engine_model(self) -> None:
+        """Write the directory the engine loads to `self.export_dir`."""
+        raise NotImplementedError
 
     # ---- generation ----
 
@@ -423,6 +417,80 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
             kwargs["structured_outputs"] = StructuredOutputsParams(**kwargs["structured_outputs"])
         return SamplingParams(**kwargs)
 
+    def _generate_requests(
+        self, requests: list[dict], profiler=None
+    ) -> tuple[list[list[int]], list[list[float]] | None]:
+        """Sample one completion per vLLM request (a prompt dict of `vllm/inputs/llm.py`: `TokensPrompt` or
+        `EmbedsPrompt`), with TRL's colocate handling of sleep mode and tensor parallelism
+        (`trl/generation/vllm_generation.py:588-589, 688-752`).
+
+        Returns:
+            `(completion_ids, logprobs)` as [`completions_from_outputs`], one entry per request.
+        """
+        if self.enable_sleep_mode and self._llm_weights_sleeping:
+            self.sync_weights()
+        sampling_params = self._sampling_params()
+
+        mine = slice(0, len(requests))
+        if self.tensor_parallel_size > 1:
+            # Every rank of a TP group runs the group's prompts; each keeps its own share of the outputs.
+            gathered = [None] * self.tensor_parallel_size
+            torch.distributed.all_gather_object(gathered, requests, group=self.tp_group)
+            start = sum(len(rank_requests) for rank_requests in gathered[: torch.distributed.get_rank(self.tp_group)])
+            mine = slice(start, start + len(requests))
+            requests = [request for rank_requests in gathered for request in rank_requests]
+
+        if self.enable_sleep_mode:
+            self.llm.wake_up(tags=["kv_cache"])
+        if is_peft_model(self.model) and self.tensor_parallel_size > 1:
+            # As TRL (trl#3671): with PEFT the gradient all-reduce is tiny and finishes fast, and on GPUs without
+            # NVLink vLLM's tensor-parallel NCCL calls can then race NCCL's channel cleanup and hang. A barrier on the
+            # default group drains NCCL first; device_ids keeps NCCL from guessing the device.
+            torch.distributed.barrier(device_ids=[self.accelerator.local_process_index])
+        with profiler or nullcontext():
+            outputs = self.llm.generate(requests, sampling_params=sampling_params, use_tqdm=False)
+        completion_ids, logprobs = completions_from_outputs(outputs, self.eos_token_ids)
+        completion_ids = completion_ids[mine]
+        logprobs = None if logprobs is None else logprobs[mine]
+        if self.enable_sleep_mode:
+            self.llm.sleep(level=2)
+            self._llm_weights_sleeping = True
+        return completion_ids, logprobs
+
+
+class PromptEmbedsVLLMGeneration(ColocateVLLMGeneration):
+    """The `"prompt_embeds"` route: vLLM runs only the exported language model on spliced prompt embeddings.
+
+    On top of [`ColocateVLLMGeneration`]: the engine loads the exported language model with
+    `enable_prompt_embeds=True`; weight sync sends only the language model under stock names; [`generate_embeds`]
+    samples from the embeddings.
+    """
+
+    def _export_engine_model(self) -> None:
+        export_language_model(
+            self.accelerator.unwrap_model(self.model),
+            self.processing_class.tokenizer,
+            self.export_dir,
+            self.eos_token_ids,
+            dtype=self.dtype,
+        )
+
+    def _llm_kwargs(self, lm_dir: str) -> dict:
+        """`vllm.LLM` arguments: TRL's colocate settings, on the exported directory, with prompt embeddings on."""
+        return {**super()._llm_kwargs(lm_dir), "enable_prompt_embeds": True}
+
+    # ---- weight sync ----
+
+    def _iter_named_params(self):
+        # TRL's iteration (gathers, PEFT merge, wrapper prefixes) under the stock language-model names. Every
+        # parameter is still walked, since gathering is collective; the vision tower and connector are not sent.
+        for name, param in super()._iter_named_params():
+            lm_name = vllm_weight_name(name, self.tie_word_embeddings)
+            if lm_name is not None:
+                yield lm_name, param
+
+    # ---- generation ----
+
     def generate_embeds(
         self, prompt_embeds: list[torch.Tensor], profiler=None
     ) -> tuple[list[list[int]], list[list[float]] | None]:
@@ -442,36 +510,4 @@ class PromptEmbedsVLLMGeneration(VLLMGeneration):
                 raise ValueError(
                     f"prompt embeddings must be (prompt_len, {self.hidden_size}), got {tuple(embeds.shape)}"
                 )
-        if self.enable_sleep_mode and self._llm_weights_sleeping:
-            self.sync_weights()
-        sampling_params = self._sampling_params()
-
-        mine = slice(0, len(prompt_embeds))
-        if self.tensor_parallel_size > 1:
-            # Every rank of a TP group runs the group's prompts; each keeps its own share of the outputs.
-            gathered = [None] * self.tensor_parallel_size
-            torch.distributed.all_gather_object(gathered, prompt_embeds, group=self.tp_group)
-            start = sum(len(rank_embeds) for rank_embeds in gathered[: torch.distributed.get_rank(self.tp_group)])
-            mine = slice(start, start + len(prompt_embeds))
-            prompt_embeds = [embeds for rank_embeds in gathered for embeds in rank_embeds]
-
-        if self.enable_sleep_mode:
-            self.llm.wake_up(tags=["kv_cache"])
-        if is_peft_model(self.model) and self.tensor_parallel_size > 1:
-            # As TRL (trl#3671): with PEFT the gradient all-reduce is tiny and finishes fast, and on GPUs without
-            # NVLink vLLM's tensor-parallel NCCL calls can then race NCCL's channel cleanup and hang. A barrier on the
-            # default group drains NCCL first; device_ids keeps NCCL from guessing the device.
-            torch.distributed.barrier(device_ids=[self.accelerator.local_process_index])
-        with profiler or nullcontext():
-            outputs = self.llm.generate(
-                [{"prompt_embeds": embeds} for embeds in prompt_embeds],
-                sampling_params=sampling_params,
-                use_tqdm=False,
-            )
-        completion_ids, logprobs = completions_from_outputs(outputs, self.eos_token_ids)
-        completion_ids = completion_ids[mine]
-        logprobs = None if logprobs is None else logprobs[mine]
-        if self.enable_sleep_mode:
-            self.llm.sleep(level=2)
-            self._llm_weights_sleeping = True
-        return completion_ids, logprobs
+        return self._generate_requests([{"prompt_embeds": embeds} for embeds in prompt_embeds], profiler=profiler)
