@@ -92,21 +92,6 @@ def test_grpo_never_samples_the_video_placeholder(qwen_dir, synth, tmp_path):
     assert processor.video_token_id in trainer.generation_kwargs["suppress_tokens"]
 
 
-def test_use_vllm_is_refused_at_start_up_in_one_line(qwen_dir, synth, tmp_path):
-    """No vLLM route for Qwen2.5-VL yet (M-RoPE positions do not travel as prompt embeddings): refused before any
-    engine is built."""
-    from grpo_fixtures import tiny_grpo_config, varied_reward
-
-    from r1video.trainer import VideoGRPOTrainer
-
-    _, model, processor = load_policy(qwen_dir)
-    args = tiny_grpo_config(tmp_path)
-    args.use_vllm = True  # set after construction: TRL's config checks that vLLM is installed
-    with pytest.raises(NotImplementedError, match=r"^use_vllm is not supported for qwen2_5_vl models yet") as error:
-        VideoGRPOTrainer(model, [varied_reward], args, processing_class=processor)
-    assert "\n" not in str(error.value)
-
-
 def test_temporal_contrast_shuffles_temporal_patches_at_no_extra_vision_cost(qwen_dir, synth, tmp_path):
     """The shuffled rollouts see their clip's cached ViT output with its temporal patches (frame pairs) permuted: the
     ViT runs once per distinct clip, as without the option; the merger of the shuffled generation gets the permuted

@@ -69,7 +69,7 @@ class Qwen2_5_VLPolicy(VideoPolicy):
     model_types = ("qwen2_5_vl",)
     processor_class_names = ("Qwen2_5_VLProcessor",)
     model_card_tags = ("qwen2_5_vl",)
-    vllm_route = None  # M-RoPE positions cannot travel as vLLM prompt embeddings; no vLLM route yet
+    vllm_route = "native"  # the clip as multimodal data (r1video.trainer.vllm_native): M-RoPE positions cannot travel as prompt embeddings
 
     # ---- loading ------------------------------------------------------------------------------------------------
 
