@@ -53,10 +53,24 @@ FAMILY_NAMES = {
 
 
 def family_names_used(path: Path) -> list[str]:
-    """`line: what` for every TinyLLaVA-Video name the module at `path` uses."""
+    """`line: what` for every TinyLLaVA-Video name the module at `path` uses.
+
+    `connector` is also a keyword of the interface (`freeze(model, *, vision, connector, language_model)`): a family
+    module reading its own `freeze` argument names nothing of TinyLLaVA-Video's.
+    """
     found = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    freeze_arguments = {
+        id(name)
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef) and function.name == "freeze"
+        for name in ast.walk(function)
+        if isinstance(name, ast.Name) and name.id in {a.arg for a in function.args.kwonlyargs}
+    }
+    for node in ast.walk(tree):
         names = []
+        if id(node) in freeze_arguments:
+            continue
         if isinstance(node, ast.Import):
             names = [("import " + a.name) for a in node.names if a.name.startswith("r1video.model")]
             names = [n for n in names if n != "import r1video.model.templates"]

@@ -169,3 +169,25 @@ def write_damaged_clip(path, damaged_frame: int, count: int = 50, size: int = 25
         f.seek(0)
         f.write(data)
     return str(path)
+
+
+def moving_square_frames(count: int, height: int = 32, width: int = 32) -> np.ndarray:
+    """`(count, height, width, 3)` frames of a white square moving right over a frame-numbered background."""
+    frames = np.zeros((count, height, width, 3), np.uint8)
+    side = max(4, min(height, width) // 4)
+    for i in range(count):
+        frames[i, :, :, 2] = (i * 9) % 256
+        left = (i * 2) % max(1, width - side)
+        frames[i, height // 2 - side // 2 : height // 2 + side // 2, left : left + side] = 255
+    return frames
+
+
+def write_clips_of_lengths(directory, specs=((20, 32, 32), (40, 48, 32), (60, 32, 48)), fps: int = 25) -> list[str]:
+    """H.264 clips of different lengths and sizes, `specs` = `(frames, height, width)` each: sampled at a fixed
+    rate (e.g. `fps=5`) they give different frame counts, so a processor's temporal grid differs between them."""
+    paths = []
+    for i, (count, height, width) in enumerate(specs):
+        path = os.path.join(str(directory), f"clip{i}_{count}f_{height}x{width}.mp4")
+        write_video(path, moving_square_frames(count, height, width), fps=fps, gop=10)
+        paths.append(path)
+    return paths

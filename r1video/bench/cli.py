@@ -26,6 +26,8 @@ ENTRIES = {
 }
 # Run only when named: three full demo runs take about half an hour.
 ON_REQUEST = {"demo-learning": "r1video.bench.demo_learning"}
+# Entries measured for another model family with `--policy NAME` (default: TinyLLaVA-Video, the entries above).
+POLICY_ENTRIES = {("vision-reuse", "qwen2_5_vl"): "r1video.bench.vision_reuse_qwen"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,11 +52,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one repeat: checks that every entry runs")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest for tiny models)")
     parser.add_argument("--clips", metavar="DIR", help=CLIPS_HELP)
+    policies = sorted({policy for _, policy in POLICY_ENTRIES})
+    parser.add_argument(
+        "--policy",
+        choices=policies,
+        help="measure another model family (entries: "
+        f"{', '.join(sorted({entry for entry, _ in POLICY_ENTRIES}))}; default TinyLLaVA-Video)",
+    )
     args = parser.parse_args(argv)
     modules = {**ENTRIES, **ON_REQUEST}
     unknown = [name for name in args.entries if name not in modules]
     if unknown:
         parser.error(f"unknown entries {unknown}; choose from {', '.join(modules)}")
+    if args.policy:
+        entries = args.entries or [entry for entry, policy in POLICY_ENTRIES if policy == args.policy]
+        missing = [name for name in entries if (name, args.policy) not in POLICY_ENTRIES]
+        if missing:
+            parser.error(f"entries {missing} are not measured for --policy {args.policy}")
+        modules = {name: POLICY_ENTRIES[(name, args.policy)] for name in entries}
+        args.entries = entries
     logging.basicConfig(level=logging.WARNING)
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)

@@ -20,9 +20,10 @@ Clips (one decoded clip in the family's own input form, [`Clip`])
     `blank_clip(processor, num_frames, like=None) -> Clip`
         black frames for a row whose clip failed to decode (its rows get no loss); `like`: a clip of the batch whose
         shapes it copies.
-    `collate_clips(clips) -> dict`
+    `collate_clips(clips, *, input_ids=None, processor=None) -> dict`
         the batch tensors that give a forward its clips by the pixel path, one clip per video placeholder group in
-        row order (SFT, eval).
+        row order (SFT, eval); `input_ids` (the padded batch) and `processor` for families whose inputs are per token
+        (Qwen2.5-VL's `mm_token_type_ids`).
 
 Prompts
     `video_token(processor) -> str`
@@ -216,7 +217,7 @@ class VideoPolicy:
         frames = np.zeros((num_frames or 1, 8, 8, 3), dtype=np.uint8)
         return self.clip_from_frames(processor, frames, frame_indices=list(range(len(frames))))
 
-    def collate_clips(self, clips: Sequence[Clip]) -> dict:
+    def collate_clips(self, clips: Sequence[Clip], *, input_ids=None, processor=None) -> dict:
         raise NotImplementedError
 
     # ---- prompts ----

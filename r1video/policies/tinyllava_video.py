@@ -141,7 +141,7 @@ class TinyLlavaVideoPolicy(VideoPolicy):
         pixels = torch.zeros_like(processor.preprocess_frames(np.zeros((frames, 8, 8, 3), dtype=np.uint8)))
         return Clip({_PIXELS: pixels}, frames, list(range(frames)))
 
-    def collate_clips(self, clips: Sequence[Clip]) -> dict:
+    def collate_clips(self, clips: Sequence[Clip], *, input_ids=None, processor=None) -> dict:
         return {_PIXELS: pack([clip.inputs[_PIXELS] for clip in clips])} if clips else {}
 
     # ---- prompts ----

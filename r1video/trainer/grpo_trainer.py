@@ -26,15 +26,17 @@ Only the seams that need video are overridden:
 
 - `_generate_and_score_completions`: decode the batch's distinct clips once (skipping bad ones), run the frozen part
   of the vision path once over them, then let TRL generate, score and compute advantages; add the video keys to its output.
-- `_tokenize_prompts`: render the chat template, expand each placeholder to its clip's token count (the policy's
-  `tokenize_prompts`), and hand the video inputs to generation.
+- `_tokenize_prompts`: render the chat template and expand each placeholder to its clip's token count (the policy's
+  `tokenize_prompts`).
 - `_get_per_token_logps_and_entropies`: TRL's chunked log-prob pass with the video inputs of each chunk (a copy of
   TRL's loop: TRL's version forwards only its fixed image keywords to the model, so no super() call can carry them).
 - `compute_loss` / `_compute_loss`: open the scope on the scored rows (so a subclass that replaces `_compute_loss`, as
   TRL's experimental trainers do, still scores each row with its clip); `_compute_loss` adds the KL clamp.
-- `_generate_single_turn` (with `use_vllm`): sample from vLLM given the spliced prompt embeddings
-  (`r1video.trainer.vllm_rollouts`); vLLM runs only the exported language model. A family whose `vllm_route` is
-  `None` is refused at start-up.
+- `_generate_single_turn`: HF `generate` as TRL runs it, with the rows' video inputs built from the prompt ids padded
+  as generate sees them (a family's inputs may be per token, like Qwen2.5-VL's `mm_token_type_ids`, or not tensors,
+  like `mm_encoder_outputs`, which TRL's path cannot carry); with `use_vllm`, sample from vLLM given the spliced
+  prompt embeddings (`r1video.trainer.vllm_rollouts`); vLLM runs only the exported language model. A family whose
+  `vllm_route` is `None` is refused at start-up.
 - `_save_checkpoint` / `_load_optimizer_and_scheduler`: save TRL's rollout counter and buffer with each checkpoint
   and restore them on resume (`r1video.trainer.rollout_buffer`), so a run resumed inside a generation cycle trains on
   the rollouts the uninterrupted run would.
@@ -154,6 +156,10 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         super().__init__(
             model=model, reward_funcs=reward_funcs, args=trl_args, processing_class=processing_class, **kwargs
         )
+        # A sampled video placeholder would not match the video features: TRL suppresses `config.image_token_id` only,
+        # which is not a family's video token everywhere (Qwen2.5-VL: `<|video_pad|>`).
+        suppressed = {*(self.generation_kwargs.get("suppress_tokens") or []), *policy.video_token_ids(processing_class)}
+        self.generation_kwargs["suppress_tokens"] = self.generation_config.suppress_tokens = sorted(suppressed)
         unwrapped = self.accelerator.unwrap_model(self.model)
         if args.freeze_vision_tower:
             self.policy.freeze(unwrapped, vision=True)
@@ -249,9 +255,11 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         """Function `(clip numbers [rows], input_ids [rows, L] or None) -> model keyword arguments`, over the clips of
         `batch` (the policy's `model_inputs`)."""
         clips = batch_clips(batch)
-        model = self.accelerator.unwrap_model(self.model)
 
-        def video_inputs(index: torch.LongTensor, input_ids: torch.LongTensor | None = None) -> dict:
+        def video_inputs(index: torch.LongTensor, input_ids: torch.LongTensor | None = None, model=None) -> dict:
+            # the model being run: what trains of the vision path (e.g. Qwen's merger) is the reference model's own
+            # in a reference pass
+            model = self.accelerator.unwrap_model(self.model if model is None else model)
             return self.policy.model_inputs(
                 model, input_ids, clips.clips, clips.index(index), clips.encodings, reuse=self.args.reuse_vision
             )
@@ -476,13 +484,12 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
                     f"part in its prompt, a text-only row none. Prompt: {prompts[row]!r}"
                 )
         prompt_ids = policy.tokenize_prompts(processor, texts, batch["video_clip"])
-        return prompt_ids, None, self._video_inputs_fn(batch)(batch["video_index"])
+        # The rows' video inputs are built in `_hf_generate` from the padded ids (vLLM: `build_prompt_embeds`).
+        return prompt_ids, None, {}
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
         if not self.use_vllm:
-            return super()._generate_single_turn(
-                prompt_ids, images, multimodal_fields, num_generations, has_tool_images=has_tool_images
-            )
+            return self._hf_generate(prompt_ids)
         if self.state.global_step != self._last_loaded_step:
             with profiling_context(self, "sync_weights"):
                 self.vllm_generation.sync_weights()
@@ -500,6 +507,50 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
                 dtype=self.vllm_generation.dtype,
             )
         return self.vllm_generation.generate_embeds(prompt_embeds, profiler=profiling_context(self, "vLLM.generate"))
+
+    def _hf_generate(self, prompt_ids: list[list[int]]) -> tuple[list[list[int]], None]:
+        """TRL's HF `generate` path, with the rows' video inputs built from the padded prompt ids.
+
+        A family's inputs may depend on the padding (Qwen2.5-VL's per-token `mm_token_type_ids`) or not be tensors
+        (`mm_encoder_outputs`), which TRL's path (it pads inside and forwards only tensors) cannot carry; so the prompt
+        ids are padded here exactly as TRL pads them (left, `pad_to_multiple_of`) and `generate` runs as TRL runs it.
+        """
+        from trl.models import unwrap_model_for_generation
+        from trl.trainer.utils import pad
+
+        batch = self._scoped_rows(len(prompt_ids))
+        device = self.accelerator.device
+        prompts = [torch.tensor(ids) for ids in prompt_ids]
+        padded = dict(padding_side="left", pad_to_multiple_of=self.pad_to_multiple_of)
+        input_ids = pad(prompts, padding_value=self._tokenizer.pad_token_id, **padded).to(device)
+        attention_mask = pad([torch.ones_like(t) for t in prompts], padding_value=0, **padded).to(device)
+        with (
+            profiling_context(self, "transformers.generate"),
+            unwrap_model_for_generation(
+                self.model_wrapped,
+                self.accelerator,
+                gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                generation_kwargs=self.generation_kwargs,
+                gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
+            ) as unwrapped_model,
+            torch.no_grad(),
+            self._dist.summon_full_params(self.model_wrapped, recurse=False),
+        ):
+            video_inputs = self._video_inputs_fn(batch)(batch["video_index"], input_ids, unwrapped_model)
+            prompt_completion_ids = unwrapped_model.generate(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                **video_inputs,
+                generation_config=self.generation_config,
+            )
+        completion_ids = prompt_completion_ids[:, input_ids.size(1) :]
+        # Everything after the first EOS token is cut (TRL's rule)
+        is_eos = torch.isin(completion_ids, torch.tensor(self.eos_token_ids, device=device))
+        eos_idx = torch.full((is_eos.size(0),), is_eos.size(1), dtype=torch.long, device=device)
+        eos_idx[is_eos.any(dim=1)] = is_eos.int().argmax(dim=1)[is_eos.any(dim=1)]
+        sequence_indices = torch.arange(is_eos.size(1), device=device).expand(is_eos.size(0), -1)
+        completion_mask = sequence_indices <= eos_idx.unsqueeze(1)
+        return [c[m].tolist() for c, m in zip(completion_ids.cpu(), completion_mask.cpu(), strict=True)], None
 
     def _get_per_token_logps_and_entropies(
         self,
@@ -545,7 +596,7 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
             model_inputs = {
                 "input_ids": input_ids[start:end],
                 "attention_mask": attention_mask[start:end],
-                **video_inputs(rows[start:end], input_ids[start:end]),
+                **video_inputs(rows[start:end], input_ids[start:end], model),
             }
             if compute_aux_loss:
                 model_inputs["output_router_logits"] = True

@@ -139,7 +139,7 @@ class VideoSFTCollator:
         batch = self._pad(encoded)
         videos = [clip for clip in clips if clip is not None]
         if videos:
-            batch.update(self.policy.collate_clips(videos))
+            batch.update(self.policy.collate_clips(videos, input_ids=batch["input_ids"], processor=self.processor))
         return batch
 
     def _clip_of(self, path: str) -> Clip | None:
