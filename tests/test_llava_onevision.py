@@ -373,3 +373,43 @@ def test_frames_are_numpy_or_torch(tiny):
     a = POLICY.clip_from_frames(processor, frames)
     b = POLICY.clip_from_frames(processor, torch.from_numpy(np.ascontiguousarray(frames)))
     assert torch.equal(a.inputs["pixel_values_videos"], b.inputs["pixel_values_videos"])
+
+
+def test_the_trap_videos_of_different_lengths_cannot_travel_as_qwens_tuple_or_a_stack(tiny):
+    """Why the seam packs the rows' videos as one `[1, tokens, D]` tensor: `get_video_features` gives one tensor per
+    call and the forward flattens its first two dims, so Qwen's form (a tuple, one entry per video) fails, and clips of
+    4 and 8 frames (17 and 33 tokens) cannot be stacked as `[videos, tokens, D]`."""
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+    model, processor, clips, _ = tiny
+    index = torch.tensor([0, 1])
+    input_ids, mask = batch(processor, clips, index)
+    encodings = POLICY.encode(model, clips)
+    with torch.no_grad(), pytest.raises(AttributeError, match="flatten"):
+        tuple_form = BaseModelOutputWithPooling(pooler_output=(encodings[0], encodings[1]))
+        model(input_ids=input_ids, attention_mask=mask, mm_encoder_outputs={"video": tuple_form})
+    with pytest.raises(RuntimeError, match="stack expects each tensor to be equal size"):
+        torch.stack(encodings[:2])
+    packed = POLICY.model_inputs(model, input_ids, clips, index, encodings, reuse=True)["mm_encoder_outputs"]
+    assert packed["video"].pooler_output.shape == (1, 17 + 33, 64)
+
+
+def test_sft_collator_batch_trains_the_replies_only(tiny, tmp_path):
+    """The SFT collator with LLaVA-OneVision's processor: rows of real clips at a fixed frame count, labels on the
+    replies; the forward takes the collated pixels and gives a finite loss."""
+    from r1video.trainer.sft_collator import VideoSFTCollator
+
+    model, processor, _, folder = tiny
+    (path, *_) = write_clips_of_lengths(tmp_path)
+    reply = "<think> right </think> <answer> B </answer>"
+    rows = [
+        {"video": path, "messages": [*video_prompt("what moves?"), {"role": "assistant", "content": reply}]},
+        {"messages": [*TEXT_ONLY, {"role": "assistant", "content": "hi"}]},
+    ]
+    collated = VideoSFTCollator(processor, num_frames=6)(rows)
+    assert collated["pixel_values_videos"].shape == (1, 6, 3, 32, 32)
+    kept = [processor.tokenizer.decode([t for t in row if t != -100]) for row in collated["labels"].tolist()]
+    assert kept == [reply + "<|im_end|>", "hi<|im_end|>"]
+    with torch.no_grad():
+        loss = model(**collated).loss
+    assert torch.isfinite(loss)
