@@ -28,8 +28,9 @@ from r1video.policies.tinyllava_video import TinyLlavaVideoPolicy
 ROOT = Path(__file__).resolve().parents[1]
 EXEMPT = ("r1video/model/", "r1video/policies/tinyllava_video.py")
 # Names of FAMILY_NAMES that another family's own transformers model also uses, allowed in that family's module only
-# (LLaVA-OneVision's SigLIP encoder is transformers' `LlavaOnevisionModel.vision_tower`).
-OWN_NAMES = {"r1video/policies/llava_onevision.py": {"vision_tower"}}
+# (LLaVA-OneVision's SigLIP encoder is transformers' `LlavaOnevisionModel.vision_tower`, SmolVLM's pixel shuffle +
+# projection `SmolVLMModel.connector`).
+OWN_NAMES = {"r1video/policies/llava_onevision.py": {"vision_tower"}, "r1video/policies/smolvlm.py": {"connector"}}
 FAMILY_NAMES = {
     # model methods and attributes
     "get_video_tower_features",

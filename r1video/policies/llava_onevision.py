@@ -234,7 +234,8 @@ class LlavaOnevisionPolicy(VideoPolicy):
         (every frame resized to the tower's square input; no frame sampling, no timing: positions are 1-D)."""
         frames = np.asarray(frames)
         indices = list(range(len(frames))) if frame_indices is None else [int(i) for i in frame_indices]
-        out = processor.video_processor(videos=[frames], return_tensors="pt")
+        # r1video's reader chose the frames: the processor must not sample again (a checkpoint may turn it on)
+        out = processor.video_processor(videos=[frames], do_sample_frames=False, return_tensors="pt")
         return Clip(inputs={"pixel_values_videos": out["pixel_values_videos"][0]}, num_frames=len(frames),
                     frame_indices=indices)  # fmt: skip
 
