@@ -413,3 +413,25 @@ def test_sft_collator_batch_trains_the_replies_only(tiny, tmp_path):
     with torch.no_grad():
         loss = model(**collated).loss
     assert torch.isfinite(loss)
+
+
+def test_a_checkpoint_loads_back_into_the_training_model_by_name(tmp_path):
+    """Resume: transformers saves LLaVA-OneVision under the llava-hf names (`language_model.model.*`,
+    `vision_tower.*`, ...); the Trainer's `load_state_dict(strict=False)` would match no key (a resume from the initial
+    weights); `load_checkpoint` reads the checkpoint with transformers' own renaming and loads every weight in place."""
+    from safetensors.torch import load_file
+
+    model = POLICY.build_tiny(seed=1)[0]
+    model.save_pretrained(tmp_path / "checkpoint")
+    saved = {name: p.detach().clone() for name, p in model.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    stored = load_file(tmp_path / "checkpoint" / "model.safetensors")
+    assert "image_newline" in stored and any(key.startswith("vision_tower.") for key in stored)  # llava-hf layout
+    assert not set(stored) & set(model.state_dict())  # what `load_state_dict(strict=False)` would load: nothing
+    parameter = model.model.multi_modal_projector.linear_1.weight
+    assert POLICY.load_checkpoint(model, tmp_path / "checkpoint")
+    assert model.model.multi_modal_projector.linear_1.weight is parameter  # in place: the optimizer still points at it
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, saved[name]), name

@@ -319,6 +319,40 @@ class LlavaOnevisionPolicy(VideoPolicy):
         """The SigLIP tower: its forward hook sees `(pixel_values [frames, C, S, S],)` per call."""
         return _tower(_ov_model(model))
 
+    # ---- checkpoints ----------------------------------------------------------------------------------------------
+
+    def load_checkpoint(self, model, checkpoint_dir) -> bool:
+        """Load a checkpoint's weights into `model` in place (resume). transformers saves LLaVA-OneVision under the
+        llava-hf checkpoints' names (`language_model.model.*`, `vision_tower.*`, `multi_modal_projector.*`,
+        `image_newline`), not the module's (`model.language_model.*`, ...), and its Trainer loads with
+        `strict=False`, which would match no key and resume from the initial weights. The checkpoint is read back by
+        `from_pretrained` (transformers' own renaming rules) and copied into `model`'s parameters.
+
+        Returns:
+            `False` for a model that is not a plain `LlavaOnevisionForConditionalGeneration` (a PEFT wrapper keeps
+            transformers' path).
+
+        Raises:
+            ValueError: the checkpoint lacks some of the model's weights.
+        """
+        from transformers import LlavaOnevisionForConditionalGeneration
+
+        if type(model) is not LlavaOnevisionForConditionalGeneration:
+            return False
+        saved, info = LlavaOnevisionForConditionalGeneration.from_pretrained(
+            str(checkpoint_dir), dtype=model.dtype, output_loading_info=True
+        )
+        tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
+        missing = set(info["missing_keys"]) - tied
+        if missing or info["unexpected_keys"]:
+            raise ValueError(
+                f"{checkpoint_dir} does not match the model: missing {sorted(missing)[:5]}, "
+                f"unexpected {sorted(info['unexpected_keys'])[:5]}"
+            )
+        with torch.no_grad():
+            model.load_state_dict(saved.state_dict(), strict=True)
+        return True
+
     # ---- vision once ----------------------------------------------------------------------------------------------
 
     @staticmethod
