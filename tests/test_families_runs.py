@@ -73,7 +73,6 @@ def test_coldstart_then_grpo_through_the_recipes(model_dir, synth, tmp_path):
     assert any("rewards/tinyllava_r1_reward/mean" in entry for entry in history)
 
 
-@pytest.mark.slow  # ~40 s a family: two GRPO runs
 def test_grpo_resumes_exactly_from_a_checkpoint(model_dir, synth, tmp_path):
     """A run resumed from its step-1 checkpoint ends with the weights of the run that was not interrupted (for
     LLaVA-OneVision this needs its `load_checkpoint`: the checkpoint's llava-hf key names match no parameter)."""
