@@ -133,3 +133,35 @@ def test_infer_and_data_validate(model_dir, synth, tmp_path, capsys):
     out = capsys.readouterr()
     assert PROMPTS[policy.name] + "Which way does the square move?\nOptions:\nA. left\nB. right" in out.out
     assert data_cli.main(["validate", synth.grpo_train, "--video-root", synth.root, "--model", model_dir]) == 0
+
+
+def test_temporal_contrast_shuffles_frames_at_no_extra_vision_cost(model_dir, synth, tmp_path):
+    """The shuffled rollouts see their clip's cached encoder output with its frames permuted: the encoder runs once
+    per distinct clip, as without the option, and the temporal reward is logged."""
+    from grpo_fixtures import tiny_grpo_config
+
+    from r1video.data.loaders import load_grpo_dataset
+    from r1video.model.templates import QUESTION_TEMPLATES
+    from r1video.trainer import VideoGRPOTrainer
+    from rewards import SafeReward, get_reward_funcs
+
+    policy, model, processor = load_policy(model_dir)
+    rows = load_grpo_dataset(synth.grpo_train, synth.root, question_template=QUESTION_TEMPLATES["r1"])
+    args = tiny_grpo_config(tmp_path, beta=0.01, temporal_contrast=True, num_frames=4)
+    trainer = VideoGRPOTrainer(model, [SafeReward(f) for f in get_reward_funcs(["tinyllava_r1"])], args,
+                               processing_class=processor, train_dataset=rows)  # fmt: skip
+    frames = []
+
+    def count(module, args, kwargs, output):
+        frames.append((kwargs["pixel_values"] if "pixel_values" in kwargs else args[0]).shape[0])
+
+    handle = policy.vision_module(trainer.model).register_forward_hook(count, with_kwargs=True)
+    try:
+        trainer.train()
+    finally:
+        handle.remove()
+    assert frames == [2 * 4]  # 2 distinct clips (4 rows, groups of 2) of 4 frames, once, shuffled rollouts included
+    logged = trainer.state.log_history[0]
+    assert "rewards/temporal/mean" in logged and "temporal/shuffled_accuracy" in logged
+    orders = {order for order in trainer._logs["extra"]["temporal_permutation"] if order}
+    assert orders and all(len(order.split()) == 4 for order in orders)  # frames are the unit
