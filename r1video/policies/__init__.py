@@ -4,7 +4,7 @@ Importing this package registers the built-in families; `policy_for(model)` and 
 its config's `model_type`.
 """
 
-from r1video.policies import qwen2_5_vl, tinyllava_video  # noqa: F401  (registers the built-in families)
+from r1video.policies import qwen2_5_vl, qwen3_5, qwen3_vl, tinyllava_video  # noqa: F401  (registers the built-in families)
 from r1video.policies.base import IGNORE_INDEX, Clip, VideoPolicy
 from r1video.policies.registry import (
     UnknownFamilyError,
