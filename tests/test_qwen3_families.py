@@ -16,7 +16,7 @@ from video_fixtures import moving_square_frames, write_clips_of_lengths
 from r1video.policies import policy_for
 from r1video.policies.qwen3_5 import Qwen3_5Policy
 from r1video.policies.qwen3_vl import Qwen3VLPolicy
-from r1video.policies.qwen3_vl_tiny import FAMILIES, load_chat_template
+from r1video.policies.qwen3_vl_tiny import FAMILIES, load_family_chat_template
 
 POLICIES = {"qwen3_vl": Qwen3VLPolicy(), "qwen3_5": Qwen3_5Policy()}
 QUESTIONS = ["what moves left?", "how many squares", "which colour is the square"]
@@ -99,7 +99,7 @@ def test_tiny_model_reloads_offline_with_the_real_processor(tiny):
     reloaded, _ = policy.load(str(folder / "model"))
     assert type(processor) is Qwen3VLProcessor and type(processor.video_processor) is Qwen3VLVideoProcessor
     assert not processor.video_processor.do_sample_frames  # r1video samples the frames
-    assert processor.tokenizer.chat_template == load_chat_template(policy.name)
+    assert processor.tokenizer.chat_template == load_family_chat_template(policy.name)
     assert type(reloaded).__name__ == FAMILIES[policy.name][1].__name__
     for (name, p), (_, q) in zip(model.state_dict().items(), reloaded.state_dict().items(), strict=True):
         assert torch.equal(p, q), name

@@ -111,7 +111,9 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
         count = len(frames)
         indices = list(range(count)) if frame_indices is None else [int(i) for i in frame_indices]
         if fps is None:
-            metadata = VideoMetadata(total_num_frames=count, fps=DEFAULT_SAMPLED_FPS, frames_indices=list(range(count)))
+            metadata = VideoMetadata(
+                total_num_frames=count, fps=DEFAULT_SAMPLED_FPS, frames_indices=list(range(count))
+            )
         else:
             total = num_total_frames if num_total_frames is not None else max(indices) + 1
             metadata = VideoMetadata(total_num_frames=total, fps=float(fps), frames_indices=indices)
@@ -272,10 +274,10 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
 
     @staticmethod
     def _parts(visual):
-        vit, connector = [], []
+        vit, mergers = [], []
         for name, p in visual.named_parameters():
-            (connector if name.startswith(CONNECTOR_PREFIXES) else vit).append(p)
-        return vit, connector
+            (mergers if name.startswith(CONNECTOR_PREFIXES) else vit).append(p)
+        return vit, mergers
 
     def freeze(self, model, *, vision: bool = True, connector: bool = False, language_model: bool = False) -> None:
         """Freeze the named parts (a part set `False` is left as it is): `vision` the ViT, `connector` the patch

@@ -51,8 +51,12 @@ TEXT_DEFAULTS = {
         num_key_value_heads=2,
         head_dim=16,
         max_position_embeddings=4096,
-        rope_parameters={"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [2, 3, 3],
-                         "mrope_interleaved": True},  # fmt: skip
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": 5000000.0,
+            "mrope_section": [2, 3, 3],
+            "mrope_interleaved": True,
+        },  # fmt: skip
     ),
     "qwen3_5": dict(
         hidden_size=64,
@@ -68,8 +72,13 @@ TEXT_DEFAULTS = {
         linear_value_head_dim=16,
         linear_conv_kernel_dim=4,
         max_position_embeddings=4096,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000000.0, "partial_rotary_factor": 0.5,
-                         "mrope_section": [3, 3, 2], "mrope_interleaved": True},  # fmt: skip
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": 10000000.0,
+            "partial_rotary_factor": 0.5,
+            "mrope_section": [3, 3, 2],
+            "mrope_interleaved": True,
+        },  # fmt: skip
     ),
 }
 VISION_DEFAULTS = dict(
@@ -88,12 +97,12 @@ MIN_PIXELS = 16 * 16 * 2
 MAX_PIXELS = 48 * 48 * 16
 
 
-def load_chat_template(family: str) -> str:
+def load_family_chat_template(family: str) -> str:
     """The family's released chat template."""
     return resources.files("r1video.policies").joinpath("chat_templates", FAMILIES[family][2]).read_text()
 
 
-def tiny_config(family: str, tokenizer, **overrides):
+def tiny_qwen3_config(family: str, tokenizer, **overrides):
     """A tiny config of `family` (`qwen3_vl` or `qwen3_5`) whose token ids are `tokenizer`'s. `text_*` / `vision_*`
     keys set fields of the sub-configs; other keys top-level fields."""
     text, vision = dict(TEXT_DEFAULTS[family]), dict(VISION_DEFAULTS)
@@ -141,8 +150,8 @@ def build_tiny_qwen3(family: str, output_dir: str | os.PathLike | None = None, s
         `(model, processor)`; the model is in eval mode, float32, on CPU.
     """
     tokenizer = build_tiny_qwen_tokenizer()
-    tokenizer.chat_template = load_chat_template(family)
-    config = tiny_config(family, tokenizer, **config_overrides)
+    tokenizer.chat_template = load_family_chat_template(family)
+    config = tiny_qwen3_config(family, tokenizer, **config_overrides)
     torch.manual_seed(seed)
     model = FAMILIES[family][1](config).eval()
     generation = model.generation_config
