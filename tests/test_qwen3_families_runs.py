@@ -156,3 +156,82 @@ def test_temporal_contrast_keeps_the_timeline_and_encodes_once(family_dir, synth
     assert shuffled == plain  # the same text: the timestamps stay in place
     shuffled_clips = [clip for _, clip in prompts[1]]
     assert all(clip.frame_indices != sorted(clip.frame_indices) for clip in shuffled_clips if clip is not None)
+
+
+def test_eval_infer_and_data_validate(family_dir, synth, tmp_path_factory, tmp_path, capsys):
+    """`r1video eval` on the four benchmarks, `infer` and `data validate --model` with the family's tiny model: the
+    prompts are the family's chat template with the video before the text (Qwen3.5: ending in its empty think block)."""
+    from eval_fixtures import MAKERS, MVBENCH_TASKS, write_clip
+
+    from r1video.data import cli as data_cli
+    from r1video.eval import cli as eval_cli
+    from r1video.eval import infer as infer_cli
+
+    family, model_dir = family_dir
+    root = tmp_path_factory.mktemp("benchmarks")
+    for name, make in MAKERS.items():
+        data_dir, out = make(root / name), tmp_path / name
+        argv = ["--benchmark", name, "--data-dir", data_dir, "--model", model_dir, "--output-dir", str(out),
+                "--max-new-tokens", "3", "--frames", "4", "--batch-size", "2", "--no-progress"]  # fmt: skip
+        if name == "mvbench":
+            argv += ["--tasks", ",".join(MVBENCH_TASKS), "--prompt", "option"]
+        assert eval_cli.main(argv) == 0, name
+        records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+        assert records and all(len(r["frame_indices"]) == 4 for r in records)
+    video = write_clip(str(tmp_path / "clip.mp4"))
+    argv = ["--model", model_dir, "--video", video, "--question", "Which way does the square move?", "--options",
+            "left", "right", "--frames", "4", "--max-new-tokens", "4", "--show-prompt"]  # fmt: skip
+    capsys.readouterr()
+    assert infer_cli.main(argv) == 0
+    shown = capsys.readouterr().out
+    assert "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>Which way does the square move?" in shown
+    generation_prompt = "<|im_start|>assistant\n" + ("<think>\n\n</think>\n\n" if family == "qwen3_5" else "")
+    assert generation_prompt in shown
+    assert data_cli.main(["validate", synth.grpo_train, "--video-root", synth.root, "--model", model_dir]) == 0
+
+
+@pytest.mark.slow  # ~110 s a family on 2 shared cores: three subprocess runs
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_sigkill_inside_a_generation_cycle_then_resume_ends_with_the_same_weights(family, tmp_path):
+    """Killed once checkpoint-3 is written, under num_iterations 2 (step 4 trains on rollouts buffered at step 3, with
+    their clips, timestamps and cached ViT outputs): the resumed run ends with the uninterrupted run's weights."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from smoke_runs import SMOKE_ENV
+
+    from r1video.trainer.checkpoints import incomplete_reason
+
+    for command in (
+        [sys.executable, "-m", "r1video.policies.qwen3_vl_tiny", "--family", family, "--out", "runs/tiny"],
+        [sys.executable, "-m", "r1video", "data", "synth", "--out", "runs/synth", "--n", "16", "--n-test", "4"],
+    ):
+        subprocess.run(command, cwd=tmp_path, env=SMOKE_ENV, check=True, capture_output=True, timeout=300)
+
+    def train(output_dir, *extra):
+        return [sys.executable, "-m", "r1video.grpo", "--config", str(RECIPES / "tiny/qwen_grpo_smoke.yaml"),
+                "--model_name_or_path", "runs/tiny", "--output_dir", output_dir, "--max_steps", "6",
+                "--save_strategy", "steps", "--save_steps", "1", "--num_iterations", "2", "--logging_steps", "1",
+                *extra]  # fmt: skip
+
+    run = dict(cwd=tmp_path, env=SMOKE_ENV, timeout=600)
+    subprocess.run(train("runs/straight"), check=True, capture_output=True, **run)
+    victim = subprocess.Popen(train("runs/killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              cwd=tmp_path, env=SMOKE_ENV)  # fmt: skip
+    checkpoint = tmp_path / "runs/killed/checkpoint-3"
+    deadline = time.time() + 300
+    while incomplete_reason(checkpoint) is not None and victim.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    resumed = subprocess.run(train("runs/killed", "--resume_from_checkpoint", "true"), capture_output=True,
+                             text=True, **run)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    straight, after_kill = weights(tmp_path / "runs/straight"), weights(tmp_path / "runs/killed")
+    assert straight.keys() == after_kill.keys()
+    for name, tensor in straight.items():
+        assert torch.equal(tensor, after_kill[name]), name
+    first = weights(tmp_path / "runs/straight/checkpoint-2")
+    assert any(not torch.equal(first[k], straight[k]) for k in straight), "training did not change the weights"

@@ -163,3 +163,24 @@ def build_tiny_qwen3(family: str, output_dir: str | os.PathLike | None = None, s
         model.save_pretrained(output_dir)
         processor.save_pretrained(output_dir)
     return model, processor
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m r1video.policies.qwen3_vl_tiny --family qwen3_vl --out DIR`: save a random tiny Qwen3-VL or Qwen3.5
+    (smoke runs with `recipes/tiny/qwen_*_smoke.yaml --model_name_or_path DIR`, tests)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m r1video.policies.qwen3_vl_tiny", description=main.__doc__)
+    parser.add_argument("--family", choices=sorted(FAMILIES), default="qwen3_vl")
+    parser.add_argument("--out", default=None, help="directory to save the model (default: runs/tiny-<family>)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    out = args.out or f"runs/tiny-{args.family.replace('_', '-')}"
+    model, _ = build_tiny_qwen3(args.family, out, seed=args.seed)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"built a {params / 1e3:.0f}k-parameter {args.family} in {out}")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
