@@ -146,6 +146,26 @@ def test_prompt_ids_and_pixels_equal_the_processors_own_call(tiny):
             assert (logits - expected).abs().max().item() <= 1e-6
 
 
+def test_the_processors_own_frame_sampling_never_drops_r1videos_frames(tiny):
+    """The released processors sample frames themselves (`do_sample_frames=True`, 2 fps, at least 4 frames): given
+    r1video's 12 frames of a 25 fps clip (2.4 s) it would keep 4. `clip_from_frames` turns that off per call, so every
+    frame r1video sampled reaches the model, stamped with its real time."""
+    policy, _, processor, _, _ = tiny
+    video = processor.video_processor
+    frames = moving_square_frames(12, 32, 32)
+    indices = [5 * i for i in range(12)]
+    as_a_video = VideoMetadata(total_num_frames=12, fps=5.0)  # the 12 frames as the processor sees them
+    video.do_sample_frames = True  # the Hub default
+    try:
+        own = video(videos=[frames], video_metadata=[as_a_video], return_metadata=True, return_tensors="pt")
+        clip = policy.clip_from_frames(processor, frames, fps=25, frame_indices=indices, num_total_frames=60)
+    finally:
+        video.do_sample_frames = False
+    assert own["video_grid_thw"][0, 0].item() == 2  # the processor's own sampling: 4 of the 12 frames
+    assert clip.inputs["video_grid_thw"][0, 0].item() == 6  # all 12
+    assert clip.inputs["video_timestamps"].tolist() == pytest.approx([(10 * u + 2.5) / 25 for u in range(6)])
+
+
 # ---- vision once, exact -------------------------------------------------------------------------------------------
 
 
