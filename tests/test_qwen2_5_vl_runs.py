@@ -174,6 +174,30 @@ def test_eval_runs_the_four_benchmarks_with_qwens_chat_template(qwen_dir, tmp_pa
             assert text.endswith("<|im_end|>\n<|im_start|>assistant\n") and instruction in text, text
 
 
+def test_eval_clips_keep_their_timing(qwen_dir, tmp_path_factory, tmp_path):
+    """The eval runner gives the model each clip with its real timing: 4 uniform frames of a 24-frame 8 fps clip are
+    sampled at 4/24 * 8 fps, so a temporal patch spans 1.5 s (without the source fps they were taken as 2 fps: 1.0 s);
+    in bf16 the seconds keep their fp32 value (the pixels alone take the model's dtype)."""
+    from r1video.eval import EvalConfig, run_evaluation
+
+    policy, model, processor = load_policy(qwen_dir)
+    copy = MAKERS["videomme"](tmp_path_factory.mktemp("videomme"))
+    seen = []
+    hook = model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs.get("second_per_grid_ts")), with_kwargs=True
+    )
+    try:
+        config = EvalConfig("videomme", copy, "tiny", output_dir=str(tmp_path / "out"), num_frames=4,
+                            max_new_tokens=1, limit=1)  # fmt: skip
+        run_evaluation(config, model.to(torch.bfloat16), processor, policy=policy, progress=False)
+    finally:
+        hook.remove()
+        model.float()
+    timings = [t for t in seen if t is not None]
+    assert timings and all(t.dtype == torch.float32 for t in timings)
+    assert torch.cat(timings).tolist() == pytest.approx([1.5] * sum(len(t) for t in timings))
+
+
 def test_infer_and_data_validate_with_a_qwen_model(qwen_dir, synth, tmp_path, capsys):
     video = write_clip(str(tmp_path / "clip.mp4"))
     argv = ["--model", qwen_dir, "--video", video, "--question", "Which way does the square move?", "--options",

@@ -13,6 +13,7 @@ _MODULES = {
     "Benchmark": "r1video.eval.benchmarks",
     "get_benchmark": "r1video.eval.benchmarks",
     "load_sample_frames": "r1video.eval.frames",
+    "load_sample_video": "r1video.eval.frames",
     "segment_centre_indices": "r1video.eval.frames",
     "PredictionLog": "r1video.eval.predictions",
     "build_prompt": "r1video.eval.prompts",

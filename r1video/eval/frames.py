@@ -18,6 +18,7 @@ Readers (seed-facts §3 and §9):
 
 import glob
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from r1video.data.frame_folder import read_frame_files
 from r1video.data.video import VideoDecodeError, fps_frame_count, load_video_frames
 from r1video.eval.samples import FRAME_DIR, SEGMENTS, UNIFORM, EvalSample
 
-__all__ = ["FRAME_DIR_FPS", "load_sample_frames", "segment_centre_indices"]
+__all__ = ["FRAME_DIR_FPS", "SampleFrames", "load_sample_frames", "load_sample_video", "segment_centre_indices"]
 
 FRAME_DIR_FPS = 3.0  # MVBench's tvqa frame folders (frames_fps3_hq)
 _UNBOUNDED = (-100000.0, 100000.0)  # the original's stand-in for "no bound"
@@ -51,19 +52,25 @@ def segment_centre_indices(
     return [int(start_idx + segment / 2 + np.round(segment * i)) for i in range(num_frames)]
 
 
-def load_sample_frames(
+class SampleFrames(NamedTuple):
+    """A sample's frames: uint8 `[N, H, W, 3]` RGB `frames`, the source frame `indices` used, and the source's frame
+    rate `fps` (what families that time their frames, like Qwen2.5-VL, need)."""
+
+    frames: np.ndarray
+    indices: list[int]
+    fps: float
+
+
+def load_sample_video(
     sample: EvalSample, num_frames: int | None = 16, fps: float | None = None, max_frames: int | None = None
-) -> tuple[np.ndarray, list[int]]:
-    """Read a sample's frames.
+) -> SampleFrames:
+    """Read a sample's frames, with their indices and the source's frame rate.
 
     Args:
         sample: The sample; its `reader` picks the method (see the module docstring).
         num_frames: Frames per video (ignored when `fps` is set).
         fps: Sample this many frames per second of video instead.
-        max_frames: Cap on the frame count in `fps` mode.
-
-    Returns:
-        `(frames, indices)`: uint8 `[N, H, W, 3]` RGB frames and the frame indices used.
+        max_frames: Cap in `fps` mode.
 
     Raises:
         VideoDecodeError: The video (or a frame file) is missing, corrupt or truncated.
@@ -73,19 +80,32 @@ def load_sample_frames(
             result = load_video_frames(sample.video, fps=fps, max_frames=max_frames)
         else:
             result = load_video_frames(sample.video, num_frames=num_frames)
-        return result.frames, result.indices
+        return SampleFrames(result.frames, result.indices, result.fps)
     if sample.reader == SEGMENTS:
-        return _load_segments(sample.video, sample.bound, num_frames, fps, max_frames)
+        return SampleFrames(*_load_segments(sample.video, sample.bound, num_frames, fps, max_frames))
     if sample.reader == FRAME_DIR:
-        return _load_frame_dir(sample.video, sample.bound, num_frames, fps, max_frames)
+        frames, indices = _load_frame_dir(sample.video, sample.bound, num_frames, fps, max_frames)
+        return SampleFrames(frames, indices, float(FRAME_DIR_FPS))
     raise ValueError(f"unknown frame reader {sample.reader!r}")
+
+
+def load_sample_frames(
+    sample: EvalSample, num_frames: int | None = 16, fps: float | None = None, max_frames: int | None = None
+) -> tuple[np.ndarray, list[int]]:
+    """`(frames, indices)` of [`load_sample_video`]: uint8 `[N, H, W, 3]` RGB frames and the frame indices used.
+
+    Raises:
+        VideoDecodeError: The video (or a frame file) is missing, corrupt or truncated.
+    """
+    video = load_sample_video(sample, num_frames, fps, max_frames)
+    return video.frames, video.indices
 
 
 def _count(duration: float, num_frames, fps, max_frames) -> int:
     return fps_frame_count(duration, fps, max_frames) if fps is not None else num_frames
 
 
-def _load_segments(path, bound, num_frames, fps, max_frames) -> tuple[np.ndarray, list[int]]:
+def _load_segments(path, bound, num_frames, fps, max_frames) -> tuple[np.ndarray, list[int], float]:
     # load_video_frames only samples uniformly, so this reuses its timestamp index and seeking decoder directly.
     # TODO(data owner): an `indices=` argument on load_video_frames would let this use the public function.
     if not os.path.isfile(path):
@@ -100,13 +120,13 @@ def _load_segments(path, bound, num_frames, fps, max_frames) -> tuple[np.ndarray
             total = len(index.pts)
             stream_fps = video_io._stream_fps(stream, index, total)
             indices = _segment_indices(total, stream_fps, bound, num_frames, fps, max_frames)
-            return video_io._decode_at(container, stream, path, index, indices), indices
+            return video_io._decode_at(container, stream, path, index, indices), indices, stream_fps
     finally:
         container.close()
     # No timestamps (a raw stream): decode every frame once, then pick.
     every = load_video_frames(path)
     indices = _segment_indices(every.num_total_frames, every.fps, bound, num_frames, fps, max_frames)
-    return every.frames[indices], indices
+    return every.frames[indices], indices, every.fps
 
 
 def _segment_indices(total: int, stream_fps: float, bound, num_frames, fps, max_frames) -> list[int]:

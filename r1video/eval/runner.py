@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from r1video.data.paths import public_name, public_path
 from r1video.data.video import VideoDecodeError
 from r1video.eval.benchmarks import Benchmark, get_benchmark
-from r1video.eval.frames import load_sample_frames
+from r1video.eval.frames import load_sample_video
 from r1video.eval.predictions import PredictionLog
 from r1video.eval.prompts import build_prompt
 from r1video.eval.report import markdown_table, results_payload, write_results
@@ -326,7 +326,10 @@ def generate_batch(
     batch = {"input_ids": input_ids, "attention_mask": attention_mask}
     for key, value in video_inputs.items():
         if torch.is_tensor(value):
-            value = value.to(device, dtype) if value.is_floating_point() else value.to(device)
+            # pixels in the model's dtype; other floating inputs (Qwen2.5-VL's seconds per temporal patch, which
+            # space the positions) keep their precision
+            pixels = value.is_floating_point() and key.startswith("pixel_values")
+            value = value.to(device, dtype) if pixels else value.to(device)
         batch[key] = value
     with torch.inference_mode():
         output = model.generate(**batch, **gen_kwargs, streamer=streamer)
@@ -349,8 +352,10 @@ def _generate_all(samples, benchmark, config, model, processor, log, progress, o
             ready, records = [], {}
             for sample in batch:
                 try:
-                    frames, indices = load_sample_frames(sample, config.num_frames, config.fps, config.max_frames)
-                    ready.append((sample, frames, indices))
+                    video = load_sample_video(sample, config.num_frames, config.fps, config.max_frames)
+                    # the clip with its timing (families like Qwen2.5-VL space frames by real time)
+                    clip = policy.clip_from_frames(processor, video.frames, fps=video.fps, frame_indices=video.indices)
+                    ready.append((sample, clip, video.indices))
                 except VideoDecodeError as exc:
                     logger.warning("skipping %s (counted wrong): %s", sample.id, exc)
                     records[sample.id] = _record(sample, roots, "", None, VIDEO_ERROR, [], error=str(exc))

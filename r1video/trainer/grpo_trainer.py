@@ -158,7 +158,10 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
         )
         # A sampled video placeholder would not match the video features: TRL suppresses `config.image_token_id` only,
         # which is not a family's video token everywhere (Qwen2.5-VL: `<|video_pad|>`).
-        suppressed = {*(self.generation_kwargs.get("suppress_tokens") or []), *policy.video_token_ids(processing_class)}
+        suppressed = {
+            *(self.generation_kwargs.get("suppress_tokens") or []),
+            *policy.video_token_ids(processing_class),
+        }
         self.generation_kwargs["suppress_tokens"] = self.generation_config.suppress_tokens = sorted(suppressed)
         unwrapped = self.accelerator.unwrap_model(self.model)
         if args.freeze_vision_tower:
