@@ -166,6 +166,24 @@ def test_the_processors_own_frame_sampling_never_drops_r1videos_frames(tiny):
     assert clip.inputs["video_timestamps"].tolist() == pytest.approx([(10 * u + 2.5) / 25 for u in range(6)])
 
 
+def test_a_one_frame_clip_and_a_blank_clip(tiny):
+    """The processor refuses fewer frames than a temporal patch (`t:1 must be larger than temporal_factor:2`); a
+    one-frame clip repeats its frame, as the processor does for an odd count. A blank clip keeps the timestamps of the
+    clip it stands in for."""
+    policy, model, processor, clips, _ = tiny
+    frame = moving_square_frames(1, 32, 32)
+    clip = policy.clip_from_frames(processor, frame, fps=25, frame_indices=[10], num_total_frames=20)
+    twice = policy.clip_from_frames(processor, np.concatenate([frame, frame]), fps=25, frame_indices=[10, 10],
+                                    num_total_frames=20)  # fmt: skip
+    assert clip.num_frames == 1 and clip.inputs["video_grid_thw"].tolist() == [[1, 4, 4]]
+    assert torch.equal(clip.inputs["pixel_values_videos"], twice.inputs["pixel_values_videos"])
+    assert clip.inputs["video_timestamps"].tolist() == pytest.approx([0.4])
+    blank = policy.blank_clip(processor, None, like=clips[1])
+    assert torch.equal(blank.inputs["video_timestamps"], clips[1].inputs["video_timestamps"])
+    assert not blank.inputs["pixel_values_videos"].any()
+    assert policy.blank_clip(processor, 1).inputs["video_grid_thw"][0, 0].item() == 1
+
+
 # ---- vision once, exact -------------------------------------------------------------------------------------------
 
 

@@ -110,15 +110,20 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
         frames = np.asarray(frames)
         count = len(frames)
         indices = list(range(count)) if frame_indices is None else [int(i) for i in frame_indices]
+        source = indices if fps is not None else list(range(count))
+        video = processor.video_processor
+        if count < video.temporal_patch_size:
+            # the processor refuses fewer frames than a temporal patch (its resize needs t >= 2); repeat the last,
+            # as it does itself for an odd count
+            pad = video.temporal_patch_size - count
+            frames = np.concatenate([frames, np.repeat(frames[-1:], pad, axis=0)])
+            source = source + source[-1:] * pad
         if fps is None:
-            metadata = VideoMetadata(
-                total_num_frames=count, fps=DEFAULT_SAMPLED_FPS, frames_indices=list(range(count))
-            )
+            metadata = VideoMetadata(total_num_frames=count, fps=DEFAULT_SAMPLED_FPS, frames_indices=source)
         else:
             total = num_total_frames if num_total_frames is not None else max(indices) + 1
-            metadata = VideoMetadata(total_num_frames=total, fps=float(fps), frames_indices=indices)
+            metadata = VideoMetadata(total_num_frames=total, fps=float(fps), frames_indices=source)
         metadata.height, metadata.width = frames.shape[1:3]
-        video = processor.video_processor
         out = video(videos=[frames], video_metadata=[metadata], do_sample_frames=False, return_metadata=True,
                     return_tensors="pt")  # fmt: skip
         used = out["video_metadata"][0]
@@ -129,6 +134,14 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
             TIMESTAMPS: torch.tensor(timestamps, dtype=torch.float64),
         }
         return Clip(inputs=inputs, num_frames=count, frame_indices=indices)
+
+    def blank_clip(self, processor, num_frames: int | None, like: Clip | None = None) -> Clip:
+        """Black frames shaped as `like` (its timestamps kept, so its prompt reads as the clip it stands in for), or
+        `num_frames` black 8×8 frames."""
+        clip = super().blank_clip(processor, num_frames, like)
+        if like is not None:
+            clip.inputs[TIMESTAMPS] = like.inputs[TIMESTAMPS].clone()
+        return clip
 
     @staticmethod
     def _stack(clips: list) -> dict:
