@@ -338,6 +338,15 @@ def test_sft_labels_keep_only_the_reply_and_its_end_token(tiny):
     assert ids.count(processor.video_token_id) == int(clips[1].inputs["video_grid_thw"].prod()) // 4
 
 
+def test_qwen3_5_sft_refuses_a_conversation_whose_earlier_replies_its_template_rewrites(tiny):
+    policy, _, processor, _, _ = tiny
+    if policy.name != "qwen3_5":
+        pytest.skip("Qwen3-VL's template renders every turn as a prefix")
+    turns = [*video_prompt("what?"), {"role": "assistant", "content": "A"}, *TEXT_ONLY]
+    with pytest.raises(ValueError, match=r"^qwen3_5 SFT needs a conversation ending with its only assistant turn"):
+        policy.tokenize_conversation(processor, [*turns, {"role": "assistant", "content": "B"}], None)
+
+
 def test_sft_batch_gets_the_positions_of_the_pixel_path(tiny):
     policy, model, processor, clips, _ = tiny
     index = torch.tensor([1, -1, 0])
