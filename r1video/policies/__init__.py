@@ -4,7 +4,14 @@ Importing this package registers the built-in families; `policy_for(model)` and 
 its config's `model_type`.
 """
 
-from r1video.policies import llava_onevision, qwen2_5_vl, smolvlm, tinyllava_video  # noqa: F401  (registers the built-in families)
+from r1video.policies import (  # noqa: F401  (registers the built-in families)
+    llava_onevision,
+    qwen2_5_vl,
+    qwen3_5,
+    qwen3_vl,
+    smolvlm,
+    tinyllava_video,
+)
 from r1video.policies.base import IGNORE_INDEX, Clip, VideoPolicy
 from r1video.policies.registry import (
     UnknownFamilyError,
