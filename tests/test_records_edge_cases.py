@@ -128,3 +128,35 @@ def test_training_names_the_record_whose_prompt_is_too_long(root, model_dir, sta
     with pytest.raises(ValueError, match=rf"long\.jsonl?:{line} \(id 'long-one'\): \d+") as caught:
         entry.main(argv)
     assert "maximum of 4096 tokens" in str(caught.value)
+
+
+@pytest.mark.parametrize("layout", ["json_list", "jsonl"])
+def test_a_utf16_file_as_windows_powershell_writes_it_is_read(root, layout, capsys):
+    records = [grpo("a.mp4", note="café"), grpo("b.mp4")]
+    text = json.dumps(records, indent=2) if layout == "json_list" else "".join(json.dumps(r) + "\n" for r in records)
+    path = root / f"utf16_{layout}.json"
+    path.write_bytes(text.encode("utf-16"))  # with its byte-order mark, as `>` in PowerShell 5 writes
+    report = validate_file(path, root)
+    assert report.ok, report.issues
+    assert load_grpo_dataset(path, root)["note"] == ["café", None]
+    assert main(["validate", str(path), "--video-root", str(root)]) == 0
+
+
+def test_bytes_that_are_not_utf8_are_named_by_file_and_line(root):
+    path = root / "latin1.jsonl"
+    lines = [json.dumps(grpo("a.mp4")).encode(), json.dumps(grpo("b.mp4", note="café"), ensure_ascii=False).encode()]
+    path.write_bytes(lines[0] + b"\n" + lines[1].replace("é".encode(), b"\xe9") + b"\n")  # a Latin-1 é on line 2
+    report = validate_file(path, root)
+    assert [(issue.line, issue.code) for issue in report.issues] == [(2, "invalid_json")]
+    assert "not UTF-8 text: byte 0xe9" in report.issues[0].message
+    with pytest.raises(ValueError, match=rf"^{path}:2: not UTF-8 text: byte 0xe9 at column \d+"):
+        load_grpo_dataset(path, root)
+
+
+def test_a_prediction_line_that_is_not_utf8_is_named_by_file_and_line(tmp_path):
+    from r1video.eval.predictions import PredictionLog
+
+    path = tmp_path / "predictions.jsonl"
+    path.write_bytes(b'{"id": "q1", "completion": "A"}\n{"id": "q2", "completion": "caf\xe9"}\n{"id": "q3"}\n')
+    with pytest.raises(ValueError, match=rf"^{path}:2: not a prediction record \(not UTF-8 text: byte 0xe9"):
+        PredictionLog(path)
