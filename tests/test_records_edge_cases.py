@@ -160,3 +160,27 @@ def test_a_prediction_line_that_is_not_utf8_is_named_by_file_and_line(tmp_path):
     path.write_bytes(b'{"id": "q1", "completion": "A"}\n{"id": "q2", "completion": "caf\xe9"}\n{"id": "q3"}\n')
     with pytest.raises(ValueError, match=rf"^{path}:2: not a prediction record \(not UTF-8 text: byte 0xe9"):
         PredictionLog(path)
+
+
+@pytest.mark.parametrize("column", ["answer", "prompt", "video", "choices"])
+def test_a_grpo_column_r1video_fills_itself_is_refused_naming_file_line_and_column(root, column):
+    path = root / f"filled_{column}.jsonl"
+    records = [grpo("a.mp4"), {**grpo("b.mp4"), column: "the user's own value"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    # On 666becb the row loaded with r1video's value in place of the user's ("B", the prompt, the path, the options).
+    with pytest.raises(ValueError, match=rf"^{path}:2: {column}: r1video fills this column itself"):
+        load_grpo_dataset(path, root)
+    report = validate_file(path, root)
+    assert [(issue.line, issue.field, issue.code) for issue in report.issues] == [(2, column, "reserved_field")]
+
+
+@pytest.mark.parametrize("column", ["answer", "choices", "messages"])
+def test_an_sft_column_r1video_fills_itself_is_refused(root, column):
+    from r1video.data.loaders import load_sft_dataset
+
+    record = {"id": "x", "video": "videos/a.mp4", column: "mine", "conversations": [
+        {"from": "human", "value": "<image>\n" + PROBLEM}, {"from": "gpt", "value": "B"}]}  # fmt: skip
+    path = root / f"sft_filled_{column}.json"
+    path.write_text(json.dumps([record]))
+    with pytest.raises(ValueError, match=rf"^{path}:1: {column}: r1video fills this column itself"):
+        load_sft_dataset(path, root)
