@@ -39,7 +39,7 @@ def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", mo
     from transformers import set_seed
     from trl import get_peft_config
 
-    from r1video.data.lengths import check_prompt_lengths
+    from r1video.data.lengths import check_conversation_lengths, check_prompt_lengths
     from r1video.data.loaders import load_sft_dataset
     from r1video.runs import (
         check_resume,
@@ -73,8 +73,10 @@ def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", mo
     model, processor = load_model(model_args)
     # Too-long prompts stop the run here, each named by file:line
     check_prompt_lengths(script_args.train_file, processor)
+    check_conversation_lengths(script_args.train_file, processor, training_args.max_length)  # replies never cut
     if script_args.eval_file is not None:
         check_prompt_lengths(script_args.eval_file, processor)
+        check_conversation_lengths(script_args.eval_file, processor, training_args.max_length)
 
     # Trainer
     trainer = VideoSFTTrainer(

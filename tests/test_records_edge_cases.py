@@ -1,6 +1,7 @@
 """Annotation files as real data sets have them: empty files, byte-order marks, reserved column names, duplicate ids."""
 
 import json
+import re
 
 import pytest
 from video_fixtures import write_numbered_clip
@@ -184,3 +185,48 @@ def test_an_sft_column_r1video_fills_itself_is_refused(root, column):
     path.write_text(json.dumps([record]))
     with pytest.raises(ValueError, match=rf"^{path}:1: {column}: r1video fills this column itself"):
         load_sft_dataset(path, root)
+
+
+def write_long_reply_file(root, words: int):
+    """One SFT record whose question is short and whose reply (ending in its <answer>) is `words` words long."""
+    path = root / f"long_reply_{words}.json"
+    reply = "<think>" + "word " * words + "</think> <answer>A</answer>"
+    conversations = [{"from": "human", "value": "<image>\n" + PROBLEM}, {"from": "gpt", "value": reply}]
+    path.write_text(json.dumps([{"id": "long-reply", "video": "videos/a.mp4", "conversations": conversations}]))
+    return path
+
+
+def test_validate_with_a_model_flags_an_sft_reply_that_training_would_cut(root, model_dir, capsys):
+    path = write_long_reply_file(root, 1400)  # a 73-token prompt, a 4288-token conversation; the limit is 4096
+    assert main(["validate", str(path), "--video-root", str(root), "--model", model_dir, "--json"]) == 1
+    issues = json.loads(capsys.readouterr().out)["issues"]
+    assert [(i["line"], i["field"], i["code"]) for i in issues] == [(1, "conversations", "conversation_too_long")]
+    assert re.search(r"conversation is 4288 tokens .*over the model's maximum 4096", issues[0]["message"])
+
+
+def test_sft_training_refuses_a_row_whose_reply_max_length_would_cut(root, model_dir, tmp_path):
+    from r1video import sft
+
+    path = write_long_reply_file(root, 400)  # 1288 tokens: over max_length 1024, within the model's 4096
+    argv = ["--model_name_or_path", model_dir, "--train_file", str(path), "--video_root", str(root)]
+    argv += ["--output_dir", str(tmp_path), "--use_cpu", "true", "--report_to", "none", "--num_frames", "2"]
+    argv += ["--max_steps", "1", "--save_strategy", "no", "--per_device_train_batch_size", "1", "--max_length", "1024"]
+    # On 666becb the row trained cut at 1024 tokens, its "</think> <answer>A</answer>" never supervised.
+    with pytest.raises(ValueError, match=r"long_reply_400\.json:1 \(id 'long-reply'\): 1288") as caught:
+        sft.main(argv)
+    assert "longer than max_length=1024" in str(caught.value)
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_the_sft_collator_never_cuts_reply_tokens(root, model_dir):
+    from r1video.data.loaders import load_sft_dataset
+    from r1video.model import load_pretrained
+    from r1video.trainer import VideoSFTCollator
+
+    _, processor = load_pretrained(model_dir)
+    row = load_sft_dataset(write_long_reply_file(root, 400), root)[0]
+    with pytest.raises(
+        ValueError, match=r"'long-reply' is 1288 tokens, over max_length=1024: cutting it would drop \d+ tokens"
+    ):
+        VideoSFTCollator(processor, num_frames=2, max_length=1024)([row])
+    assert VideoSFTCollator(processor, num_frames=2, max_length=2048)([row])["labels"].shape[1] < 2048

@@ -31,6 +31,7 @@ __all__ = [
     "parse_choices",
     "prompt_messages",
     "sft_example",
+    "sft_messages",
 ]
 
 # Names TRL 1.16's `GRPOTrainer._calculate_rewards` itself passes to reward functions (`prompts`, `completions`,
@@ -280,7 +281,7 @@ def sft_example(record: dict, video_root: str) -> dict:
         `choices` the options parsed from that question.
     """
     check_record(record)
-    messages = _sft_messages(record)
+    messages = sft_messages(record)
     asked = next(i for i, m in enumerate(messages) if m["role"] == "user")
     question = next(part["text"] for part in messages[asked]["content"] if part["type"] == "text")
     return {
@@ -292,7 +293,8 @@ def sft_example(record: dict, video_root: str) -> dict:
     }
 
 
-def _sft_messages(record: dict) -> list[dict]:
+def sft_messages(record: dict) -> list[dict]:
+    """The whole conversation of a checked SFT record as TRL messages (the clip's turn carrying the video part)."""
     pairs = _conversation(record)
     video_turn = _video_turn(pairs)
     messages = []
@@ -311,7 +313,7 @@ def prompt_messages(record: dict, question_template: str | None = None) -> list[
     `question_template`). SFT: the conversation up to its first assistant reply.
     """
     if detect_format(record) == "sft":
-        messages = _sft_messages(record)
+        messages = sft_messages(record)
         return messages[: next(i for i, m in enumerate(messages) if m["role"] == "assistant")]
     problem = split_marker(record["problem"])[0]
     return [_video_prompt(question_template.format(Question=problem) if question_template else problem)]
