@@ -115,6 +115,12 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
     # Evaluate
     if training_args.do_eval and eval_dataset is not None:
         metrics = trainer.evaluate()
+        # One generation per prompt leaves the reward stds undefined: TRL reports them as None (trl#3566), which
+        # `log_metrics` cannot print; they are left out of eval_results.json rather than written as null.
+        undefined = sorted(key for key, value in metrics.items() if value is None)
+        if undefined:
+            logger.info("not in the eval results (undefined for this eval): %s", ", ".join(undefined))
+        metrics = {key: value for key, value in metrics.items() if value is not None}
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
 
