@@ -119,7 +119,7 @@ def run(stage: str, argv: list[str] | None, make_parser, train) -> int:
         print(f"{prog}: error: {error}", file=sys.stderr)  # noqa: T201
         return USAGE_ERROR
 
-    from r1video.runs import RunLockedError, run_lock
+    from r1video.runs import RunLockedError, RunRefusedError, interrupted_message, run_lock
 
     try:
         # One run per output_dir: a second one started on it is refused, naming the holder.
@@ -128,6 +128,13 @@ def run(stage: str, argv: list[str] | None, make_parser, train) -> int:
     except RunLockedError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)  # noqa: T201
         return 1
+    except RunRefusedError as error:  # another run's checkpoints, or a changed recipe on resume
+        print(f"{prog}: error: {error}", file=sys.stderr)  # noqa: T201
+        return USAGE_ERROR
+    except KeyboardInterrupt:  # Ctrl-C: where to go on from, not a traceback
+        if training_args.process_index == 0:
+            print(f"\n{prog}: {interrupted_message(training_args.output_dir)}", file=sys.stderr)  # noqa: T201
+        return 130
     return 0
 
 

@@ -32,7 +32,7 @@ def make_parser(prog: str = "r1video sft"):
 
 
 def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", model_args: "ModelConfig"):
-    """The whole run, in order: seed, data, model, trainer, resume, train, state, save, card, evaluate, push.
+    """The whole run, in order: seed, data, resume check, model, trainer, train, state, save, card, evaluate, push.
 
     Trains the LLM and connector on the assistant replies. Returns the trainer.
     """
@@ -69,6 +69,13 @@ def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", mo
     if script_args.eval_file is not None:
         eval_dataset = load_sft_dataset(script_args.eval_file, script_args.video_root)
 
+    # Resume: asked, or the same run started again into its folder; a changed recipe or data, or another run's
+    # checkpoints in output_dir, are refused here, before the model loads (one line, exit 2)
+    recipe, data = recipe_of(script_args, training_args, model_args), data_fingerprint(script_args)
+    checkpoint = check_resume(training_args, recipe, data, script_args.allow_changed)
+    if checkpoint is not None:
+        logger.warning("resuming from %s", checkpoint)
+
     # Model and processor
     model, processor = load_model(model_args)
     # Too-long prompts stop the run here, each named by file:line
@@ -90,12 +97,6 @@ def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", mo
     trainer.card_dataset = script_args.train_file
     use_compact_console(trainer)  # one short line per logging step; full metrics in trainer_state.json / report_to
 
-    # Resume from the newest complete checkpoint if asked, refusing a changed recipe or data unless allowed. The
-    # recipe is read after the trainer is built: TRL settles some options in its constructor.
-    recipe, data = recipe_of(script_args, training_args, model_args), data_fingerprint(script_args)
-    checkpoint = check_resume(training_args, recipe, data, script_args.allow_changed)
-    if checkpoint is not None:
-        logger.warning("resuming from %s", checkpoint)
     trainer.add_callback(RunRecord(recipe, data))  # stored with every checkpoint
 
     # Train

@@ -10,6 +10,7 @@ Predictions are written one at a time to OUTPUT_DIR/predictions.jsonl; rerunning
 """
 
 import argparse
+import errno
 import logging
 import sys
 
@@ -118,8 +119,23 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"r1video eval: {exc}", file=sys.stderr)
         return 2
+    from r1video.runs import RunLockedError
+
     try:
         result = run_evaluation(config, progress=not args.no_progress)
+    except RunLockedError as exc:
+        print(f"r1video eval: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        where = exc.filename or config.resolved_output_dir()
+        print(
+            f"r1video eval: error: no space left on the device while writing {where}; the predictions written so far "
+            "are kept: free some space and run the same command to resume",
+            file=sys.stderr,
+        )
+        return 1
     except BenchmarkDataError as exc:
         print(f"r1video eval: the {args.benchmark} copy is not usable: {exc}", file=sys.stderr)
         return 1
