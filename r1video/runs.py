@@ -137,8 +137,13 @@ def run_lock(output_dir: str, main_process: bool = True):
                 f"{output_dir} is in use by process {holder['pid']} on host {holder['host']} (lock file {path}). "
                 "Wait for it, use another output_dir, or delete the lock file if that run is gone."
             ) from None
-        with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+        except OSError:  # a full disk: leave no empty lock behind
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+            raise
         break
     try:
         yield

@@ -69,10 +69,19 @@ class PredictionLog:
         return dict(self._records)
 
     def append(self, record: dict) -> None:
-        """Write one record and make it durable before returning."""
+        """Write one record and make it durable before returning.
+
+        Raises:
+            OSError: the write failed (e.g. `ENOSPC`), with this file as its `filename`.
+        """
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:  # a failed write (a full disk) names no file by itself
+            if exc.filename is not None:
+                raise
+            raise OSError(exc.errno, exc.strerror, self.path) from exc
         self._records[record["id"]] = record
