@@ -143,6 +143,16 @@ def test_a_utf16_file_as_windows_powershell_writes_it_is_read(root, layout, caps
     assert main(["validate", str(path), "--video-root", str(root)]) == 0
 
 
+def test_utf16_without_its_byte_order_mark_is_named_not_a_traceback(root):
+    path = root / "utf16le.jsonl"
+    path.write_bytes((json.dumps(grpo("a.mp4")) + "\n").encode("utf-16-le"))
+    report = validate_file(path, root)
+    assert [(issue.line, issue.code) for issue in report.issues] == [(1, "invalid_json")]
+    assert "UTF-16 or UTF-32 without a byte-order mark" in report.issues[0].message
+    with pytest.raises(ValueError, match=rf"^{path}:1: not UTF-8 text: NUL bytes"):
+        load_grpo_dataset(path, root)
+
+
 def test_bytes_that_are_not_utf8_are_named_by_file_and_line(root):
     path = root / "latin1.jsonl"
     lines = [json.dumps(grpo("a.mp4")).encode(), json.dumps(grpo("b.mp4", note="café"), ensure_ascii=False).encode()]

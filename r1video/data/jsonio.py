@@ -44,6 +44,11 @@ def iter_records(path: str | os.PathLike) -> Iterator[JsonRecord]:
             return
         data = text.encode("utf-8")
     data = data.removeprefix(_UTF8_BOM)
+    if b"\x00" in data[:4]:  # JSON text never holds a NUL: UTF-16/32 without its byte-order mark
+        yield JsonRecord(
+            1, None, "not UTF-8 text: NUL bytes (UTF-16 or UTF-32 without a byte-order mark?); save it as UTF-8"
+        )
+        return
     if data.lstrip().startswith(b"["):
         try:
             text = data.decode("utf-8")
