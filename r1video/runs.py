@@ -265,14 +265,17 @@ def check_resume(training_args, recipe: dict, data: dict, allow_changed: list[st
 
     Raises:
         RunRefusedError: a recipe key or data file differs from the checkpoint's and is not named in `allow_changed`
-            (the message lists every difference), or `output_dir` holds checkpoints that cannot be checked.
-        ValueError: `resume_from_checkpoint` names an incomplete checkpoint.
+            (the message lists every difference), `output_dir` holds checkpoints that cannot be checked, or
+            `resume_from_checkpoint` names an incomplete checkpoint.
     """
     from r1video.trainer.checkpoints import last_complete_checkpoint, resolve_resume, stored_record
 
     asked = training_args.resume_from_checkpoint not in _NOT_ASKED
     if asked:
-        checkpoint = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+        try:
+            checkpoint = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+        except ValueError as error:  # an incomplete checkpoint named by path
+            raise RunRefusedError(str(error)) from error
     else:
         checkpoint = last_complete_checkpoint(training_args.output_dir)
     if checkpoint is None:

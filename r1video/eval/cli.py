@@ -119,10 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"r1video eval: {exc}", file=sys.stderr)
         return 2
-    from r1video.runs import RunLockedError
+    from r1video.runs import RunLockedError, run_lock
 
     try:
-        result = run_evaluation(config, progress=not args.no_progress)
+        # One run per output folder (as for training): two would both answer every question into one predictions file.
+        with run_lock(config.resolved_output_dir()):
+            result = run_evaluation(config, progress=not args.no_progress)
     except RunLockedError as exc:
         print(f"r1video eval: error: {exc}", file=sys.stderr)
         return 1

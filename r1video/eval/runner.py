@@ -177,20 +177,12 @@ def run_evaluation(
     Raises:
         BenchmarkDataError: The benchmark copy is missing, malformed or lacks videos.
         ValueError: The output folder holds predictions made with other settings.
-        RunLockedError: Another run (an eval or training) holds the output folder.
     """
     benchmark = get_benchmark(config.benchmark)
     if config.prompt not in benchmark.layouts:
         raise ValueError(f"unknown prompt type {config.prompt!r}; use one of {list(benchmark.layouts)}")
     samples = load_samples(config, benchmark)
     output_dir = config.resolved_output_dir()
-    from r1video.runs import run_lock
-
-    with run_lock(output_dir):  # one run per output folder: two would append the same questions twice
-        return _evaluate(config, benchmark, samples, output_dir, model, processor, progress, on_record)
-
-
-def _evaluate(config, benchmark, samples, output_dir, model, processor, progress, on_record) -> EvalResult:
     log = _open_log(output_dir, config)
     pending = [s for s in samples if s.id not in log]
     num_resumed = len(samples) - len(pending)
