@@ -29,7 +29,8 @@ def make_parser(prog: str = "r1video grpo"):
 
 
 def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", model_args: "ModelConfig"):
-    """The whole run, in order: seed, rewards, data, model, trainer, resume, train, state, save, card, evaluate, push.
+    """The whole run, in order: seed, rewards, data, resume check, model, trainer, train, state, save, card, evaluate,
+    push.
 
     Returns the trainer.
     """
@@ -73,6 +74,13 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
     if script_args.eval_file is not None:
         eval_dataset = load_grpo_dataset(script_args.eval_file, script_args.video_root, question_template=template)
 
+    # Resume: asked, or the same run started again into its folder; a changed recipe or data, or another run's
+    # checkpoints in output_dir, are refused here, before the model loads (one line, exit 2)
+    recipe, data = recipe_of(script_args, training_args, model_args), data_fingerprint(script_args)
+    checkpoint = check_resume(training_args, recipe, data, script_args.allow_changed)
+    if checkpoint is not None:
+        logger.warning("resuming from %s", checkpoint)
+
     # Model and processor
     model, processor = load_model(model_args)
     # Too-long prompts stop the run here, each named by file:line
@@ -94,12 +102,6 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
     use_compact_console(trainer)  # one short line per logging step; full metrics in trainer_state.json / report_to
     log_completions(trainer)  # a few samples per logging step on the console, all in OUTPUT_DIR/completions.jsonl
 
-    # Resume from the newest complete checkpoint if asked, refusing a changed recipe or data unless allowed. The
-    # recipe is read after the trainer is built: TRL settles some options in its constructor.
-    recipe, data = recipe_of(script_args, training_args, model_args), data_fingerprint(script_args)
-    checkpoint = check_resume(training_args, recipe, data, script_args.allow_changed)
-    if checkpoint is not None:
-        logger.warning("resuming from %s", checkpoint)
     trainer.add_callback(RunRecord(recipe, data))  # stored with every checkpoint
 
     # Train
@@ -116,6 +118,12 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
     metrics = None
     if training_args.do_eval and eval_dataset is not None:
         metrics = trainer.evaluate()
+        # One generation per prompt leaves the reward stds undefined: TRL reports them as None (trl#3566), which
+        # `log_metrics` cannot print; they are left out of eval_results.json rather than written as null.
+        undefined = sorted(key for key, value in metrics.items() if value is None)
+        if undefined:
+            logger.info("not in the eval results (undefined for this eval): %s", ", ".join(undefined))
+        metrics = {key: value for key, value in metrics.items() if value is not None}
         trainer.save_metrics("eval", metrics)
 
     # Push

@@ -124,7 +124,7 @@ def run(stage: str, argv: list[str] | None, make_parser, train) -> int:
         return USAGE_ERROR
 
     from r1video.data.bad_samples import TooManyBadSamplesError
-    from r1video.runs import RunLockedError, run_lock
+    from r1video.runs import RunLockedError, RunRefusedError, interrupted_message, run_lock
     from r1video.trainer.console import plain_output
 
     plain_output(quiet)  # no progress bars when piped or quiet, before the model loads
@@ -136,6 +136,13 @@ def run(stage: str, argv: list[str] | None, make_parser, train) -> int:
     except (RunLockedError, TooManyBadSamplesError) as error:  # a run stopped for its clips: one line, no traceback
         print(f"{prog}: error: {error}", file=sys.stderr)  # noqa: T201
         return 1
+    except RunRefusedError as error:  # another run's checkpoints, or a changed recipe on resume
+        print(f"{prog}: error: {error}", file=sys.stderr)  # noqa: T201
+        return USAGE_ERROR
+    except KeyboardInterrupt:  # Ctrl-C: where to go on from, not a traceback
+        if training_args.process_index == 0:
+            print(f"\n{prog}: {interrupted_message(training_args.output_dir)}", file=sys.stderr)  # noqa: T201
+        return 130
     return 0
 
 

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import socket
+import time
 
 import datasets
 import transformers
@@ -73,11 +74,35 @@ def _alive(pid: int) -> bool:
     return True
 
 
+UNREADABLE_LOCK_GRACE_S = 2.0  # an unreadable lock younger than this may be being written: wait for it
+
+
+def _read_holder(path: str) -> dict | None:
+    """The `{"pid": int, "host": str}` of a lock file, or `None` when it is gone, empty or not a lock."""
+    try:
+        with open(path) as f:
+            holder = json.load(f)
+    except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not (isinstance(holder, dict) and isinstance(holder.get("pid"), int) and isinstance(holder.get("host"), str)):
+        return None
+    return holder
+
+
+def _age(path: str) -> float | None:
+    try:
+        return time.time() - os.path.getmtime(path)
+    except FileNotFoundError:
+        return None
+
+
 @contextlib.contextmanager
 def run_lock(output_dir: str, main_process: bool = True):
     """Hold `output_dir/_run.lock` (`{"pid", "host"}`) for the duration of a run; only the main process takes it.
 
-    A lock left by a dead process on this host is taken over with a warning.
+    A lock left by a dead process on this host is taken over with a warning, and so is one whose holder cannot be read
+    (empty or garbage, e.g. after a crash or a full disk) once it is older than `UNREADABLE_LOCK_GRACE_S` (a younger
+    one may be being written: it is waited for).
 
     Raises:
         RunLockedError: a live process (or one on another host, which cannot be checked) holds the lock; the message
@@ -93,14 +118,22 @@ def run_lock(output_dir: str, main_process: bool = True):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            try:
-                with open(path) as f:
-                    holder = json.load(f)
-            except (FileNotFoundError, json.JSONDecodeError):
-                holder = {"pid": None, "host": None}  # released meanwhile, or being written: look again
-                if not os.path.exists(path):
+            holder = _read_holder(path)
+            if holder is None:  # released meanwhile, being written, or garbage
+                age = _age(path)
+                if age is None:
                     continue
-            if holder["host"] == me["host"] and holder["pid"] is not None and not _alive(holder["pid"]):
+                if age < UNREADABLE_LOCK_GRACE_S:  # a run writes its pid right after creating the file
+                    time.sleep(0.05)
+                    continue
+                logger.warning(
+                    "taking over the lock %s: its holder cannot be read (empty or not a lock) and it is %.0f s old",
+                    path, age,
+                )  # fmt: skip
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+                continue
+            if holder["host"] == me["host"] and not _alive(holder["pid"]):
                 logger.warning("taking over the stale lock %s of process %d, which is gone", path, holder["pid"])
                 os.remove(path)
                 continue
@@ -108,8 +141,13 @@ def run_lock(output_dir: str, main_process: bool = True):
                 f"{output_dir} is in use by process {holder['pid']} on host {holder['host']} (lock file {path}). "
                 "Wait for it, use another output_dir, or delete the lock file if that run is gone."
             ) from None
-        with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+        except OSError:  # a full disk: leave no empty lock behind
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+            raise
         break
     try:
         yield
@@ -129,17 +167,52 @@ _DATA_FILES = ("train_file", "eval_file")
 
 
 def _stored_value(value):
-    """A local path is stored as `local:<last component>#<sha256 of its absolute path, 12 hex>`: checkpoints are
-    pushed to the Hub, which must never see a local path."""
-    if isinstance(value, str) and value and (os.path.isabs(value) or os.path.exists(value)):
-        digest = hashlib.sha256(os.path.abspath(value).encode()).hexdigest()[:12]
-        return f"local:{os.path.basename(os.path.normpath(value))}#{digest}"
-    return value
+    """A recipe value as a checkpoint stores it. Checkpoints are pushed to the Hub, which must never see a local path,
+    and a run copied or moved to another folder must still match its own record, so a local path is stored by what it
+    holds, never by where it is:
+
+    - a file: `local:<name>#<sha256 of its bytes, 12 hex>`; a reward plugin `path.py:fn` likewise, `:fn` kept;
+    - a model folder (one with a `config.json`): `local:<name>#<sha256 of its config.json and weight file sizes>`;
+    - any other folder (a video root): `local:<name>`.
+
+    Lists and dict keys (`reward_funcs`, `reward_kwargs`) are stored element by element.
+    """
+    if isinstance(value, list):
+        return [_stored_value(item) for item in value]
+    if isinstance(value, dict):
+        return {_stored_value(key): item for key, item in value.items()}
+    if not isinstance(value, str) or not value:
+        return value
+    path, colon, attribute = value, "", ""
+    if not os.path.exists(value) and value.count(":") >= 1 and value.rpartition(":")[0].endswith(".py"):
+        path, colon, attribute = value.rpartition(":")  # a reward plugin file, `my_rewards.py:fn`
+    if not (os.path.isabs(path) or os.path.exists(path)):
+        return value
+    name = os.path.basename(os.path.normpath(path))
+    if os.path.isfile(path):
+        return f"local:{name}#{_file_digest(path)[:12]}{colon}{attribute}"
+    config = os.path.join(path, "config.json")
+    if os.path.isfile(config):
+        digest = hashlib.sha256(_file_digest(config).encode())
+        for weights in sorted(os.listdir(path)):
+            if weights.endswith(".safetensors"):
+                digest.update(f"{weights}:{os.path.getsize(os.path.join(path, weights))}".encode())
+        return f"local:{name}#{digest.hexdigest()[:12]}"
+    return f"local:{name}"
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def recipe_of(script_args, training_args, model_args) -> dict:
     """The resolved recipe as one flat `{key: JSON value}` (TrlParser's namespace), without the keys that do not
-    change what is trained; local paths are stored as `local:<name>#<hash>`."""
+    change what is trained; local paths are stored by name and content (see `_stored_value`). Read before the model
+    loads (so that a refused resume costs nothing), and stored as it is read then."""
     recipe = {
         **dataclasses.asdict(script_args),
         **training_args.to_dict(),
@@ -155,11 +228,7 @@ def data_fingerprint(script_args) -> dict:
     for key in _DATA_FILES:
         path = getattr(script_args, key, None)
         if path and os.path.isfile(path):
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(2**20), b""):
-                    digest.update(block)
-            prints[key] = digest.hexdigest()
+            prints[key] = _file_digest(path)
     return prints
 
 
@@ -177,36 +246,84 @@ def recipe_changes(stored: dict, recipe: dict, data: dict) -> dict[str, str]:
     return changes
 
 
+class RunRefusedError(ValueError):
+    """A run that must not start in its output folder as asked (it would mix with or overwrite another run's
+    checkpoints, or resume with a changed recipe); raised before the model loads, reported in one line, exit 2."""
+
+
+_NOT_ASKED = (None, False, "", "false", "False")
+
+
 def check_resume(training_args, recipe: dict, data: dict, allow_changed: list[str]) -> str | None:
-    """The checkpoint this run resumes from (see `resolve_resume`), after checking that the recipe and data are the
-    ones it was trained with.
+    """The checkpoint this run resumes from, after checking that the recipe and data are the ones it was trained with.
+    Called before the model loads.
+
+    - `resume_from_checkpoint` set (`true`/`latest`/a path): that checkpoint (see `resolve_resume`).
+    - not set, and `output_dir` holds complete checkpoints: a run started again with the same recipe and data (the
+      same command after Ctrl-C or a crash) resumes from the newest; any other run is refused, since it would write
+      over them. Incomplete checkpoints alone (nothing to resume from) are written over, with a warning.
 
     Args:
         recipe, data: this run's [`recipe_of`] and [`data_fingerprint`].
         allow_changed: the recipe's `allow_changed` (keys, comma or space separated).
 
     Raises:
-        ValueError: a recipe key or data file differs from the checkpoint's and is not named in `allow_changed`; the
-            message lists every difference.
+        RunRefusedError: a recipe key or data file differs from the checkpoint's and is not named in `allow_changed`
+            (the message lists every difference), `output_dir` holds checkpoints that cannot be checked, or
+            `resume_from_checkpoint` names an incomplete checkpoint.
     """
-    from r1video.trainer.checkpoints import resolve_resume, stored_record
+    from r1video.trainer.checkpoints import last_complete_checkpoint, resolve_resume, stored_record
 
-    checkpoint = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    asked = training_args.resume_from_checkpoint not in _NOT_ASKED
+    if asked:
+        try:
+            checkpoint = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+        except ValueError as error:  # an incomplete checkpoint named by path
+            raise RunRefusedError(str(error)) from error
+    else:
+        checkpoint = last_complete_checkpoint(training_args.output_dir)
     if checkpoint is None:
         return None
     stored = stored_record(checkpoint)
     if stored is None:
-        logger.warning("%s stores no recipe (saved before r1video kept one): not checked", checkpoint)
-        return checkpoint
+        if asked:
+            logger.warning("%s stores no recipe (saved before r1video kept one): not checked", checkpoint)
+            return checkpoint
+        raise RunRefusedError(
+            f"{training_args.output_dir} holds checkpoints of a run that stored no recipe ({checkpoint}); a new run "
+            "would write over them. Use another output_dir, or continue it with --resume_from_checkpoint true"
+        )
     changes = recipe_changes(stored, recipe, data)
     allowed = {key.strip() for item in allow_changed for key in item.split(",") if key.strip()}
     refused = {key: change for key, change in changes.items() if key not in allowed}
+    if refused and not asked:
+        listing = "; ".join(f"{key}: {change}" for key, change in refused.items())
+        raise RunRefusedError(
+            f"{training_args.output_dir} holds the checkpoints of another run ({checkpoint}; {listing}); a new run "
+            "would write over them. Use another output_dir, or continue that run with --resume_from_checkpoint true "
+            f"--allow_changed {','.join(refused)}"
+        )
     if refused:
-        listing = "\n".join(f"  {key}: {change}" for key, change in refused.items())
-        raise ValueError(
-            f"Resuming from {checkpoint} with a recipe that differs from the one it was trained with:\n{listing}\n"
+        listing = "; ".join(f"{key}: {change}" for key, change in refused.items())
+        raise RunRefusedError(
+            f"resuming from {checkpoint} with a recipe that differs from the one it was trained with: {listing}. "
             f"Resume with the same recipe, or name the keys that may change: --allow_changed {','.join(refused)}"
         )
+    if not asked:
+        logger.warning(
+            "%s holds checkpoints of this same run (same recipe and data): resuming it (another output_dir starts "
+            "afresh)", training_args.output_dir,
+        )  # fmt: skip
     for key, change in changes.items():
         logger.warning("resuming with a changed %s (allowed): %s", key, change)
     return checkpoint
+
+
+def interrupted_message(output_dir: str) -> str:
+    """What a run stopped by Ctrl-C prints: where its last complete checkpoint is and how to go on from it."""
+    from r1video.trainer.checkpoints import last_complete_checkpoint
+
+    checkpoint = last_complete_checkpoint(output_dir)
+    if checkpoint is None:
+        return f"interrupted before its first complete checkpoint in {output_dir}: nothing to resume from"
+    return f"interrupted; the last checkpoint is {checkpoint}: run the same command again to resume from it"

@@ -32,14 +32,14 @@ def make_parser(prog: str = "r1video sft"):
 
 
 def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", model_args: "ModelConfig"):
-    """The whole run, in order: seed, data, model, trainer, resume, train, state, save, card, evaluate, push.
+    """The whole run, in order: seed, data, resume check, model, trainer, train, state, save, card, evaluate, push.
 
     Trains the LLM and connector on the assistant replies. Returns the trainer.
     """
     from transformers import set_seed
     from trl import get_peft_config
 
-    from r1video.data.lengths import check_prompt_lengths
+    from r1video.data.lengths import check_conversation_lengths, check_prompt_lengths
     from r1video.data.loaders import load_sft_dataset
     from r1video.runs import (
         check_resume,
@@ -69,12 +69,21 @@ def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", mo
     if script_args.eval_file is not None:
         eval_dataset = load_sft_dataset(script_args.eval_file, script_args.video_root)
 
+    # Resume: asked, or the same run started again into its folder; a changed recipe or data, or another run's
+    # checkpoints in output_dir, are refused here, before the model loads (one line, exit 2)
+    recipe, data = recipe_of(script_args, training_args, model_args), data_fingerprint(script_args)
+    checkpoint = check_resume(training_args, recipe, data, script_args.allow_changed)
+    if checkpoint is not None:
+        logger.warning("resuming from %s", checkpoint)
+
     # Model and processor
     model, processor = load_model(model_args)
     # Too-long prompts stop the run here, each named by file:line
     check_prompt_lengths(script_args.train_file, processor)
+    check_conversation_lengths(script_args.train_file, processor, training_args.max_length)  # replies never cut
     if script_args.eval_file is not None:
         check_prompt_lengths(script_args.eval_file, processor)
+        check_conversation_lengths(script_args.eval_file, processor, training_args.max_length)
 
     # Trainer
     trainer = VideoSFTTrainer(
@@ -88,12 +97,6 @@ def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", mo
     trainer.card_dataset = script_args.train_file
     use_compact_console(trainer)  # one short line per logging step; full metrics in trainer_state.json / report_to
 
-    # Resume from the newest complete checkpoint if asked, refusing a changed recipe or data unless allowed. The
-    # recipe is read after the trainer is built: TRL settles some options in its constructor.
-    recipe, data = recipe_of(script_args, training_args, model_args), data_fingerprint(script_args)
-    checkpoint = check_resume(training_args, recipe, data, script_args.allow_changed)
-    if checkpoint is not None:
-        logger.warning("resuming from %s", checkpoint)
     trainer.add_callback(RunRecord(recipe, data))  # stored with every checkpoint
 
     # Train

@@ -281,3 +281,26 @@ def test_unknown_task_is_refused_before_any_work(tmp_path, capsys):
         cli.main(["--tasks", "colour,size", "--out", str(tmp_path / "run")])
     assert "unknown task(s) size" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_second_demo_into_the_same_folder_is_refused_and_leaves_the_first_run_alone(fast_run, capsys):
+    # On 666becb it ran again there: new results over the first run's, GRPO resumed from the first run's checkpoint.
+    before = {path: path.read_bytes() for path in (fast_run / "results.json", fast_run / "grpo/model.safetensors")}
+    assert cli.main(["--fast", "--quiet", "--out", str(fast_run)]) == 2
+    err = capsys.readouterr().err
+    assert f"r1video demo: error: {fast_run} already holds a run" in err and len(err.splitlines()) == 1
+    assert all(path.read_bytes() == content for path, content in before.items())
+
+
+def test_the_default_folder_of_a_second_demo_is_a_fresh_one(tmp_path, monkeypatch):
+    from r1video.demo.pipeline import fresh_run_folder
+
+    monkeypatch.chdir(tmp_path)
+    assert fresh_run_folder("r1video_demo") == "r1video_demo"
+    (tmp_path / "r1video_demo").mkdir()
+    assert fresh_run_folder("r1video_demo") == "r1video_demo"  # empty: free
+    (tmp_path / "r1video_demo/results.json").write_text("{}")
+    assert fresh_run_folder("r1video_demo") == "r1video_demo-2"
+    (tmp_path / "r1video_demo-2").mkdir()
+    (tmp_path / "r1video_demo-2/data").mkdir()
+    assert fresh_run_folder("r1video_demo") == "r1video_demo-3"

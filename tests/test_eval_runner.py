@@ -319,3 +319,55 @@ def test_fps_mode_batches_videos_of_different_frame_counts(copies, tiny, tmp_pat
     assert result.num_generated == 5
     # 3 s clips give 3 frames; the 10 s frame folder gives 10, capped at 8.
     assert [len(r["frame_indices"]) for r in _read_predictions(tmp_path)] == [3, 3, 3, 3, 8]
+
+
+def _mmvu_argv(copies, model_dir, out) -> list[str]:
+    return ["--benchmark", "mmvu", "--data-dir", copies["mmvu"], "--model", model_dir, "--output-dir", str(out),
+            "--max-new-tokens", "3", "--frames", "2", "--no-progress"]  # fmt: skip
+
+
+def test_an_eval_into_a_folder_another_run_holds_is_refused_in_one_line(copies, model_dir, tmp_path, capsys):
+    from r1video.runs import run_lock
+
+    out = tmp_path / "out"
+    # On 666becb two evals into one folder both generated every question: 14 duplicate predictions in one file.
+    with run_lock(str(out)):
+        assert eval_cli.main(_mmvu_argv(copies, model_dir, out)) == 1
+    err = capsys.readouterr().err
+    assert f"r1video eval: error: {out} is in use by process {os.getpid()}" in err and len(err.splitlines()) == 1
+    assert not (out / "predictions.jsonl").exists()
+    assert eval_cli.main(_mmvu_argv(copies, model_dir, out)) == 0  # the lock is gone once its holder ends
+    assert not (out / "_run.lock").exists()
+
+
+def _can_mount_tmpfs() -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"], capture_output=True, timeout=30
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs unprivileged user and mount namespaces for a small tmpfs")
+def test_a_full_disk_during_eval_is_one_line_naming_the_file(copies, model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "small").mkdir()
+    # A 64 KiB tmpfs with two 4 KiB pages left: the lock and run.json fit, the first prediction does not.
+    fill = "mount -t tmpfs -o size=64k tmpfs small && dd if=/dev/zero of=small/fill bs=4k count=14 2>/dev/null"
+    command = [sys.executable, "-m", "r1video", "eval", *_mmvu_argv(copies, model_dir, "small/out")]
+    full = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", f'{fill} && exec "$@"', "sh", *command],
+        cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert full.returncode == 1, full.stderr[-3000:]
+    assert "Traceback" not in full.stderr, full.stderr[-3000:]
+    last = full.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "r1video eval: error: no space left on the device while writing small/out/predictions.jsonl"
+    )

@@ -261,7 +261,10 @@ def test_a_changed_recipe_is_refused_unless_allowed_and_an_allowed_learning_rate
     other_data.write_text("\n".join(reversed(lines)) + "\n")
 
     refused = _resume(finished, "changed", "--learning_rate", "5e-3", "--train_file", str(other_data))
-    assert refused.returncode != 0
+    # One line, exit 2, before the model loads (on 666becb: a traceback, exit 1, after loading it).
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert "Traceback" not in refused.stderr and "Loading weights" not in refused.stderr, refused.stderr[-3000:]
+    assert refused.stderr.strip().splitlines()[-1].startswith("r1video grpo: error: resuming from runs/changed/")
     assert "learning_rate: 0.0001 → 0.005" in refused.stderr, refused.stderr[-2000:]
     assert re.search(
         r"train_file: 'local:grpo_train.jsonl#\w+' → 'local:grpo_train_reversed.jsonl#\w+'", refused.stderr
@@ -274,6 +277,7 @@ def test_a_changed_recipe_is_refused_unless_allowed_and_an_allowed_learning_rate
         "--restore_callback_states_from_checkpoint", "true",  # transformers' own callback restore must not undo ours
     )  # fmt: skip
     assert allowed.returncode == 0, allowed.stderr[-3000:]
+    assert "Loading weights" in allowed.stderr  # what the refusal above never reached
     history = {entry["step"]: entry["learning_rate"] for entry in _state(run / "checkpoint-6")["log_history"]
                if "learning_rate" in entry}  # fmt: skip
     assert history == {1: 1e-4, 2: 1e-4, 3: 1e-4, 4: 1e-4, 5: 5e-3, 6: 5e-3}
@@ -332,3 +336,96 @@ def test_half_written_weights_are_skipped_and_the_run_resumes_from_the_newest_co
     )
     assert "resuming from runs/half-weights/checkpoint-4" in resumed.stderr
     assert _same_weights(run / "model.safetensors", finished / "runs/done/model.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("file", "damage", "reason"),
+    [
+        ("optimizer.pt", "truncate", "optimizer.pt is cut short"),
+        ("scheduler.pt", "empty", "scheduler.pt is empty"),
+        ("rng_state.pth", "truncate", "rng_state.pth is cut short"),
+        ("rollout_buffer.safetensors", "truncate", "rollout_buffer.safetensors is cut short"),
+    ],
+)
+def test_a_cut_or_empty_state_file_makes_a_checkpoint_incomplete(finished, tmp_path, file, damage, reason):
+    run = tmp_path / "run"
+    shutil.copytree(finished / "runs/done", run)
+    state = run / "checkpoint-6" / file
+    os.truncate(state, 0 if damage == "empty" else state.stat().st_size // 2)
+    assert incomplete_reason(run / "checkpoint-6").startswith(reason)
+    assert last_complete_checkpoint(run) == str(run / "checkpoint-4")
+
+
+def test_a_resume_over_a_cut_optimizer_state_falls_back_to_the_previous_checkpoint(finished):
+    # On 666becb the cut optimizer.pt was taken as complete and the resume crashed in torch.load.
+    run = _copy_run(finished, "cut-optimizer", drop=("model.safetensors",))
+    optimizer = run / "checkpoint-6/optimizer.pt"
+    os.truncate(optimizer, optimizer.stat().st_size - 100)
+    resumed = _resume(finished, "cut-optimizer")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "not resuming from runs/cut-optimizer/checkpoint-6: optimizer.pt is cut short" in resumed.stderr
+    assert "resuming from runs/cut-optimizer/checkpoint-4" in resumed.stderr
+    assert _same_weights(run / "model.safetensors", finished / "runs/done/model.safetensors")
+
+
+def test_a_run_copied_to_another_folder_resumes(finished, tmp_path):
+    # The recipe's paths are relative (runs/tiny-model, runs/synth/...): on 666becb their absolute paths were hashed,
+    # so the copy was refused as "a changed recipe".
+    moved = tmp_path / "moved"
+    for part in ("tiny-model", "synth", "done"):
+        shutil.copytree(finished / "runs" / part, moved / "runs" / part)
+    (moved / "runs/done/model.safetensors").unlink()
+    command = _train(
+        "r1video.grpo", "runs/done", "--max_bad_video_fraction", "1.0", "--resume_from_checkpoint", "true"
+    )
+    resumed = subprocess.run(command, cwd=moved, env=ENV, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from runs/done/checkpoint-6" in resumed.stderr
+    assert _same_weights(moved / "runs/done/model.safetensors", finished / "runs/done/model.safetensors")
+
+
+def test_a_new_run_into_a_folder_holding_another_runs_checkpoints_is_refused(finished):
+    run = _copy_run(finished, "other-run")
+    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    # No resume_from_checkpoint: on 666becb this started at step 1 and wrote its checkpoints over the old ones.
+    command = _train("r1video.grpo", "runs/other-run", "--max_bad_video_fraction", "1.0", "--learning_rate", "5e-3")
+    refused = subprocess.run(command, cwd=finished, env=ENV, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert "Traceback" not in refused.stderr and "Loading weights" not in refused.stderr, refused.stderr[-3000:]
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("r1video grpo: error: runs/other-run holds the checkpoints of another run"), last
+    assert "learning_rate: 0.0001 → 0.005" in last and "--resume_from_checkpoint true --allow_changed" in last
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
+
+
+def test_ctrl_c_says_where_the_last_checkpoint_is_and_the_same_command_resumes_without_overwriting(tmp_path):
+    prepare_smoke_run(tmp_path)
+    command = _train("r1video.grpo", "runs/ctrl-c", "--save_steps", "1")
+    victim = subprocess.Popen(
+        command, cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 300
+    while incomplete_reason(tmp_path / "runs/ctrl-c/checkpoint-2") is not None and time.time() < deadline:
+        assert victim.poll() is None, victim.communicate()[1][-3000:]
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGINT)
+    _, err = victim.communicate(timeout=300)
+    # On 666becb: a 45-line traceback and no hint, exit 1; the same command again started at step 1.
+    assert victim.returncode == 130, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    hint = re.search(
+        r"^r1video grpo: interrupted; the last checkpoint is runs/ctrl-c/checkpoint-([2-5]): run the same command "
+        r"again to resume from it$",
+        err,
+        re.MULTILINE,
+    )
+    assert hint, err[-2000:]
+    last = int(hint.group(1))
+    saved = {path: path.read_bytes() for path in (tmp_path / "runs/ctrl-c").glob("checkpoint-*/*") if path.is_file()
+             and int(path.parent.name.split("-")[1]) <= last}  # fmt: skip
+
+    again = subprocess.run(command, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resuming from runs/ctrl-c/checkpoint-{last}" in again.stderr, again.stderr[-2000:]
+    assert all(path.read_bytes() == content for path, content in saved.items()), "a saved checkpoint was overwritten"
+    assert _state(tmp_path / "runs/ctrl-c/checkpoint-6")["global_step"] == 6

@@ -7,12 +7,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from smoke_runs import SMOKE_ENV, prepare_smoke_run
 
-from r1video.runs import LOCK_NAME, RunLockedError, run_lock
+from r1video.runs import LOCK_NAME, UNREADABLE_LOCK_GRACE_S, RunLockedError, run_lock
 
 REPO = Path(__file__).resolve().parents[1]
 GRPO_SMOKE = str(REPO / "recipes/tiny/grpo_smoke.yaml")
@@ -92,3 +93,27 @@ def test_a_full_disk_is_reported_as_no_space_naming_the_checkpoint(tmp_path):
     assert "OSError: [Errno 28] No space left on the device while writing small/out/checkpoint-2" in full.stderr, (
         full.stderr[-3000:]
     )
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"\x00\x17garbage", b'{"pid": "x"}', b"[]"], ids=["empty", "garbage", "bad-pid", "list"]
+)
+def test_an_unreadable_lock_is_taken_over_with_a_warning_once_it_is_not_being_written(tmp_path, caplog, content):
+    # On 666becb such a lock (a crash or a full disk while it was written) refused every run until deleted by hand.
+    lock = tmp_path / LOCK_NAME
+    lock.write_bytes(content)
+    old = time.time() - 60
+    os.utime(lock, (old, old))
+    with caplog.at_level(logging.WARNING), run_lock(str(tmp_path)):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert "its holder cannot be read" in caplog.text and "60 s old" in caplog.text
+    assert not lock.exists()
+
+
+def test_a_fresh_unreadable_lock_is_waited_for_not_taken_at_once(tmp_path):
+    lock = tmp_path / LOCK_NAME
+    lock.write_bytes(b"")  # as a starting run leaves it for a moment, between creating and writing it
+    start = time.monotonic()
+    with run_lock(str(tmp_path)):
+        waited = time.monotonic() - start
+    assert UNREADABLE_LOCK_GRACE_S - 0.5 <= waited < UNREADABLE_LOCK_GRACE_S + 5

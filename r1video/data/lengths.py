@@ -7,15 +7,24 @@ record the conversation up to its first reply.
 
 The functions take the policy as `policy`; without one they look it up from the processor (the registry is imported
 there, at call time, so that `r1video.data` keeps no import of the families at module level).
+
+An SFT record is also counted whole ([`conversation_length`]): training cuts a longer row at `max_length`, which
+would drop the end of its reply (its `<answer>`), so such rows are reported and refused too.
 """
 
 import logging
 import os
 
 from r1video.data.jsonio import iter_records
-from r1video.data.records import RecordError, check_record, prompt_messages
+from r1video.data.records import RecordError, check_record, detect_format, prompt_messages, sft_messages
 
-__all__ = ["check_prompt_lengths", "model_max_length", "prompt_length"]
+__all__ = [
+    "check_conversation_lengths",
+    "check_prompt_lengths",
+    "conversation_length",
+    "model_max_length",
+    "prompt_length",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +55,54 @@ def prompt_length(processor, record: dict, question_template: str | None = None,
     policy = _policy(processor, policy)
     messages = prompt_messages(record, question_template)
     return policy.prompt_length(processor, policy.render_prompt(processor, messages, add_generation_prompt=True))
+
+
+def conversation_length(processor, record: dict, policy=None) -> int:
+    """Tokens of a checked SFT record's whole conversation, replies included, as the model sees it (counted by the
+    family's `prompt_length`)."""
+    policy = _policy(processor, policy)
+    text = policy.render_prompt(processor, sft_messages(record), add_generation_prompt=False)
+    return policy.prompt_length(processor, text)
+
+
+def check_conversation_lengths(
+    path: str | os.PathLike, processor, max_length: int | None, max_listed: int = 5, policy=None
+) -> None:
+    """Refuse an SFT file with conversations longer than `max_length` (the SFT config's), naming the records.
+
+    Training would cut such a row at `max_length` and with it the end of its reply: the model would be taught replies
+    without their `<answer>`. Called by `r1video sft` once the processor is loaded, before step 1; malformed records
+    are skipped (the loaders and `r1video data validate` report those).
+
+    Raises:
+        ValueError: some conversations are too long; the message gives file:line, id, tokens and the limit.
+    """
+    if max_length is None:
+        return
+    too_long = []
+    for record in iter_records(path):
+        try:
+            check_record(record.value)
+        except RecordError:
+            continue
+        if detect_format(record.value) != "sft":
+            continue
+        tokens = conversation_length(processor, record.value, policy)
+        if tokens > max_length:
+            too_long.append(f"{_where(path, record)}: {tokens}")
+    if too_long:
+        listed = "\n  ".join(too_long[:max_listed])
+        more = f"\n  ... and {len(too_long) - max_listed} more" if len(too_long) > max_listed else ""
+        raise ValueError(
+            f"{len(too_long)} conversations are longer than max_length={max_length} tokens (video placeholders "
+            "included): training would cut the end of their replies. Shorten or drop them, or raise max_length "
+            f"(`r1video data validate --model` lists them all):\n  {listed}{more}"
+        )
+
+
+def _where(path, record) -> str:
+    record_id = record.value.get("id")
+    return f"{path}:{record.line}{f' (id {record_id!r})' if record_id is not None else ''}"
 
 
 def check_prompt_lengths(
@@ -86,8 +143,7 @@ def check_prompt_lengths(
             continue
         tokens = prompt_length(processor, record.value, question_template, policy)
         if tokens > limit:
-            record_id = record.value.get("id")
-            too_long.append(f"{path}:{record.line}{f' (id {record_id!r})' if record_id is not None else ''}: {tokens}")
+            too_long.append(f"{_where(path, record)}: {tokens}")
     if too_long:
         listed = "\n  ".join(too_long[:max_listed])
         more = f"\n  ... and {len(too_long) - max_listed} more" if len(too_long) > max_listed else ""

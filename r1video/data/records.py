@@ -3,7 +3,8 @@
 Two input formats:
 
 - GRPO (`nextqa_0-30s.jsonl`): `{"problem": str, "solution": str, "video_filename": str, ...}`; other keys pass
-  through (TRL hands every dataset column to the reward functions).
+  through (TRL hands every dataset column to the reward functions), except the names r1video fills itself
+  ([`FILLED_COLUMNS`]) or TRL passes itself ([`RESERVED_COLUMNS`]): a record with one is refused.
 - LLaVA-style SFT (`nextqa-coldstart-16.json`, LLaVA-Video-178K): `{"id", "video", "conversations": [{"from":
   "human", "value": "<image>\\n..."}, {"from": "gpt", "value": "..."}, ...]}`; `user`/`assistant` roles, `role`/
   `content` keys and a `<video>` placeholder are accepted too.
@@ -30,6 +31,7 @@ __all__ = [
     "parse_choices",
     "prompt_messages",
     "sft_example",
+    "sft_messages",
 ]
 
 # Names TRL 1.16's `GRPOTrainer._calculate_rewards` itself passes to reward functions (`prompts`, `completions`,
@@ -46,6 +48,17 @@ RESERVED_COLUMNS = (
     "log_metric",
     "environments",
 )
+# Columns r1video fills in each example itself (see `grpo_example` / `sft_example`). A record holding one would have its
+# value silently replaced (and a reward plugin reading it would get r1video's), so such a record is refused; the user
+# renames the column. An SFT record's `video` is its input, not a collision.
+FILLED_COLUMNS = {
+    "prompt": "the chat prompt built from `problem`",
+    "video": "the clip path resolved from `video_filename`",
+    "answer": "the solution's option letter",
+    "choices": "the options parsed from the question",
+    "messages": "the chat built from `conversations`",
+}
+_FILLED = {"grpo": ("prompt", "video", "answer", "choices"), "sft": ("messages", "answer", "choices")}
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 # `A. text`, `A) text`, `(A) text`, one option per line.
 _CHOICE_LINE = re.compile(r"^\s*(?:\(([A-Z])\)|([A-Z])[.)])\s*(.+?)\s*$")
@@ -201,6 +214,14 @@ def check_record(record: object) -> tuple[str, str, str]:
     """
     if not isinstance(record, dict):
         raise RecordError("record", f"expected a JSON object, got {type(record).__name__}", "wrong_type")
+    filled = [name for name in _FILLED[detect_format(record)] if name in record]
+    if filled:
+        raise RecordError(
+            filled[0],
+            f"r1video fills this column itself ({FILLED_COLUMNS[filled[0]]}), which would replace your values; "
+            f"rename it (e.g. to 'my_{filled[0]}')",
+            "reserved_field",
+        )
     if detect_format(record) == "sft":
         pairs = _conversation(record)
         _video_turn(pairs)
@@ -260,7 +281,7 @@ def sft_example(record: dict, video_root: str) -> dict:
         `choices` the options parsed from that question.
     """
     check_record(record)
-    messages = _sft_messages(record)
+    messages = sft_messages(record)
     asked = next(i for i, m in enumerate(messages) if m["role"] == "user")
     question = next(part["text"] for part in messages[asked]["content"] if part["type"] == "text")
     return {
@@ -272,7 +293,8 @@ def sft_example(record: dict, video_root: str) -> dict:
     }
 
 
-def _sft_messages(record: dict) -> list[dict]:
+def sft_messages(record: dict) -> list[dict]:
+    """The whole conversation of a checked SFT record as TRL messages (the clip's turn carrying the video part)."""
     pairs = _conversation(record)
     video_turn = _video_turn(pairs)
     messages = []
@@ -291,7 +313,7 @@ def prompt_messages(record: dict, question_template: str | None = None) -> list[
     `question_template`). SFT: the conversation up to its first assistant reply.
     """
     if detect_format(record) == "sft":
-        messages = _sft_messages(record)
+        messages = sft_messages(record)
         return messages[: next(i for i, m in enumerate(messages) if m["role"] == "assistant")]
     problem = split_marker(record["problem"])[0]
     return [_video_prompt(question_template.format(Question=problem) if question_template else problem)]

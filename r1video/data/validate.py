@@ -4,7 +4,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from r1video.data.jsonio import iter_records
-from r1video.data.lengths import model_max_length, prompt_length
+from r1video.data.lengths import conversation_length, model_max_length, prompt_length
 from r1video.data.paths import PathEscapeError, resolve_video_path
 from r1video.data.records import RecordError, check_record
 from r1video.data.video import VideoDecodeError, check_video_file, load_video_frames
@@ -23,7 +23,8 @@ class Issue:
         line: 1-based line where the record starts.
         field: The field at fault (`"video_filename"`, `"conversations[1]"`, `"record"`, ...).
         code: The kind of problem: `invalid_json`, `missing_field`, `wrong_type`, `bad_conversation`,
-            `answer_not_an_option`, `reserved_field`, `prompt_too_long`, `duplicate`, `path_escape`, `video_missing`, `video_corrupt`,
+            `answer_not_an_option`, `reserved_field`, `prompt_too_long`, `conversation_too_long`, `duplicate`,
+            `path_escape`, `video_missing`, `video_corrupt`,
             `video_no_frames`, `no_records`.
         message: A sentence for a human.
     """
@@ -83,8 +84,9 @@ def validate_file(
     conversation alternates human/assistant turns; the solution is one of the question's options (when the question
     has lettered options); the video path stays inside `video_root`; the video exists, `num_frames` frames spread
     over the whole clip decode (so truncated files fail) and, with `full_decode`, every frame decodes without an
-    FFmpeg error or a frame FFmpeg flags as damaged (damaged bytes in a clip); the record is not a duplicate (same video and question,
-    or same `id`) of an earlier one; with a `processor`, the prompt fits the model's maximum length. Each distinct
+    FFmpeg error or a frame FFmpeg flags as damaged (damaged bytes in a clip); the record is not a duplicate (same
+    video and question, or same `id`) of an earlier one; with a `processor`, the prompt (and an SFT record's whole
+    conversation) fits the model's maximum length. Each distinct
     video is decoded once.
 
     Args:
@@ -93,8 +95,8 @@ def validate_file(
         num_frames: Frames decoded per video (first and last included).
         check_videos: Decode the videos (otherwise only paths are checked).
         progress: Show a progress bar; by default only for files of 200 records or more on a terminal.
-        processor: The model's processor: prompts longer than its tokenizer's `model_max_length` (counted as the
-            model sees them, video placeholders included) are reported. Not checked without one.
+        processor: The model's processor: prompts, and SFT conversations, longer than its tokenizer's
+            `model_max_length` (counted as the model sees them, video placeholders included) are reported. Not checked without one.
         question_template: The GRPO question template training applies (`{Question}` field), for those lengths.
         full_decode: Decode every frame of each video, as `ffmpeg -i FILE -f null -` does (`False`: only the
             `num_frames` sampled ones, faster on long clips).
@@ -132,6 +134,12 @@ def validate_file(
                 where = "conversations" if fmt == "sft" else "problem"
                 message = f"prompt is {tokens} tokens (video placeholders included), over the model's maximum {limit}"
                 report.issues.append(Issue(record.line, where, "prompt_too_long", message))
+            elif fmt == "sft" and (tokens := conversation_length(processor, record.value)) > limit:
+                message = (
+                    f"conversation is {tokens} tokens (video placeholders included), over the model's maximum {limit}: "
+                    "training would cut the end of its reply (max_length)"
+                )
+                report.issues.append(Issue(record.line, "conversations", "conversation_too_long", message))
         try:
             video_path = resolve_video_path(video_root, video_name)
         except PathEscapeError as exc:

@@ -618,5 +618,19 @@ def write_video(
         encoder_options = {"crf": str(crf), "preset": "veryfast"} if codec == "libx264" else {}
         stream.options = {**encoder_options, **({"g": str(gop)} if gop else {}), **(options or {})}
         for array in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+            container.mux(stream.encode(_encoder_frame(array, stream.pix_fmt)))
         container.mux(stream.encode())
+
+
+def _encoder_frame(rgb: np.ndarray, pix_fmt: str) -> "av.VideoFrame":
+    """An RGB frame `(H, W, 3)` converted to `pix_fmt`, in memory followed by zeros.
+
+    x264 reads a few bytes past the end of the picture it is given; in a frame PyAV allocates those bytes are
+    uninitialised, so the same frames encoded to other bytes from one process to the next (about 1 clip in 50, with a
+    different first keyframe: issue 27). Here they are zeros, and the same frames always give the same file.
+    """
+    converted = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt).to_ndarray()
+    buffer = np.zeros(converted.size + 4096, dtype=np.uint8)  # the zeros after the picture
+    picture = buffer[: converted.size].reshape(converted.shape)
+    picture[...] = converted
+    return av.VideoFrame.from_numpy_buffer(picture, format=pix_fmt)  # keeps `buffer` alive while the frame lives

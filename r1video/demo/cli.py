@@ -16,7 +16,10 @@ from r1video.usage import ArgumentParser
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="r1video demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="r1video_demo", help="run folder (default: ./r1video_demo)")
+    parser.add_argument(
+        "--out",
+        help="run folder, new or empty (default: ./r1video_demo, or ./r1video_demo-2, -3, ... when that holds a run)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seeds data, model and training (default 0)")
     parser.add_argument("--fast", action="store_true", help="the same pipeline at a tiny size (under 2 minutes)")
     parser.add_argument("--grpo-steps", type=int, help="override the number of GRPO steps (the recipe's max_steps)")
@@ -42,7 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
     logging.getLogger("r1video.demo").setLevel(logging.INFO)
-    from r1video.demo.pipeline import run_demo
+    from r1video.demo.pipeline import DemoFolderInUseError, check_run_folder, fresh_run_folder, run_demo
+
+    if args.out is None:
+        args.out = fresh_run_folder("r1video_demo")  # a second demo gets its own folder, never the first one's
+    try:
+        check_run_folder(args.out)
+    except DemoFolderInUseError as error:
+        print(f"r1video demo: error: {error}", file=sys.stderr)  # noqa: T201
+        return 2
     from r1video.demo.settings import STAGES, DemoSettings
     from r1video.trainer.console import is_terminal, plain_output
 

@@ -53,6 +53,32 @@ def checkpoints(out_dir: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
+class DemoFolderInUseError(FileExistsError):
+    """The run folder already holds files (an earlier demo): a second run there would mix its results and resume its
+    stages from the first run's checkpoints."""
+
+
+def check_run_folder(out_dir: str) -> None:
+    """Refuse a run folder that exists and is not empty.
+
+    Raises:
+        DemoFolderInUseError: naming the folder and what to do.
+    """
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        raise DemoFolderInUseError(
+            f"{out_dir} already holds a run (a demo never mixes two): pass another --out, or delete it first"
+        )
+
+
+def fresh_run_folder(base: str) -> str:
+    """`base` if it is free (missing or empty), else the first free `base-2`, `base-3`, ..."""
+    candidate, number = base, 1
+    while os.path.isdir(candidate) and os.listdir(candidate):
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate
+
+
 def run_demo(
     out_dir: str,
     settings: DemoSettings,
@@ -62,7 +88,8 @@ def run_demo(
     """Run the whole pipeline into `out_dir`.
 
     Writes `model/` (the random start), `data/`, `base/`, `coldstart/` (its checkpoints), `grpo/` (the final model),
-    `eval/` (the runner's predictions and tables), `results.json` and `curves.png`.
+    `eval/` (the runner's predictions and tables), `results.json` and `curves.png`. The folder must be new or empty:
+    one folder never holds two runs.
 
     Args:
         out_dir: The run folder.
@@ -73,9 +100,13 @@ def run_demo(
     Returns:
         The `results.json` payload: settings, per-stage evaluations, the cold-start choice, the GRPO reward trend,
         timings, the table and the paths written.
+
+    Raises:
+        DemoFolderInUseError: `out_dir` is not empty (see [`fresh_run_folder`]).
     """
     recipe_dir = recipe_dir or default_recipe_dir()
     out_dir = os.path.abspath(out_dir)
+    check_run_folder(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread per process: faster than two for models this small

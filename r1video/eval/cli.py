@@ -11,6 +11,7 @@ A missing model or benchmark folder, or a flag that does not fit, is one line an
 """
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -165,8 +166,25 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"r1video eval: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    from r1video.runs import RunLockedError, run_lock
+
     try:
-        result = run_evaluation(config, progress=not args.no_progress and sys.stderr.isatty())
+        # One run per output folder (as for training): two would both answer every question into one predictions file.
+        with run_lock(config.resolved_output_dir()):
+            result = run_evaluation(config, progress=not args.no_progress and sys.stderr.isatty())
+    except RunLockedError as exc:
+        print(f"r1video eval: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        where = exc.filename or config.resolved_output_dir()
+        print(
+            f"r1video eval: error: no space left on the device while writing {where}; the predictions written so far "
+            "are kept: free some space and run the same command to resume",
+            file=sys.stderr,
+        )
+        return 1
     except BenchmarkDataError as exc:
         print(f"r1video eval: error: the {args.benchmark} copy is not usable: {exc}", file=sys.stderr)
         return USAGE_ERROR

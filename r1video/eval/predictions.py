@@ -33,13 +33,17 @@ class PredictionLog:
                 good_bytes += len(line) + 1
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                if number == len(lines):  # the last line, cut by an interruption
+                record = json.loads(line.decode("utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                if number == len(lines):  # the last line, cut by an interruption (maybe inside a character)
                     logger.warning("%s: dropping an incomplete last line (interrupted run)", self.path)
                     with open(self.path, "r+b") as f:
                         f.truncate(good_bytes)
                     break
+                if isinstance(exc, UnicodeDecodeError):
+                    column = exc.start + 1
+                    reason = f"not UTF-8 text: byte 0x{line[exc.start]:02x} at column {column}"
+                    raise ValueError(f"{self.path}:{number}: not a prediction record ({reason})") from None
                 raise ValueError(f"{self.path}:{number}: not a prediction record ({exc.msg})") from exc
             if not isinstance(record, dict) or not isinstance(record.get("id"), str):
                 what = "no string 'id'" if isinstance(record, dict) else f"a JSON {type(record).__name__}"
@@ -65,10 +69,19 @@ class PredictionLog:
         return dict(self._records)
 
     def append(self, record: dict) -> None:
-        """Write one record and make it durable before returning."""
+        """Write one record and make it durable before returning.
+
+        Raises:
+            OSError: the write failed (e.g. `ENOSPC`), with this file as its `filename`.
+        """
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:  # a failed write (a full disk) names no file by itself
+            if exc.filename is not None:
+                raise
+            raise OSError(exc.errno, exc.strerror, self.path) from exc
         self._records[record["id"]] = record

@@ -2,9 +2,10 @@
 
 transformers writes a checkpoint directory in place, `trainer_state.json` last (after weights, optimizer, scheduler
 and RNG states; `VideoGRPOTrainer` writes its rollout buffer first). A checkpoint is complete when its
-`trainer_state.json` is readable and for its own step, its weights have a readable header and their full size, and every other file its save wrote is there. Which files that
-is comes from the [`RunRecord`] stored in `trainer_state.json` (model-only saves write no optimizer, scheduler or RNG
-state); a checkpoint from before the record existed must have all of them or none.
+`trainer_state.json` is readable and for its own step, its weights have a readable header and their full size, and
+every other file its save wrote is there, not empty and not cut short (a `torch.save` zip keeps its directory at its
+end). Which files that is comes from the [`RunRecord`] stored in `trainer_state.json` (model-only saves write no
+optimizer, scheduler or RNG state); a checkpoint from before the record existed must have all of them or none.
 """
 
 import contextlib
@@ -13,6 +14,7 @@ import json
 import logging
 import os
 import re
+import zipfile
 
 from safetensors import SafetensorError, safe_open
 from transformers import TrainerCallback
@@ -127,6 +129,28 @@ def incomplete_reason(path: str | os.PathLike) -> str | None:
     missing = [name for name in expected if not os.path.exists(os.path.join(path, name))]
     if missing:
         return f"missing {', '.join(missing)}"
+    for name in expected:
+        problem = _state_file_problem(os.path.join(path, name))
+        if problem is not None:
+            return f"{name} {problem}"
+    return None
+
+
+def _state_file_problem(file: str) -> str | None:
+    """Why a saved training-state file is unusable (`"is empty"`, `"is cut short"`), or `None`; read from its end
+    only. `torch.save` writes a zip archive, whose directory is its last record, so a file cut anywhere lacks it;
+    a safetensors file (the rollout buffer) is checked as the weights are."""
+    if os.path.getsize(file) == 0:
+        return "is empty"
+    if file.endswith(".safetensors"):
+        try:
+            with safe_open(file, framework="pt"):
+                pass
+        except (SafetensorError, OSError):
+            return "is cut short or unreadable"
+        return None
+    if not zipfile.is_zipfile(file):
+        return "is cut short (no zip directory at its end, as torch.save writes)"
     return None
 
 

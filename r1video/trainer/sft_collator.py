@@ -54,7 +54,8 @@ class VideoSFTCollator:
     Args:
         processor: the model family's processor (chat template, tokenizer, frame preprocessing).
         num_frames, fps, max_frames, autorotate: frame sampling, as [`load_video_frames`].
-        max_length: rows longer than this lose their end; an error if that would cut video placeholders.
+        max_length: rows longer than this lose their end; an error if that would cut video placeholders or reply
+            tokens.
         pad_to_multiple_of: pad the batch length to a multiple of this.
         max_bad_video_fraction: limit of the bad-clip tracker (ignored when `tracker` is given).
         tracker: an existing [`BadSampleTracker`] to count bad clips with.
@@ -186,6 +187,13 @@ class VideoSFTCollator:
                 raise ValueError(
                     f"max_length={self.max_length} would cut the video placeholders of row {row.get('id', '?')!r} "
                     f"({len(input_ids)} tokens); raise max_length."
+                )
+            cut = sum(label != IGNORE_INDEX for label in labels[self.max_length :])
+            if cut:  # never train on a reply without its end (its <answer>)
+                raise ValueError(
+                    f"Row {row.get('id', '?')!r} is {len(input_ids)} tokens, over max_length={self.max_length}: "
+                    f"cutting it would drop {cut} tokens of its reply. Shorten or drop the row, or raise max_length "
+                    "(`r1video data validate --model` lists such rows)."
                 )
             input_ids, labels = input_ids[: self.max_length], labels[: self.max_length]
         return input_ids, labels

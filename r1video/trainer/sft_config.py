@@ -21,12 +21,12 @@ class VideoSFTConfig(VideoSFTOptions, trl.SFTConfig):
 
     > Parameters that control the training
 
-    max_length (`int` or `None`, defaults to `3072`): the original's `model_max_length`; longer rows lose their end
-        (an error if that would cut the video placeholders).
+    max_length (`int` or `None`, defaults to `3072`): the original's `model_max_length`; a longer row is an error
+        (`r1video sft` names them before step 1): cutting it would drop the end of its reply.
     """
 
     max_length: int | None = field(
-        default=3072, metadata={"help": "Tokens per row (video placeholders included); longer rows are cut."}
+        default=3072, metadata={"help": "Tokens per row (video placeholders included); longer rows are refused."}
     )
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "Must stay False: the collator reads the `video` and `messages` columns."}
