@@ -177,7 +177,9 @@ def test_eval_infer_and_data_validate(family_dir, synth, tmp_path_factory, tmp_p
             argv += ["--tasks", ",".join(MVBENCH_TASKS), "--prompt", "option"]
         assert eval_cli.main(argv) == 0, name
         records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
-        assert records and all(len(r["frame_indices"]) == 4 for r in records)
+        # LongVideoBench reads its own frame count per clip (up to --frames): clips of different lengths per batch
+        expected = (lambda n: 0 < n <= 4) if name == "longvideobench" else (lambda n: n == 4)
+        assert records and all(expected(len(r["frame_indices"])) for r in records)
     video = write_clip(str(tmp_path / "clip.mp4"))
     argv = ["--model", model_dir, "--video", video, "--question", "Which way does the square move?", "--options",
             "left", "right", "--frames", "4", "--max-new-tokens", "4", "--show-prompt"]  # fmt: skip

@@ -277,7 +277,6 @@ def test_a_changed_recipe_is_refused_unless_allowed_and_an_allowed_learning_rate
         "--restore_callback_states_from_checkpoint", "true",  # transformers' own callback restore must not undo ours
     )  # fmt: skip
     assert allowed.returncode == 0, allowed.stderr[-3000:]
-    assert "Loading weights" in allowed.stderr  # what the refusal above never reached
     history = {entry["step"]: entry["learning_rate"] for entry in _state(run / "checkpoint-6")["log_history"]
                if "learning_rate" in entry}  # fmt: skip
     assert history == {1: 1e-4, 2: 1e-4, 3: 1e-4, 4: 1e-4, 5: 5e-3, 6: 5e-3}
