@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from r1video.bench.cli import main
-from r1video.bench.vision_reuse_family import family_names
+from r1video.policies import family_names
 from r1video.policies.base import VideoPolicy
 
 

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     summarise = None  # the one table across families, with --policy
     if args.policy:
         from r1video.bench.vision_reuse_family import families_table as summarise
-        from r1video.bench.vision_reuse_family import family_names
+        from r1video.policies import family_names
 
         known = list(family_names())
         if args.policy != "all" and args.policy not in known:

@@ -23,36 +23,13 @@ import torch
 
 from r1video.bench.grpo_setup import grpo_settings, quiet, run_step, synthetic_rows
 from r1video.bench.runner import EntryResult, interleaved, median, spread
+from r1video.policies import policy_named
 
 logger = logging.getLogger(__name__)
 
 NAME = "vision-reuse"
 FRAME_SIZE = (64, 64)  # the synthetic clips' frames (height, width)
 SIDES = {"reuse": "reuse on", "no_reuse": "reuse off", "trl": "TRL GRPOTrainer, frames as images"}
-
-
-def family_names() -> dict[str, str]:
-    """`family name -> model_type` of every registered family (one model_type per family)."""
-    from r1video.policies import families
-
-    names = {}
-    for model_type, name in families().items():
-        names.setdefault(name, model_type)
-    return names
-
-
-def policy_named(name: str):
-    """The policy of the family called `name` (`VideoPolicy.name`).
-
-    Raises:
-        ValueError: no registered family has that name (one line listing them).
-    """
-    from r1video.policies import policy_for
-
-    names = family_names()
-    if name not in names:
-        raise ValueError(f"no registered family {name!r}; known: {', '.join(names)}")
-    return policy_for(names[name])
 
 
 def make_trainers(policy, model_dir: str, rows, settings: dict, out: str) -> tuple[dict, str | None]:
