@@ -28,7 +28,7 @@ ENTRIES = {
 ON_REQUEST = {"demo-learning": "r1video.bench.demo_learning"}
 # Entries measured for any registered model family with `--policy NAME` or `--policy all` (one table across families);
 # without `--policy` they measure TinyLLaVA-Video as the entries above do.
-POLICY_ENTRIES = {"vision-reuse": "r1video.bench.vision_reuse_family"}
+POLICY_ENTRIES = {"vision-reuse": "r1video.bench.vision_reuse_family", "demo-learning": "r1video.bench.demo_learning"}
 
 
 def gpu_parser() -> argparse.ArgumentParser:
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.clips is not None and not os.path.isdir(args.clips):
         parser.error(f"--clips: folder not found: {args.clips}")
     if args.policy:
-        entries = args.entries or list(POLICY_ENTRIES)
+        entries = args.entries or [name for name in POLICY_ENTRIES if name not in ON_REQUEST]
         missing = [name for name in entries if name not in POLICY_ENTRIES]
         if missing:
             parser.error(
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         torch.set_num_threads(threads)
-    table = summarise(results) if summarise else None
+    per_family = [result for result in results if result.name.startswith("vision-reuse (")]
+    table = summarise(per_family) if summarise and per_family else None
     print(format_table(results, machine))  # noqa: T201
     if table:
         print(f"\n{table}")  # noqa: T201

@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         settings.overrides["grpo"] += ["--temporal_contrast", "true"]
     start = time.time()
     family = f", policy {args.policy}" if args.policy else ""
-    print(f"r1video demo: seed {settings.seed}{', fast' if args.fast else ''}{family}, run folder {args.out}", flush=True)  # noqa: T201
+    print(
+        f"r1video demo: seed {settings.seed}{', fast' if args.fast else ''}{family}, run folder {args.out}", flush=True
+    )  # noqa: T201
     results = run_demo(args.out, settings, args.recipes, announce=lambda text: print(text, flush=True))  # noqa: T201
     minutes = (time.time() - start) / 60
     print()  # noqa: T201
