@@ -26,8 +26,9 @@ ENTRIES = {
 }
 # Run only when named: three full demo runs take about half an hour.
 ON_REQUEST = {"demo-learning": "r1video.bench.demo_learning"}
-# Entries measured for another model family with `--policy NAME` (default: TinyLLaVA-Video, the entries above).
-POLICY_ENTRIES = {("vision-reuse", "qwen2_5_vl"): "r1video.bench.vision_reuse_qwen"}
+# Entries measured for any registered model family with `--policy NAME` or `--policy all` (one table across families);
+# without `--policy` they measure TinyLLaVA-Video as the entries above do.
+POLICY_ENTRIES = {"vision-reuse": "r1video.bench.vision_reuse_family", "demo-learning": "r1video.bench.demo_learning"}
 
 
 def gpu_parser() -> argparse.ArgumentParser:
@@ -61,12 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one repeat: checks that every entry runs")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest for tiny models)")
     parser.add_argument("--clips", metavar="DIR", help=CLIPS_HELP)
-    policies = sorted({policy for _, policy in POLICY_ENTRIES})
     parser.add_argument(
         "--policy",
-        choices=policies,
-        help="measure another model family (entries: "
-        f"{', '.join(sorted({entry for entry, _ in POLICY_ENTRIES}))}; default TinyLLaVA-Video)",
+        metavar="NAME",
+        help="measure a registered model family (a family's name, e.g. qwen2_5_vl, or `all`: every family, one table; "
+        f"entries: {', '.join(POLICY_ENTRIES)}; default TinyLLaVA-Video)",
     )
     args = parser.parse_args(argv)
     modules = {**ENTRIES, **ON_REQUEST}
@@ -77,29 +77,48 @@ def main(argv: list[str] | None = None) -> int:
     if args.clips is not None and not os.path.isdir(args.clips):
         parser.error(f"--clips: folder not found: {args.clips}")
     if args.policy:
-        entries = args.entries or [entry for entry, policy in POLICY_ENTRIES if policy == args.policy]
-        missing = [name for name in entries if (name, args.policy) not in POLICY_ENTRIES]
+        entries = args.entries or [name for name in POLICY_ENTRIES if name not in ON_REQUEST]
+        missing = [name for name in entries if name not in POLICY_ENTRIES]
         if missing:
-            parser.error(f"entries {missing} are not measured for --policy {args.policy}")
-        modules = {name: POLICY_ENTRIES[(name, args.policy)] for name in entries}
+            parser.error(
+                f"entries {missing} are not measured per family (--policy takes: {', '.join(POLICY_ENTRIES)})"
+            )
         args.entries = entries
     logging.basicConfig(level=logging.WARNING)
     import torch  # after the arguments: `r1video bench --help` loads no torch
 
+    runs = [(name, {}) for name in args.entries or list(ENTRIES)]
+    summarise = None  # the one table across families, with --policy
+    if args.policy:
+        from r1video.bench.vision_reuse_family import families_table as summarise
+        from r1video.policies import family_names
+
+        known = list(family_names())
+        if args.policy != "all" and args.policy not in known:
+            hint = did_you_mean(args.policy, known)
+            parser.error(f"--policy: no registered family {args.policy!r}{hint} (choose from all, {', '.join(known)})")
+        names = known if args.policy == "all" else [args.policy]
+        modules = {name: POLICY_ENTRIES[name] for name in args.entries}
+        runs = [(name, {"policy": family}) for name in args.entries for family in names]
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
         machine = machine_info()
         results = []
-        for name in args.entries or list(ENTRIES):
-            print(f"running {name} ...", flush=True)  # noqa: T201
-            options = {"clips": args.clips} if name == "decode" and args.clips else {}
+        for name, options in runs:
+            print(f"running {name} {options.get('policy', '')}...", flush=True)  # noqa: T201
+            if name == "decode" and args.clips:
+                options = {"clips": args.clips}
             results.append(
                 importlib.import_module(modules[name]).run(quick=args.quick, repeats=args.repeats, **options)
             )
     finally:
         torch.set_num_threads(threads)
+    per_family = [result for result in results if result.name.startswith("vision-reuse (")]
+    table = summarise(per_family) if summarise and per_family else None
     print(format_table(results, machine))  # noqa: T201
+    if table:
+        print(f"\n{table}")  # noqa: T201
     if args.json:
         report = {
             "machine": machine,
@@ -112,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
             },
             "results": [result.to_dict() for result in results],
         }
+        if table:
+            report["command"]["policy"] = args.policy
+            report["families_table"] = table
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
     return 0

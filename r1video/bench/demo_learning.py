@@ -23,15 +23,23 @@ TARGET_GAIN = 10.0
 TARGET_FORMAT = 90.0
 
 
-def run_seeds(out_dir: str, seeds, fast: bool, jobs: int = 2) -> dict[int, dict]:
-    """Run `r1video demo` for each seed in its own process, `jobs` at a time; seed → its `results.json`."""
+def demo_command(out_dir: str, seed: int, fast: bool, policy: str | None = None) -> list[str]:
+    """The `r1video demo` command line of one seed (`--policy NAME` when given)."""
+    args = ["--out", os.path.join(out_dir, f"seed{seed}"), "--seed", str(seed), "--quiet"]
+    args += ["--fast"] if fast else []
+    args += ["--policy", policy] if policy else []
+    return [sys.executable, "-m", "r1video.demo.cli", *args]
+
+
+def run_seeds(out_dir: str, seeds, fast: bool, jobs: int = 2, policy: str | None = None) -> dict[int, dict]:
+    """Run `r1video demo` (`--policy NAME` when given) for each seed in its own process, `jobs` at a time; seed → its
+    `results.json`."""
     pending, running, results = list(seeds), {}, {}
     while pending or running:
         while pending and len(running) < jobs:
             seed = pending.pop(0)
-            args = ["--out", os.path.join(out_dir, f"seed{seed}"), "--seed", str(seed), "--quiet"]
             log = open(os.path.join(out_dir, f"seed{seed}.log"), "w")  # noqa: SIM115 (closed when it ends)
-            command = [sys.executable, "-m", "r1video.demo.cli", *args, *(["--fast"] if fast else [])]
+            command = demo_command(out_dir, seed, fast, policy)
             running[seed] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log)
         for seed, (process, log) in list(running.items()):
             if process.poll() is not None:
@@ -78,11 +86,14 @@ def summarise(results: dict[int, dict]) -> dict:
     }
 
 
-def run(quick: bool = False, repeats: int | None = None, out_dir: str | None = None) -> EntryResult:
-    """Run the demo for 3 seeds (`quick`: the `--fast` demo, which checks the machinery, not learning)."""
+def run(
+    quick: bool = False, repeats: int | None = None, out_dir: str | None = None, policy: str | None = None
+) -> EntryResult:
+    """Run the demo for 3 seeds (`quick`: the `--fast` demo, which checks the machinery, not learning) on
+    TinyLLaVA-Video, or on the tiny model of the family called `policy` (`r1video demo --policy NAME`)."""
     out_dir = out_dir or tempfile.mkdtemp(prefix="r1video-demo-learning-")
     os.makedirs(out_dir, exist_ok=True)
-    summary = summarise(run_seeds(out_dir, SEEDS, fast=quick))
+    summary = summarise(run_seeds(out_dir, SEEDS, fast=quick, policy=policy))
     rows = []
     for seed, s in summary["per_seed"].items():
         rows.append(
@@ -99,12 +110,12 @@ def run(quick: bool = False, repeats: int | None = None, out_dir: str | None = N
     if quick:
         notes.append("--quick runs the --fast demo: it checks that every stage runs, not that GRPO learns")
     return EntryResult(
-        name=NAME,
+        name=NAME if policy is None else f"{NAME} ({policy})",
         target=f"GRPO ≥ cold start + {TARGET_GAIN:.0f} points (mean of {len(SEEDS)} seeds), no seed below, "
         f"format ≥ {TARGET_FORMAT:.0f}%, reward rises",
         met=summary["met"],
         rows=rows,
         metrics=summary,
-        settings={"seeds": list(SEEDS), "fast": quick, "parallel_processes": 2, "torch_threads": 1},
+        settings={"policy": policy, "seeds": list(SEEDS), "fast": quick, "parallel_processes": 2, "torch_threads": 1},
         notes=notes,
     )

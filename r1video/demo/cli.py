@@ -1,4 +1,4 @@
-"""`r1video demo [--out DIR] [--seed S] [--fast]`: the TinyLLaVA-Video-R1 pipeline at toy scale, on CPU.
+"""`r1video demo [--out DIR] [--seed S] [--fast] [--policy NAME]`: the TinyLLaVA-Video-R1 pipeline at toy scale, on CPU.
 
 Synthetic videos → a tiny base model answering with the option letter → cold start on 16 reasoning samples →
 GRPO with the `tinyllava_r1` reward → held-out accuracy of every stage, printed as a table like the paper's. Each
@@ -38,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         help="GRPO with temporal contrast (T-GRPO, recipe key temporal_contrast)",
     )
     parser.add_argument(
+        "--policy",
+        metavar="NAME",
+        help="the model family of the tiny random model (a registered family's name, e.g. qwen2_5_vl; its arguments "
+        "from RECIPES/model_NAME.yaml when there; default: TinyLLaVA-Video from model.yaml)",
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="only the stage banners, each stage's closing summary and the report"
     )
     args = parser.parse_args(argv)
@@ -66,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
             overrides["tasks"] = check_tasks([task.strip() for task in args.tasks.split(",") if task.strip()])
         except ValueError as error:
             parser.error(f"--tasks: {error}")
+    if args.policy:
+        from r1video.policies import family_names
+
+        known = list(family_names())
+        if args.policy not in known:
+            parser.error(f"--policy: no registered model family {args.policy!r} (choose from {', '.join(known)})")
+        overrides["policy"] = args.policy
     settings = DemoSettings.fast(**overrides) if args.fast else DemoSettings(**overrides)
     from r1video.demo.stages import default_recipe_dir, recipe_path
 
@@ -83,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.temporal_contrast:
         settings.overrides["grpo"] += ["--temporal_contrast", "true"]
     start = time.time()
-    print(f"r1video demo: seed {settings.seed}{', fast' if args.fast else ''}, run folder {args.out}", flush=True)  # noqa: T201
+    family = f", policy {args.policy}" if args.policy else ""
+    print(
+        f"r1video demo: seed {settings.seed}{', fast' if args.fast else ''}{family}, run folder {args.out}", flush=True
+    )  # noqa: T201
     results = run_demo(args.out, settings, args.recipes, announce=lambda text: print(text, flush=True))  # noqa: T201
     minutes = (time.time() - start) / 60
     print()  # noqa: T201

@@ -123,7 +123,7 @@ def run_demo(
         start = time.time()
         announce(f"[1/5] data: {settings.n_train} train, {settings.n_val} validation, {settings.n_test} test clips")
         data = make_data(os.path.join(out_dir, "data"), settings, num_frames, grpo_recipe[0].question_template)
-        model_dir = build_model(recipe_dir, os.path.join(out_dir, "model"), settings.seed)
+        model_dir = build_model(recipe_dir, os.path.join(out_dir, "model"), settings.seed, settings.policy)
         timings["data"] = time.time() - start
 
         def stage(name, model, train_file, extra=()):

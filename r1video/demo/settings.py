@@ -33,6 +33,8 @@ class DemoSettings:
         eval_batch_size (`int`): Questions per `generate` call.
         overrides (`dict`): Stage → extra command-line overrides of its recipe (`["--max_steps", "3"]`).
         progress (`bool`): Show the trainers' step bars.
+        policy (`str`, *optional*): The model family's name (`r1video demo --policy NAME`); `None`: TinyLLaVA-Video
+            from `model.yaml`.
     """
 
     seed: int = 0
@@ -47,6 +49,7 @@ class DemoSettings:
     eval_batch_size: int = 100
     overrides: dict[str, list[str]] = field(default_factory=lambda: {stage: [] for stage in STAGES})
     progress: bool = True
+    policy: str | None = None
 
     @classmethod
     def fast(cls, **values) -> "DemoSettings":

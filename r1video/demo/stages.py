@@ -12,7 +12,7 @@ import yaml
 
 import r1video
 from r1video import grpo, sft
-from r1video.policies import policy_for
+from r1video.policies import policy_for, policy_named
 
 ENTRY_POINTS = {"base": sft, "coldstart": sft, "grpo": grpo}
 
@@ -51,18 +51,26 @@ def run_recipe(recipe_dir: str, stage: str, overrides: list[str]):
 FAMILY = "tinyllava"  # the model_type of the demo's tiny model (the keys of model.yaml are its config fields)
 
 
-def build_model(recipe_dir: str, out_dir: str, seed: int) -> str:
+def build_model(recipe_dir: str, out_dir: str, seed: int, policy: str | None = None) -> str:
     """Save the random tiny model of `RECIPE_DIR/model.yaml` (arguments of the policy's `build_tiny`) to `out_dir`.
+
+    With `policy` (a family's name, `r1video demo --policy NAME`) the model is that family's: its arguments come from
+    `RECIPE_DIR/model_{NAME}.yaml` when there is one, else the family's tiny builder uses its own defaults.
 
     Raises:
         ValueError: the file holds a key the tiny model's configuration does not take (named with the file).
+        UnknownFamilyError: `policy` names no registered family.
     """
-    path = recipe_path(recipe_dir, "model")
-    with open(path) as f:
-        arguments = yaml.safe_load(f) or {}
-    policy = policy_for(FAMILY)
-    unknown = policy.unknown_tiny_keys(arguments)
+    if policy is None:
+        path, family = recipe_path(recipe_dir, "model"), policy_for(FAMILY)
+    else:
+        path, family = os.path.join(recipe_dir, f"model_{policy}.yaml"), policy_named(policy)
+    arguments = {}
+    if os.path.isfile(path):
+        with open(path) as f:
+            arguments = yaml.safe_load(f) or {}
+    unknown = family.unknown_tiny_keys(arguments)
     if unknown:
         raise ValueError(f"{path}: unknown model key(s) {unknown}: not fields of the tiny model's configuration")
-    policy.build_tiny(out_dir, seed=seed, **arguments)
+    family.build_tiny(out_dir, seed=seed, **arguments)
     return out_dir

@@ -16,9 +16,11 @@ from r1video.policies.base import IGNORE_INDEX, Clip, VideoPolicy
 from r1video.policies.registry import (
     UnknownFamilyError,
     families,
+    family_names,
     load_policy,
     load_processor,
     policy_for,
+    policy_named,
     policy_of_checkpoint,
     register,
 )
@@ -29,9 +31,11 @@ __all__ = [
     "UnknownFamilyError",
     "VideoPolicy",
     "families",
+    "family_names",
     "load_policy",
     "load_processor",
     "policy_for",
+    "policy_named",
     "policy_of_checkpoint",
     "register",
 ]

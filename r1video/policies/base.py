@@ -101,9 +101,16 @@ Tests and tools
         a random tiny model and processor, offline, saved to `output_dir` when given.
     `unknown_tiny_keys(overrides) -> list[str]`
         the keys `build_tiny` would not take (the demo checks its `model.yaml` with it).
-    `forward_flops(config, frames, tokens_per_sequence) -> dict`, `reference_config()`
-        analytic forward FLOPs of vision and LLM (`vision_to_llm`, ...) for a config, and the paper-size model's
-        config (bench sizes its tiny model so the ratios match).
+    `forward_flops(config, frames, tokens_per_sequence, frame_size=None) -> dict`, `reference_config()`
+        analytic forward FLOPs of vision and LLM (`vision_to_llm`, ...) for a config (`frame_size`: `(height, width)`
+        of the frames, for families whose processor keeps it), and the paper-size model's config (bench sizes its
+        tiny model so the ratios match).
+    `reference_flops() -> dict`
+        `forward_flops` of the paper-size model at the paper's settings (frames, frame size, tokens).
+    `bench_shapes(quick) -> dict`
+        the `build_tiny` overrides `r1video bench vision-reuse` uses (`{}`: the builder's defaults).
+    `encoder_frames(module, args, kwargs) -> int`
+        the frames one call of `vision_module` took, from its forward hook's arguments (bench and tests count them).
     `acceptance_checkpoint(output_dir, *, tiny, device, dtype) -> dict`
         a random-weight checkpoint of the paper-size model (or the tiny one) with a stand-in tokenizer, offline;
         returns its shapes (`r1video bench gpu`).
@@ -182,11 +189,23 @@ class VideoPolicy:
     def unknown_tiny_keys(self, overrides) -> list[str]:
         return []
 
-    def forward_flops(self, config, frames: int, tokens_per_sequence: int) -> dict:
+    def forward_flops(self, config, frames: int, tokens_per_sequence: int, frame_size=None) -> dict:
         raise NotImplementedError(f"{self.name} has no FLOP model")
 
     def reference_config(self):
         raise NotImplementedError(f"{self.name} has no reference (paper-size) config")
+
+    def reference_flops(self) -> dict:
+        raise NotImplementedError(f"{self.name} has no FLOP model")
+
+    def bench_shapes(self, quick: bool) -> dict:
+        return {}
+
+    def encoder_frames(self, module, args: tuple, kwargs: dict) -> int:
+        """Frames in one call of `vision_module(model)`: the first dimension of its `pixel_values` (keyword, as
+        SmolVLM2 passes it) or of its first positional argument (`[frames, C, H, W]`)."""
+        pixels = kwargs["pixel_values"] if "pixel_values" in kwargs else args[0]
+        return int(pixels.shape[0])
 
     def acceptance_checkpoint(self, output_dir, *, tiny: bool, device, dtype) -> dict:
         raise NotImplementedError(f"{self.name} has no GPU acceptance checkpoint")

@@ -120,6 +120,25 @@ class Qwen2_5_VLPolicy(VideoPolicy):
 
         return real_config()
 
+    def reference_flops(self) -> dict:
+        """Qwen2.5-VL-3B at the paper's settings: 16 frames of 640×360, 512 text tokens beside the video's."""
+        from r1video.policies.qwen2_5_vl_flops import real_split
+
+        return real_split()
+
+    def bench_shapes(self, quick: bool) -> dict:
+        """The tiny shapes whose vision/LLM FLOPs match the 3B's (`r1video.policies.qwen2_5_vl_flops`); one layer
+        each with `quick`."""
+        from r1video.policies.qwen2_5_vl_flops import QUICK, TINY
+
+        return dict(QUICK if quick else TINY)
+
+    def encoder_frames(self, module, args: tuple, kwargs: dict) -> int:
+        """Frames in one call of `visual(patches, grid_thw)`: temporal patches × `temporal_patch_size` (an image is
+        one temporal patch: its frame repeated to fill it, so it counts as `temporal_patch_size` frames)."""
+        grid = kwargs["grid_thw"] if "grid_thw" in kwargs else args[1]
+        return int(grid[:, 0].sum()) * module.config.temporal_patch_size
+
     def max_length(self, processor) -> int | None:
         length = getattr(processor.tokenizer, "model_max_length", None)
         return length if length is not None and length < 10**9 else None

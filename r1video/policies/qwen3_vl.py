@@ -85,6 +85,12 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
     def reference_config(self):
         raise NotImplementedError(f"{self.name} has no reference (paper-size) config yet")
 
+    def reference_flops(self) -> dict:
+        raise NotImplementedError(f"{self.name} has no FLOP model yet")
+
+    def bench_shapes(self, quick: bool) -> dict:
+        return {}  # the tiny builder's defaults (Qwen2.5-VL's FLOP-matched shapes are not this family's config)
+
     def _core(self, model):
         """The `Qwen3VLModel` (`Qwen3_5Model`) inside `model`, whatever wraps it."""
         for module in model.modules():

@@ -32,6 +32,27 @@ def families() -> dict[str, str]:
     return {model_type: cls.name for model_type, cls in sorted(_FAMILIES.items())}
 
 
+def family_names() -> dict[str, str]:
+    """`family name -> model_type` of every registered family (its first `model_type` in sorted order); the names
+    `--policy NAME` takes (`VideoPolicy.name`: `tinyllava_video`, `qwen2_5_vl`, ...)."""
+    names = {}
+    for model_type, name in families().items():
+        names.setdefault(name, model_type)
+    return names
+
+
+def policy_named(name: str) -> VideoPolicy:
+    """The policy of the family called `name` (`VideoPolicy.name`).
+
+    Raises:
+        UnknownFamilyError: no registered family has that name (one line listing them).
+    """
+    names = family_names()
+    if name not in names:
+        raise UnknownFamilyError(f"no registered model family {name!r}; known: {', '.join(names)}")
+    return _FAMILIES[names[name]]()
+
+
 def _unknown(model_type, where: str) -> UnknownFamilyError:
     known = ", ".join(f"{t} ({name})" for t, name in families().items()) or "none"
     return UnknownFamilyError(f"{where}: no r1video policy for model_type {model_type!r}; known families: {known}")

@@ -90,10 +90,23 @@ class TinyLlavaVideoPolicy(VideoPolicy):
 
         return [key for key in overrides if not known(key)]
 
-    def forward_flops(self, config, frames: int, tokens_per_sequence: int) -> dict:
+    def forward_flops(self, config, frames: int, tokens_per_sequence: int, frame_size=None) -> dict:
+        """`frame_size` is ignored: every frame is resized to the tower's square input."""
         from r1video.model.flops import compute_split
 
         return compute_split(config, frames, tokens_per_sequence)
+
+    def reference_flops(self) -> dict:
+        """SigLIP-so400m over 16 frames against Qwen2.5-3B over ~1k tokens (512 video tokens + prompt + completion)."""
+        from r1video.model.flops import real_config
+
+        return self.forward_flops(real_config(), 16, 1024)
+
+    def bench_shapes(self, quick: bool) -> dict:
+        """The tiny shapes of `r1video bench vision-reuse` (vision/LLM FLOPs near the released model's)."""
+        from r1video.bench.vision_reuse import QUICK, TINY
+
+        return dict(QUICK if quick else TINY)
 
     def reference_config(self):
         from r1video.model.flops import real_config

@@ -1,0 +1,61 @@
+"""`r1video demo --policy NAME`: the toy pipeline (base, cold start, GRPO, held-out table, curves) on a tiny random
+model of another family, through the same recipes and entry points; `r1video bench demo-learning --policy NAME`."""
+
+import json
+
+import pytest
+
+from r1video.bench import cli as bench_cli
+from r1video.bench import demo_learning
+from r1video.demo import cli
+from r1video.demo.stages import build_model, default_recipe_dir
+
+
+def model_type(folder) -> str:
+    return json.loads((folder / "config.json").read_text())["model_type"]
+
+
+def test_fast_demo_on_qwen2_5_vl_reaches_the_table(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["--fast", "--quiet", "--policy", "qwen2_5_vl", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "policy qwen2_5_vl" in printed and "held-out accuracy" in printed and "GRPO (R1)" in printed
+    for stage in ("model", "base", "grpo"):
+        assert model_type(out / stage) == "qwen2_5_vl", stage
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["policy"] == "qwen2_5_vl"
+    assert set(results["evaluations"]) == {"base", "coldstart", "grpo"}
+    assert (out / "curves.png").is_file()
+
+
+def test_a_family_yaml_beside_the_recipes_gives_the_tiny_models_arguments(tmp_path):
+    (tmp_path / "model_qwen2_5_vl.yaml").write_text("text_num_hidden_layers: 1\n")
+    build_model(str(tmp_path), str(tmp_path / "model"), seed=0, policy="qwen2_5_vl")
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["model_type"] == "qwen2_5_vl" and config["text_config"]["num_hidden_layers"] == 1
+
+
+def test_without_policy_the_demo_model_is_tinyllava_from_model_yaml(tmp_path):
+    build_model(default_recipe_dir(), str(tmp_path / "model"), seed=0)
+    assert model_type(tmp_path / "model") == "tinyllava"
+
+
+def test_an_unknown_family_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--fast", "--policy", "qwen9", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "no registered model family 'qwen9'" in err and "qwen2_5_vl" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_bench_demo_learning_runs_each_seeds_demo_on_the_family(tmp_path):
+    """`r1video bench demo-learning --policy NAME` runs `r1video demo --policy NAME` per seed (the runs themselves
+    take minutes: the command each seed gets is checked here; it is the command the fast test above runs)."""
+    command = demo_learning.demo_command(str(tmp_path), 1, fast=True, policy="smolvlm")
+    assert command[1:] == ["-m", "r1video.demo.cli", "--out", str(tmp_path / "seed1"), "--seed", "1", "--quiet",
+                           "--fast", "--policy", "smolvlm"]  # fmt: skip
+    assert "--policy" not in demo_learning.demo_command(str(tmp_path), 0, fast=False)
+    with pytest.raises(SystemExit) as exit_info:  # only entries measured per family take --policy
+        bench_cli.main(["overhead", "--policy", "smolvlm"])
+    assert exit_info.value.code == 2
