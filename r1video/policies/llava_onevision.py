@@ -30,6 +30,7 @@ import math
 import numpy as np
 import torch
 
+from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION
 from r1video.policies.base import IGNORE_INDEX, Clip, VideoPolicy, check_replies, reply_texts
 from r1video.policies.registry import register
 
@@ -449,8 +450,8 @@ CHAT_TEMPLATE = (
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
 TINY_CORPUS = [
     "system user assistant You are a helpful assistant.",
-    "Output the thinking process in <think> </think> and final answer (option) in <answer> </answer> tags.",
-    "Answer with the option's letter from the given choices directly. Options:",
+    REASON_INSTRUCTION,  # the prompts' own words, so the tiny tokenizer splits them as a real one would
+    f"{OPTION_INSTRUCTION} Options:",
     "A. B. C. D. E. (A) (B) (C) (D) (E) A B C D E 0 1 2 3 4 5 6 7 8 9 10 ? . , : ;",
     "what which how many does the a an of in on at to from is are was were do did video clip frame frames object "
     "ball square circle box dot shape colour color red green blue yellow white black moves move left right up down "

@@ -22,6 +22,8 @@ from transformers import (
     Qwen2VLVideoProcessor,
 )
 
+from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION
+
 # Qwen2.5-VL's special tokens, in the released tokenizer's order (ids 151643-151656 there).
 ENDOFTEXT = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -49,8 +51,8 @@ SPECIAL_TOKENS = [
 
 _CORPUS = [
     "system user assistant You are a helpful assistant.",
-    "Output the thinking process in <think> </think> and final answer (option) in <answer> </answer> tags.",
-    "Answer with the option's letter from the given choices directly. Options:",
+    REASON_INSTRUCTION,  # the prompts' own words, so the tiny tokenizer splits them as a real one would
+    f"{OPTION_INSTRUCTION} Options:",
     "A. B. C. D. E. (A) (B) (C) (D) (E) A B C D E 0 1 2 3 4 5 6 7 8 9 10 ? . , : ;",
     "what which how many does the a an of in on at to from is are was were do did video clip frame frames object "
     "ball square circle box dot shape colour color red green blue yellow white black moves move left right up down "

@@ -32,6 +32,7 @@ from datetime import timedelta
 import numpy as np
 import torch
 
+from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION
 from r1video.policies.base import IGNORE_INDEX, Clip, VideoPolicy, check_replies, conversation_segments
 from r1video.policies.registry import register
 
@@ -430,8 +431,8 @@ SPECIAL_TOKENS = [
 ]
 TINY_CORPUS = [
     "User: Assistant: You are provided the following series of frames from a video. Frame from",
-    "Output the thinking process in <think> </think> and final answer (option) in <answer> </answer> tags.",
-    "Answer with the option's letter from the given choices directly. Options:",
+    REASON_INSTRUCTION,  # the prompts' own words, so the tiny tokenizer splits them as a real one would
+    f"{OPTION_INSTRUCTION} Options:",
     "A. B. C. D. E. (A) (B) (C) (D) (E) A B C D E 0 1 2 3 4 5 6 7 8 9 10 ? . , : ; zero one two three four five six "
     "seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen twenty thirty forty fifty sixty hundred",
     "what which how many does the a an of in on at to from is are was were do did video clip frame frames object "
