@@ -14,13 +14,18 @@ import logging  # noqa: E402  (after the environment above)
 
 import pytest  # noqa: E402
 
+_PROJECT_LOGGERS = ("r1video", "rewards")
+_LOG_LEVELS = {name: logging.getLogger(name).level for name in _PROJECT_LOGGERS}  # as a fresh process has them
+# transformers and datasets start at WARNING; a run's `log_level` sets them (`TrainingArguments.get_process_log_level`
+# reads transformers' back when `log_level` is passive).
+_LOG_LEVELS.update(transformers=logging.WARNING, datasets=logging.WARNING)
+
 
 @pytest.fixture(autouse=True)
-def _restore_project_log_levels():
-    """An in-process run sets the `r1video`/`rewards` logger levels from its recipe (`--quiet`: errors only); put them
-    back after each test, so a later test's `caplog` still sees the warnings it checks for."""
-    loggers = [logging.getLogger(name) for name in ("r1video", "rewards")]
-    levels = [logger.level for logger in loggers]
+def _restore_log_levels():
+    """An in-process run (a test's, or a module fixture's, like the demo's) sets the `r1video`, `rewards`,
+    `transformers` and `datasets` logger levels from its recipe (`--quiet`: errors only); set them back to a fresh
+    process's after each test, so that a later test sees the warnings and lines it checks for."""
     yield
-    for logger, level in zip(loggers, levels, strict=True):
-        logger.setLevel(level)
+    for name, level in _LOG_LEVELS.items():
+        logging.getLogger(name).setLevel(level)
