@@ -358,6 +358,53 @@ class VideoPolicy:
 # ---- helpers for implementations -----------------------------------------------------------------------------------
 
 
+class HFVideoPolicy(VideoPolicy):
+    """A family whose model and processor are transformers' own classes: `load`, `load_processor` and the core
+    model lookup written once. Subclasses set `model_class_name` (the `...ForConditionalGeneration` class) and
+    `core_class_name` (the inner model holding the vision tower and the LM), both names in `transformers`."""
+
+    model_class_name: str = ""
+    core_class_name: str = ""
+
+    def load(self, name_or_path, *, dtype=torch.float32, attn_implementation=None, revision=None,
+             trust_remote_code=False):  # fmt: skip
+        """`(model, processor)` from a local folder or a Hub id; the tokenizer pads on the left (generation, and
+        the per-token inputs built from the padded ids)."""
+        import transformers
+
+        processor = self.load_processor(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
+        model = getattr(transformers, self.model_class_name).from_pretrained(
+            name_or_path,
+            dtype=dtype,
+            attn_implementation=attn_implementation,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+        )
+        return model, processor
+
+    def load_processor(self, name_or_path, *, revision=None, trust_remote_code=False):
+        """The family's processor, padding on the left."""
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(
+            name_or_path, padding_side="left", revision=revision, trust_remote_code=trust_remote_code
+        )
+
+    def _core(self, model):
+        """The `core_class_name` module inside `model`, whatever wraps it (DDP, DeepSpeed, a PEFT adapter).
+
+        Raises:
+            TypeError: `model` holds no such module.
+        """
+        import transformers
+
+        core_class = getattr(transformers, self.core_class_name)
+        for module in model.modules():
+            if isinstance(module, core_class):
+                return module
+        raise TypeError(f"{type(model).__name__} holds no {self.core_class_name}")
+
+
 def conversation_segments(processor, messages: list[dict], render: Callable | None = None) -> list[tuple[str, bool]]:
     """Cut a rendered conversation into `(text, supervised)` segments whose concatenation is the full render.
 

@@ -31,23 +31,11 @@ import numpy as np
 import torch
 
 from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION
-from r1video.policies.base import IGNORE_INDEX, Clip, VideoPolicy, check_replies, reply_texts
+from r1video.policies.base import IGNORE_INDEX, Clip, HFVideoPolicy, check_replies, reply_texts
 from r1video.policies.registry import register
 
 # Frames assumed by the prompt-length bound when no clip is at hand (the recipes' 16 frames).
 DEFAULT_BOUND_FRAMES = 16
-
-
-def _ov_model(model):
-    """The `LlavaOnevisionModel` inside `model`, whatever wraps it (DDP, DeepSpeed, a PEFT adapter)."""
-    from transformers import LlavaOnevisionModel
-
-    if isinstance(model, LlavaOnevisionModel):
-        return model
-    for module in model.modules():
-        if isinstance(module, LlavaOnevisionModel):
-            return module
-    raise TypeError(f"{type(model).__name__} holds no LlavaOnevisionModel")
 
 
 def _tower(core):
@@ -71,7 +59,7 @@ def _frames(clip: Clip) -> torch.Tensor:
 
 
 @register
-class LlavaOnevisionPolicy(VideoPolicy):
+class LlavaOnevisionPolicy(HFVideoPolicy):
     """LLaVA-OneVision (`model_type` `llava_onevision`): stateless; the processor and model are passed in."""
 
     name = "llava_onevision"
@@ -79,27 +67,10 @@ class LlavaOnevisionPolicy(VideoPolicy):
     processor_class_names = ("LlavaOnevisionProcessor",)
     model_card_tags = ("llava_onevision",)
     vllm_route = None  # vLLM's native video route is added separately (issue 25 point 3)
+    model_class_name = "LlavaOnevisionForConditionalGeneration"
+    core_class_name = "LlavaOnevisionModel"
 
     # ---- loading ------------------------------------------------------------------------------------------------
-
-    def load(self, name_or_path, *, dtype=torch.float32, attn_implementation=None, revision=None,
-             trust_remote_code=False):  # fmt: skip
-        """`(model, processor)` from a local folder or a Hub id; the tokenizer pads on the left (generation)."""
-        from transformers import LlavaOnevisionForConditionalGeneration
-
-        kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
-        processor = self.load_processor(name_or_path, **kwargs)
-        model = LlavaOnevisionForConditionalGeneration.from_pretrained(
-            name_or_path, dtype=dtype, attn_implementation=attn_implementation, **kwargs
-        )
-        return model, processor
-
-    def load_processor(self, name_or_path, *, revision=None, trust_remote_code=False):
-        from transformers import AutoProcessor
-
-        return AutoProcessor.from_pretrained(
-            name_or_path, padding_side="left", revision=revision, trust_remote_code=trust_remote_code
-        )
 
     def build_tiny(self, output_dir=None, *, seed: int = 0, **overrides):
         """A random tiny LLaVA-OneVision with the real processor ([`build_tiny_llava_onevision`])."""
@@ -294,7 +265,7 @@ class LlavaOnevisionPolicy(VideoPolicy):
     def freeze(self, model, *, vision: bool = True, connector: bool = False, language_model: bool = False) -> None:
         """Freeze the named parts (a part set `False` is left as it is): `vision` the SigLIP tower, `connector` the
         projector and `image_newline`, `language_model` the decoder and `lm_head`."""
-        core = _ov_model(model)
+        core = self._core(model)
         if vision:
             _tower(core).requires_grad_(False)
         if connector:
@@ -308,7 +279,7 @@ class LlavaOnevisionPolicy(VideoPolicy):
 
     def frozen_modules(self, model) -> list[str]:
         """The parts (`vision`, `connector`, `language_model`) whose every parameter is frozen."""
-        core = _ov_model(model)
+        core = self._core(model)
         parts = {
             "vision": list(_tower(core).parameters()),
             "connector": _connector_parameters(core),
@@ -318,7 +289,7 @@ class LlavaOnevisionPolicy(VideoPolicy):
 
     def vision_module(self, model):
         """The SigLIP tower: its forward hook sees `(pixel_values [frames, C, S, S],)` per call."""
-        return _tower(_ov_model(model))
+        return _tower(self._core(model))
 
     # ---- checkpoints ----------------------------------------------------------------------------------------------
 
@@ -386,7 +357,7 @@ class LlavaOnevisionPolicy(VideoPolicy):
         """
         if not clips:
             return []
-        core = _ov_model(model)
+        core = self._core(model)
         tower = _tower(core)
         if any(p.requires_grad for p in tower.parameters()):
             return None
@@ -419,7 +390,7 @@ class LlavaOnevisionPolicy(VideoPolicy):
         used = [i for i in rows if i >= 0]
         if not used:
             return {}
-        core = _ov_model(model)
+        core = self._core(model)
         device = input_ids.device if input_ids is not None else next(core.parameters()).device
         if not reuse or encodings is None:
             frames = [_frames(clips[i]).to(device) for i in used]

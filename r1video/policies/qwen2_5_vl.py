@@ -31,7 +31,7 @@ Temporal contrast permutes temporal patches (2 frames each), the unit the ViT an
 import numpy as np
 import torch
 
-from r1video.policies.base import Clip, VideoPolicy
+from r1video.policies.base import Clip, HFVideoPolicy
 from r1video.policies.registry import register
 
 VIDEO_TOKEN_TYPE = 2  # Qwen's `mm_token_type_ids`: 0 text, 1 image, 2 video
@@ -39,18 +39,6 @@ VIDEO_TOKEN_TYPE = 2  # Qwen's `mm_token_type_ids`: 0 text, 1 image, 2 video
 DEFAULT_SAMPLED_FPS = 2.0
 # Frames assumed by the prompt-length bound when no clip is at hand (the paper recipes' 16 frames).
 DEFAULT_BOUND_FRAMES = 16
-
-
-def _vl_model(model):
-    """The `Qwen2_5_VLModel` inside `model`, whatever wraps it (DDP, DeepSpeed, a PEFT adapter)."""
-    from transformers import Qwen2_5_VLModel
-
-    if isinstance(model, Qwen2_5_VLModel):
-        return model
-    for module in model.modules():
-        if isinstance(module, Qwen2_5_VLModel):
-            return module
-    raise TypeError(f"{type(model).__name__} holds no Qwen2_5_VLModel")
 
 
 def _vit_parameters(visual):
@@ -62,7 +50,7 @@ def _tokens(clip: Clip, merge_size: int) -> int:
 
 
 @register
-class Qwen2_5_VLPolicy(VideoPolicy):
+class Qwen2_5_VLPolicy(HFVideoPolicy):
     """Qwen2.5-VL (`model_type` `qwen2_5_vl`): stateless; the processor and model are passed to each method."""
 
     name = "qwen2_5_vl"
@@ -70,28 +58,10 @@ class Qwen2_5_VLPolicy(VideoPolicy):
     processor_class_names = ("Qwen2_5_VLProcessor",)
     model_card_tags = ("qwen2_5_vl",)
     vllm_route = "native"  # the clip as multimodal data (r1video.trainer.vllm_native): M-RoPE positions cannot travel as prompt embeddings
+    model_class_name = "Qwen2_5_VLForConditionalGeneration"
+    core_class_name = "Qwen2_5_VLModel"
 
     # ---- loading ------------------------------------------------------------------------------------------------
-
-    def load(self, name_or_path, *, dtype=torch.float32, attn_implementation=None, revision=None,
-             trust_remote_code=False):  # fmt: skip
-        """`(model, processor)` from a local folder or a Hub id; the tokenizer pads on the left (generation and
-        `mm_token_type_ids` need it)."""
-        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
-
-        kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
-        processor = AutoProcessor.from_pretrained(name_or_path, padding_side="left", **kwargs)
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-            name_or_path, dtype=dtype, attn_implementation=attn_implementation, **kwargs
-        )
-        return model, processor
-
-    def load_processor(self, name_or_path, *, revision=None, trust_remote_code=False):
-        from transformers import AutoProcessor
-
-        return AutoProcessor.from_pretrained(
-            name_or_path, padding_side="left", revision=revision, trust_remote_code=trust_remote_code
-        )
 
     def build_tiny(self, output_dir=None, *, seed: int = 0, **overrides):
         """A random tiny Qwen2.5-VL with the real processor ([`r1video.policies.qwen2_5_vl_tiny`])."""
@@ -368,7 +338,7 @@ class Qwen2_5_VLPolicy(VideoPolicy):
     def freeze(self, model, *, vision: bool = True, connector: bool = False, language_model: bool = False) -> None:
         """Freeze the named parts (a part set `False` is left as it is): `vision` the ViT (`visual` without its patch
         merger), `connector` the patch merger, `language_model` the decoder and `lm_head`."""
-        core = _vl_model(model)
+        core = self._core(model)
         if vision:
             for p in _vit_parameters(core.visual):
                 p.requires_grad_(False)
@@ -382,7 +352,7 @@ class Qwen2_5_VLPolicy(VideoPolicy):
 
     def frozen_modules(self, model) -> list[str]:
         """The parts (`vision`, `connector`, `language_model`) whose every parameter is frozen."""
-        core = _vl_model(model)
+        core = self._core(model)
         parts = {
             "vision": _vit_parameters(core.visual),
             "connector": list(core.visual.merger.parameters()),
@@ -392,7 +362,7 @@ class Qwen2_5_VLPolicy(VideoPolicy):
 
     def vision_module(self, model):
         """`visual` (ViT + merger): its forward hook sees `(patches, grid_thw=...)` per call."""
-        return _vl_model(model).visual
+        return self._core(model).visual
 
     # ---- checkpoints ----------------------------------------------------------------------------------------------
 
@@ -452,7 +422,7 @@ class Qwen2_5_VLPolicy(VideoPolicy):
 
         if not clips:
             return []
-        visual = _vl_model(model).visual
+        visual = self._core(model).visual
         if any(p.requires_grad for p in _vit_parameters(visual)):
             return None
         merger_trains = any(p.requires_grad for p in visual.merger.parameters())
@@ -493,7 +463,7 @@ class Qwen2_5_VLPolicy(VideoPolicy):
         used = [i for i in rows if i >= 0]
         if not used:
             return {}
-        core = _vl_model(model)
+        core = self._core(model)
         device = input_ids.device
         row_clips = [clips[i] for i in used]
         inputs = {

@@ -58,21 +58,6 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
 
     # ---- loading ------------------------------------------------------------------------------------------------
 
-    def load(self, name_or_path, *, dtype=torch.float32, attn_implementation=None, revision=None,
-             trust_remote_code=False):  # fmt: skip
-        """`(model, processor)` from a local folder or a Hub id; the tokenizer pads on the left."""
-        import transformers
-
-        processor = self.load_processor(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
-        model = getattr(transformers, self.model_class_name).from_pretrained(
-            name_or_path,
-            dtype=dtype,
-            attn_implementation=attn_implementation,
-            revision=revision,
-            trust_remote_code=trust_remote_code,
-        )
-        return model, processor
-
     def build_tiny(self, output_dir=None, *, seed: int = 0, **overrides):
         """A random tiny model with the real processor ([`r1video.policies.qwen3_vl_tiny`])."""
         from r1video.policies.qwen3_vl_tiny import build_tiny_qwen3
@@ -90,13 +75,6 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
 
     def bench_shapes(self, quick: bool) -> dict:
         return {}  # the tiny builder's defaults (Qwen2.5-VL's FLOP-matched shapes are not this family's config)
-
-    def _core(self, model):
-        """The `Qwen3VLModel` (`Qwen3_5Model`) inside `model`, whatever wraps it."""
-        for module in model.modules():
-            if type(module).__name__ == self.core_class_name:
-                return module
-        raise TypeError(f"{type(model).__name__} holds no {self.core_class_name}")
 
     # ---- clips ----------------------------------------------------------------------------------------------------
 

@@ -33,24 +33,12 @@ import numpy as np
 import torch
 
 from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION
-from r1video.policies.base import IGNORE_INDEX, Clip, VideoPolicy, check_replies, conversation_segments
+from r1video.policies.base import IGNORE_INDEX, Clip, HFVideoPolicy, check_replies, conversation_segments
 from r1video.policies.registry import register
 
 # Frames assumed by the prompt-length bound when no clip is at hand (the recipes' 16 frames).
 DEFAULT_BOUND_FRAMES = 16
 PIXEL_KEYS = ("pixel_values", "pixel_attention_mask")
-
-
-def _smol_model(model):
-    """The `SmolVLMModel` inside `model`, whatever wraps it (DDP, DeepSpeed, a PEFT adapter)."""
-    from transformers import SmolVLMModel
-
-    if isinstance(model, SmolVLMModel):
-        return model
-    for module in model.modules():
-        if isinstance(module, SmolVLMModel):
-            return module
-    raise TypeError(f"{type(model).__name__} holds no SmolVLMModel")
 
 
 def _projector(core):
@@ -71,7 +59,7 @@ def _image_output(features: list[torch.Tensor]):
 
 
 @register
-class SmolVLMPolicy(VideoPolicy):
+class SmolVLMPolicy(HFVideoPolicy):
     """SmolVLM / SmolVLM2 (`model_type` `smolvlm`): stateless; the processor and model are passed in."""
 
     name = "smolvlm"
@@ -79,27 +67,10 @@ class SmolVLMPolicy(VideoPolicy):
     processor_class_names = ("SmolVLMProcessor",)
     model_card_tags = ("smolvlm",)
     vllm_route = None  # vLLM's native video route is added separately (issue 25 point 3)
+    model_class_name = "SmolVLMForConditionalGeneration"
+    core_class_name = "SmolVLMModel"
 
     # ---- loading ------------------------------------------------------------------------------------------------
-
-    def load(self, name_or_path, *, dtype=torch.float32, attn_implementation=None, revision=None,
-             trust_remote_code=False):  # fmt: skip
-        """`(model, processor)` from a local folder or a Hub id; the tokenizer pads on the left (generation)."""
-        from transformers import SmolVLMForConditionalGeneration
-
-        kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
-        processor = self.load_processor(name_or_path, **kwargs)
-        model = SmolVLMForConditionalGeneration.from_pretrained(
-            name_or_path, dtype=dtype, attn_implementation=attn_implementation, **kwargs
-        )
-        return model, processor
-
-    def load_processor(self, name_or_path, *, revision=None, trust_remote_code=False):
-        from transformers import AutoProcessor
-
-        return AutoProcessor.from_pretrained(
-            name_or_path, padding_side="left", revision=revision, trust_remote_code=trust_remote_code
-        )
 
     def build_tiny(self, output_dir=None, *, seed: int = 0, **overrides):
         """A random tiny SmolVLM with the real processor ([`build_tiny_smolvlm`])."""
@@ -334,7 +305,7 @@ class SmolVLMPolicy(VideoPolicy):
     def freeze(self, model, *, vision: bool = True, connector: bool = False, language_model: bool = False) -> None:
         """Freeze the named parts (a part set `False` is left as it is): `vision` the vision encoder, `connector`
         the pixel shuffle + projection, `language_model` the decoder and `lm_head`."""
-        core = _smol_model(model)
+        core = self._core(model)
         if vision:
             core.vision_model.requires_grad_(False)
         if connector:
@@ -347,7 +318,7 @@ class SmolVLMPolicy(VideoPolicy):
 
     def frozen_modules(self, model) -> list[str]:
         """The parts (`vision`, `connector`, `language_model`) whose every parameter is frozen."""
-        core = _smol_model(model)
+        core = self._core(model)
         parts = {
             "vision": list(core.vision_model.parameters()),
             "connector": list(_projector(core).parameters()),
@@ -357,7 +328,7 @@ class SmolVLMPolicy(VideoPolicy):
 
     def vision_module(self, model):
         """The vision encoder: its forward hook sees `pixel_values [frames, C, S, S]` (keyword) per call."""
-        return _smol_model(model).vision_model
+        return self._core(model).vision_model
 
     # ---- vision once ----------------------------------------------------------------------------------------------
 
@@ -371,7 +342,7 @@ class SmolVLMPolicy(VideoPolicy):
         """
         if not clips:
             return []
-        core = _smol_model(model)
+        core = self._core(model)
         if any(p.requires_grad for p in core.vision_model.parameters()):
             return None
         connector_trains = any(p.requires_grad for p in _projector(core).parameters())
@@ -407,7 +378,7 @@ class SmolVLMPolicy(VideoPolicy):
         used = [i for i in rows if i >= 0]
         if not used:
             return {}
-        core = _smol_model(model)
+        core = self._core(model)
         device = input_ids.device if input_ids is not None else next(core.parameters()).device
         if not reuse or encodings is None:
             return self._padded([clips[i] for i in used], device)
