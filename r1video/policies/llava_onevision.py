@@ -30,9 +30,9 @@ import math
 import numpy as np
 import torch
 
-from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION
 from r1video.policies.base import IGNORE_INDEX, Clip, HFVideoPolicy, check_replies, reply_texts
 from r1video.policies.registry import register
+from r1video.policies.tiny_tokenizer import PROMPT_CORPUS, finish_tiny_model, train_bpe_tokenizer
 
 # Frames assumed by the prompt-length bound when no clip is at hand (the recipes' 16 frames).
 DEFAULT_BOUND_FRAMES = 16
@@ -419,15 +419,6 @@ CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
-TINY_CORPUS = [
-    "system user assistant You are a helpful assistant.",
-    REASON_INSTRUCTION,  # the prompts' own words, so the tiny tokenizer splits them as a real one would
-    f"{OPTION_INSTRUCTION} Options:",
-    "A. B. C. D. E. (A) (B) (C) (D) (E) A B C D E 0 1 2 3 4 5 6 7 8 9 10 ? . , : ;",
-    "what which how many does the a an of in on at to from is are was were do did video clip frame frames object "
-    "ball square circle box dot shape colour color red green blue yellow white black moves move left right up down "
-    "first second last before after then appears changes count number one two three four answer question think",
-]
 TEXT_DEFAULTS = dict(
     hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
     max_position_embeddings=4096, tie_word_embeddings=True,
@@ -442,21 +433,10 @@ VISION_DEFAULTS = dict(
 def build_tiny_llava_onevision_tokenizer(vocab_size: int = 512):
     """A byte-level BPE with the Qwen2 special tokens LLaVA-OneVision uses plus `<image>` / `<video>`, its chat
     template, eos `<|im_end|>`, pad `<|endoftext|>`, left padding."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(TINY_CORPUS * 4, trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
+    return train_bpe_tokenizer(
+        PROMPT_CORPUS,
+        SPECIAL_TOKENS,
+        vocab_size,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         extra_special_tokens=SPECIAL_TOKENS[1:],
@@ -520,12 +500,5 @@ def build_tiny_llava_onevision(output_dir=None, seed: int = 0, **config_override
     config = tiny_llava_onevision_config(tokenizer, **config_overrides)
     torch.manual_seed(seed)
     model = LlavaOnevisionForConditionalGeneration(config).eval()
-    generation = model.generation_config
-    generation.eos_token_id = [tokenizer.eos_token_id, tokenizer.pad_token_id]
-    generation.pad_token_id = tokenizer.pad_token_id
-    generation.bos_token_id = None
     processor = build_tiny_llava_onevision_processor(config, tokenizer)
-    if output_dir is not None:
-        model.save_pretrained(output_dir)
-        processor.save_pretrained(output_dir)
-    return model, processor
+    return finish_tiny_model(model, tokenizer, processor, output_dir)

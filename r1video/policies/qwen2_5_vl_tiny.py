@@ -12,9 +12,7 @@ import os
 from importlib import resources
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
-    PreTrainedTokenizerFast,
     Qwen2_5_VLConfig,
     Qwen2_5_VLForConditionalGeneration,
     Qwen2_5_VLProcessor,
@@ -22,7 +20,7 @@ from transformers import (
     Qwen2VLVideoProcessor,
 )
 
-from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION
+from r1video.policies.tiny_tokenizer import PROMPT_CORPUS, finish_tiny_model, train_bpe_tokenizer
 
 # Qwen2.5-VL's special tokens, in the released tokenizer's order (ids 151643-151656 there).
 ENDOFTEXT = "<|endoftext|>"
@@ -47,16 +45,6 @@ SPECIAL_TOKENS = [
     "<|vision_pad|>",
     IMAGE_PAD,
     VIDEO_PAD,
-]
-
-_CORPUS = [
-    "system user assistant You are a helpful assistant.",
-    REASON_INSTRUCTION,  # the prompts' own words, so the tiny tokenizer splits them as a real one would
-    f"{OPTION_INSTRUCTION} Options:",
-    "A. B. C. D. E. (A) (B) (C) (D) (E) A B C D E 0 1 2 3 4 5 6 7 8 9 10 ? . , : ;",
-    "what which how many does the a an of in on at to from is are was were do did video clip frame frames object "
-    "ball square circle box dot shape colour color red green blue yellow white black moves move left right up down "
-    "first second last before after then appears changes count number one two three four answer question think",
 ]
 
 # Tiny shapes with the real model's structure: window attention plus full-attention blocks, 2x2 spatial merge,
@@ -92,21 +80,13 @@ def load_qwen2_5_vl_chat_template() -> str:
     return resources.files("r1video.policies").joinpath("chat_templates", "qwen2_5_vl.jinja").read_text()
 
 
-def build_tiny_qwen_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
+def build_tiny_qwen_tokenizer(vocab_size: int = 512):
     """A byte-level BPE with Qwen2.5-VL's special tokens and chat template: eos `<|im_end|>`, pad `<|endoftext|>`,
     left padding (what TRL's generation and Qwen's `mm_token_type_ids` need)."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(_CORPUS * 4, trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
+    return train_bpe_tokenizer(
+        PROMPT_CORPUS,
+        SPECIAL_TOKENS,
+        vocab_size,
         eos_token=IM_END,
         pad_token=ENDOFTEXT,
         extra_special_tokens=SPECIAL_TOKENS[1:],
@@ -172,15 +152,8 @@ def build_tiny_qwen(
     config = tiny_qwen_config(tokenizer, **config_overrides)
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
-    generation = model.generation_config
-    generation.eos_token_id = [tokenizer.eos_token_id, tokenizer.pad_token_id]
-    generation.pad_token_id = tokenizer.pad_token_id
-    generation.bos_token_id = None
     processor = build_tiny_qwen_processor(config, tokenizer)
-    if output_dir is not None:
-        model.save_pretrained(output_dir)
-        processor.save_pretrained(output_dir)
-    return model, processor
+    return finish_tiny_model(model, tokenizer, processor, output_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,7 @@ from r1video.policies.qwen2_5_vl_tiny import (
     VISION_START,
     build_tiny_qwen_tokenizer,
 )
+from r1video.policies.tiny_tokenizer import finish_tiny_model
 
 FAMILIES = {
     "qwen3_vl": (Qwen3VLConfig, Qwen3VLForConditionalGeneration, "qwen3_vl.jinja"),
@@ -154,15 +155,8 @@ def build_tiny_qwen3(family: str, output_dir: str | os.PathLike | None = None, s
     config = tiny_qwen3_config(family, tokenizer, **config_overrides)
     torch.manual_seed(seed)
     model = FAMILIES[family][1](config).eval()
-    generation = model.generation_config
-    generation.eos_token_id = [tokenizer.eos_token_id, tokenizer.pad_token_id]
-    generation.pad_token_id = tokenizer.pad_token_id
-    generation.bos_token_id = None
     processor = build_tiny_processor(family, config, tokenizer)
-    if output_dir is not None:
-        model.save_pretrained(output_dir)
-        processor.save_pretrained(output_dir)
-    return model, processor
+    return finish_tiny_model(model, tokenizer, processor, output_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,7 @@ import torch
 from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION
 from r1video.policies.base import IGNORE_INDEX, Clip, HFVideoPolicy, check_replies, conversation_segments
 from r1video.policies.registry import register
+from r1video.policies.tiny_tokenizer import finish_tiny_model, train_bpe_tokenizer
 
 # Frames assumed by the prompt-length bound when no clip is at hand (the recipes' 16 frames).
 DEFAULT_BOUND_FRAMES = 16
@@ -422,22 +423,12 @@ VISION_DEFAULTS = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2
 def build_tiny_smolvlm_tokenizer(vocab_size: int = 600):
     """A byte-level BPE with SmolVLM2's special tokens and the processor's video chat template; eos
     `<end_of_utterance>`, pad `<|im_end|>` (as SmolVLM2), left padding."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
     from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE
 
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(TINY_CORPUS * 4, trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
+    return train_bpe_tokenizer(
+        TINY_CORPUS,
+        SPECIAL_TOKENS,
+        vocab_size,
         eos_token="<end_of_utterance>",
         pad_token="<|im_end|>",
         extra_special_tokens=SPECIAL_TOKENS[:3] + SPECIAL_TOKENS[4:],
@@ -494,12 +485,5 @@ def build_tiny_smolvlm(output_dir=None, seed: int = 0, **config_overrides):
     config = tiny_smolvlm_config(tokenizer, **config_overrides)
     torch.manual_seed(seed)
     model = SmolVLMForConditionalGeneration(config).eval()
-    generation = model.generation_config
-    generation.eos_token_id = [tokenizer.eos_token_id, tokenizer.pad_token_id]
-    generation.pad_token_id = tokenizer.pad_token_id
-    generation.bos_token_id = None
     processor = build_tiny_smolvlm_processor(config, tokenizer)
-    if output_dir is not None:
-        model.save_pretrained(output_dir)
-        processor.save_pretrained(output_dir)
-    return model, processor
+    return finish_tiny_model(model, tokenizer, processor, output_dir)
