@@ -390,6 +390,38 @@ class HFVideoPolicy(VideoPolicy):
             name_or_path, padding_side="left", revision=revision, trust_remote_code=trust_remote_code
         )
 
+    def _placeholder(self, processor, clip: Clip) -> str:
+        """The text the processor writes for `clip` in place of one `video_token`."""
+        raise NotImplementedError
+
+    def _expand(self, processor, text: str, clip: Clip | None, row: int = 0) -> str:
+        """`text` with its placeholder replaced by `_placeholder(processor, clip)`; unchanged without a clip.
+
+        Raises:
+            ValueError: the placeholder count is not 1 (with a clip) or 0 (without); names the row.
+        """
+        token = self.video_token(processor)
+        expected = 0 if clip is None else 1
+        if text.count(token) != expected:
+            raise ValueError(
+                f"row {row}: the prompt holds {text.count(token)} video placeholders {token!r} but the row has "
+                f"{'no' if clip is None else 'one'} clip; a row with a video needs exactly one {{'type': 'video'}} "
+                "part, a text-only row none"
+            )
+        return text if clip is None else text.replace(token, self._placeholder(processor, clip))
+
+    def tokenize_prompts(self, processor, texts: list[str], clips: list) -> list[list[int]]:
+        """Unpadded ids, each placeholder expanded as the processor expands it for its row's clip ([`_placeholder`]).
+
+        Raises:
+            ValueError: a row's placeholder count is not 1 (with a clip) or 0 (without); names the row.
+        """
+        if len(texts) != len(clips):
+            raise ValueError(f"{len(texts)} prompts but {len(clips)} clips (one per row, None for a text-only row)")
+        rows = enumerate(zip(texts, clips, strict=True))
+        expanded = [self._expand(processor, text, clip, row) for row, (text, clip) in rows]
+        return processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
+
     def _core(self, model):
         """The `core_class_name` module inside `model`, whatever wraps it (DDP, DeepSpeed, a PEFT adapter).
 

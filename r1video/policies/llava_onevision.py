@@ -81,6 +81,10 @@ class LlavaOnevisionPolicy(HFVideoPolicy):
     def video_token(self, processor) -> str:
         return processor.video_token  # "<video>"
 
+    def _placeholder(self, processor, clip: Clip) -> str:
+        """`<video>` repeated `F * tokens_per_frame + 1` times."""
+        return self.video_token(processor) * self.video_token_count(processor, clip)
+
     def video_token_ids(self, processor) -> list[int]:
         return [processor.video_token_id]
 
@@ -120,29 +124,6 @@ class LlavaOnevisionPolicy(HFVideoPolicy):
             tokenize=False,
             **kwargs,
         )
-
-    def _expand(self, processor, text: str, clip: Clip | None, row: int = 0) -> str:
-        token = self.video_token(processor)
-        expected = 0 if clip is None else 1
-        if text.count(token) != expected:
-            raise ValueError(
-                f"row {row}: the prompt holds {text.count(token)} video placeholders {token!r} but the row has "
-                f"{'no' if clip is None else 'one'} clip; a row with a video needs exactly one {{'type': 'video'}} "
-                "part, a text-only row none"
-            )
-        return text if clip is None else text.replace(token, token * self.video_token_count(processor, clip))
-
-    def tokenize_prompts(self, processor, texts: list[str], clips: list) -> list[list[int]]:
-        """Unpadded ids, each `<video>` expanded to its clip's `F * tokens_per_frame + 1` tokens.
-
-        Raises:
-            ValueError: a row's placeholder count is not 1 (with a clip) or 0 (without); names the row.
-        """
-        if len(texts) != len(clips):
-            raise ValueError(f"{len(texts)} prompts but {len(clips)} clips (one per row, None for a text-only row)")
-        rows = enumerate(zip(texts, clips, strict=True))
-        expanded = [self._expand(processor, text, clip, row) for row, (text, clip) in rows]
-        return processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
 
     def tokenize_conversation(self, processor, messages: list[dict], clip: Clip | None):
         """SFT: `(ids, labels)`; every assistant reply follows the generation prompt, as in GRPO.

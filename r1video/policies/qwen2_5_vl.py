@@ -118,6 +118,10 @@ class Qwen2_5_VLPolicy(HFVideoPolicy):
     def video_token(self, processor) -> str:
         return processor.video_token  # "<|video_pad|>", inside <|vision_start|> ... <|vision_end|>
 
+    def _placeholder(self, processor, clip: Clip) -> str:
+        """`<|video_pad|>` repeated `t*h*w / merge²` times."""
+        return self.video_token(processor) * _tokens(clip, processor.video_processor.merge_size)
+
     def video_token_ids(self, processor) -> list[int]:
         return [processor.video_token_id]
 
@@ -137,41 +141,6 @@ class Qwen2_5_VLPolicy(HFVideoPolicy):
         token = self.video_token(processor)
         base = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
         return base + text.count(token) * (self.video_token_count(processor, clip) - 1)
-
-    def render_prompt(self, processor, messages, *, add_generation_prompt=True, chat_template=None, **kwargs) -> str:
-        """Conversational messages (a `{"type": "video"}` part per video) through Qwen's chat template."""
-        return processor.apply_chat_template(
-            messages,
-            chat_template=chat_template,
-            add_generation_prompt=add_generation_prompt,
-            tokenize=False,
-            **kwargs,
-        )
-
-    def _expand(self, processor, text: str, clip: Clip | None, row: int = 0) -> str:
-        token = self.video_token(processor)
-        expected = 0 if clip is None else 1
-        if text.count(token) != expected:
-            raise ValueError(
-                f"row {row}: the prompt holds {text.count(token)} video placeholders {token!r} but the row has "
-                f"{'no' if clip is None else 'one'} clip; a row with a video needs exactly one {{'type': 'video'}} "
-                "part, a text-only row none"
-            )
-        if clip is None:
-            return text
-        return text.replace(token, token * _tokens(clip, processor.video_processor.merge_size))
-
-    def tokenize_prompts(self, processor, texts: list[str], clips: list) -> list[list[int]]:
-        """Unpadded ids, each `<|video_pad|>` expanded to its clip's `t*h*w / merge²` tokens.
-
-        Raises:
-            ValueError: a row's placeholder count is not 1 (with a clip) or 0 (without); names the row.
-        """
-        if len(texts) != len(clips):
-            raise ValueError(f"{len(texts)} prompts but {len(clips)} clips (one per row, None for a text-only row)")
-        rows = enumerate(zip(texts, clips, strict=True))
-        expanded = [self._expand(processor, text, clip, row) for row, (text, clip) in rows]
-        return processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
 
     def tokenize_conversation(self, processor, messages: list[dict], clip: Clip | None):
         """SFT: `(ids, labels)` of a conversation through Qwen's chat template, labels -100 outside the replies.

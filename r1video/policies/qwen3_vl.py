@@ -166,17 +166,6 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
         frame += processor.vision_end_token
         return "".join(f"<{t:.1f} seconds>" + frame for t in clip.inputs[TIMESTAMPS].tolist())
 
-    def _expand(self, processor, text: str, clip: Clip | None, row: int = 0) -> str:
-        token = self.video_token(processor)
-        expected = 0 if clip is None else 1
-        if text.count(token) != expected:
-            raise ValueError(
-                f"row {row}: the prompt holds {text.count(token)} video placeholders {token!r} but the row has "
-                f"{'no' if clip is None else 'one'} clip; a row with a video needs exactly one {{'type': 'video'}} "
-                "part, a text-only row none"
-            )
-        return text if clip is None else text.replace(token, self._placeholder(processor, clip))
-
     def video_token_count(self, processor, clip: Clip | None) -> int:
         """`<|video_pad|>` tokens of a clip (`t*h*w / merge²`); without a clip, the most a clip of
         `DEFAULT_BOUND_FRAMES` frames gives under the processor's pixel budget for the whole clip."""

@@ -90,7 +90,7 @@ class SmolVLMPolicy(HFVideoPolicy):
         frames = DEFAULT_BOUND_FRAMES if clip is None else int(clip.inputs["pixel_values"].shape[0])
         return frames * processor.image_seq_len
 
-    def video_text(self, processor, clip: Clip) -> str:
+    def _placeholder(self, processor, clip: Clip) -> str:
         """What the processor writes for a clip in place of `<video>` (`SmolVLMProcessor.replace_video_token`)."""
         from num2words import num2words
 
@@ -117,40 +117,6 @@ class SmolVLMPolicy(HFVideoPolicy):
             clip = Clip({"pixel_values": torch.zeros(DEFAULT_BOUND_FRAMES, 0), "timestamps": bound,
                          "duration": torch.tensor([3599.0], dtype=torch.float64)}, DEFAULT_BOUND_FRAMES)  # fmt: skip
         return len(self.tokenize_prompts(processor, [text], [clip])[0])
-
-    def render_prompt(self, processor, messages, *, add_generation_prompt=True, chat_template=None, **kwargs) -> str:
-        """Conversational messages (a `{"type": "video"}` part per video) through SmolVLM's chat template (the
-        processor's video template when the conversation holds a video)."""
-        return processor.apply_chat_template(
-            messages,
-            chat_template=chat_template,
-            add_generation_prompt=add_generation_prompt,
-            tokenize=False,
-            **kwargs,
-        )
-
-    def _expand(self, processor, text: str, clip: Clip | None, row: int = 0) -> str:
-        token = self.video_token(processor)
-        expected = 0 if clip is None else 1
-        if text.count(token) != expected:
-            raise ValueError(
-                f"row {row}: the prompt holds {text.count(token)} video placeholders {token!r} but the row has "
-                f"{'no' if clip is None else 'one'} clip; a row with a video needs exactly one {{'type': 'video'}} "
-                "part, a text-only row none"
-            )
-        return text if clip is None else text.replace(token, self.video_text(processor, clip))
-
-    def tokenize_prompts(self, processor, texts: list[str], clips: list) -> list[list[int]]:
-        """Unpadded ids, each `<video>` written out for its clip as [`video_text`].
-
-        Raises:
-            ValueError: a row's placeholder count is not 1 (with a clip) or 0 (without); names the row.
-        """
-        if len(texts) != len(clips):
-            raise ValueError(f"{len(texts)} prompts but {len(clips)} clips (one per row, None for a text-only row)")
-        rows = enumerate(zip(texts, clips, strict=True))
-        expanded = [self._expand(processor, text, clip, row) for row, (text, clip) in rows]
-        return processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
 
     def tokenize_conversation(self, processor, messages: list[dict], clip: Clip | None):
         """SFT: `(ids, labels)` through SmolVLM's chat template; each reply is what the render with it adds after the
