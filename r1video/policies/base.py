@@ -422,6 +422,14 @@ class HFVideoPolicy(VideoPolicy):
         expanded = [self._expand(processor, text, clip, row) for row, (text, clip) in rows]
         return processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
 
+    @staticmethod
+    def _freeze_language_model(model, language_model) -> None:
+        """Freeze `language_model` (the core's LM) and the model's output head (tied or not)."""
+        language_model.requires_grad_(False)
+        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        if head is not None:
+            head.requires_grad_(False)
+
     def _core(self, model):
         """The `core_class_name` module inside `model`, whatever wraps it (DDP, DeepSpeed, a PEFT adapter).
 

@@ -253,10 +253,7 @@ class LlavaOnevisionPolicy(HFVideoPolicy):
             for p in _connector_parameters(core):
                 p.requires_grad_(False)
         if language_model:
-            core.language_model.requires_grad_(False)
-            head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-            if head is not None:
-                head.requires_grad_(False)
+            self._freeze_language_model(model, core.language_model)
 
     def frozen_modules(self, model) -> list[str]:
         """The parts (`vision`, `connector`, `language_model`) whose every parameter is frozen."""

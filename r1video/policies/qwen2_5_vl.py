@@ -314,10 +314,7 @@ class Qwen2_5_VLPolicy(HFVideoPolicy):
         if connector:
             core.visual.merger.requires_grad_(False)
         if language_model:
-            core.language_model.requires_grad_(False)
-            head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-            if head is not None:
-                head.requires_grad_(False)
+            self._freeze_language_model(model, core.language_model)
 
     def frozen_modules(self, model) -> list[str]:
         """The parts (`vision`, `connector`, `language_model`) whose every parameter is frozen."""

@@ -32,15 +32,17 @@ import numpy as np
 import torch
 
 from r1video.policies.base import Clip
-from r1video.policies.qwen2_5_vl import DEFAULT_BOUND_FRAMES, DEFAULT_SAMPLED_FPS, VIDEO_TOKEN_TYPE, Qwen2_5_VLPolicy
+from r1video.policies.qwen2_5_vl import (
+    DEFAULT_BOUND_FRAMES,
+    DEFAULT_SAMPLED_FPS,
+    VIDEO_TOKEN_TYPE,
+    Qwen2_5_VLPolicy,
+    _tokens,
+)
 from r1video.policies.registry import register
 
 TIMESTAMPS = "video_timestamps"  # Clip.inputs key: seconds per temporal patch, written into the prompt
 CONNECTOR_PREFIXES = ("merger.", "deepstack_merger_list.")
-
-
-def _tokens(clip: Clip, merge_size: int) -> int:
-    return int(clip.inputs["video_grid_thw"].prod()) // merge_size**2
 
 
 @register
@@ -275,10 +277,7 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
                 for p in params:
                     p.requires_grad_(False)
         if language_model:
-            core.language_model.requires_grad_(False)
-            head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-            if head is not None:
-                head.requires_grad_(False)
+            self._freeze_language_model(model, core.language_model)
 
     def frozen_modules(self, model) -> list[str]:
         core = self._core(model)
