@@ -32,7 +32,7 @@ import torch
 
 from r1video.policies.base import IGNORE_INDEX, Clip, HFVideoPolicy, check_replies, reply_texts
 from r1video.policies.registry import register
-from r1video.policies.tiny_tokenizer import PROMPT_CORPUS, finish_tiny_model, train_bpe_tokenizer
+from r1video.policies.tiny_tokenizer import PROMPT_CORPUS, finish_tiny_model, split_sub_overrides, train_bpe_tokenizer
 
 # Frames assumed by the prompt-length bound when no clip is at hand (the recipes' 16 frames).
 DEFAULT_BOUND_FRAMES = 16
@@ -430,9 +430,7 @@ def tiny_llava_onevision_config(tokenizer, **overrides):
     from transformers import LlavaOnevisionConfig
 
     text, vision = dict(TEXT_DEFAULTS), dict(VISION_DEFAULTS)
-    for key in [k for k in overrides if k.startswith(("text_", "vision_"))]:
-        prefix, name = key.split("_", 1)
-        (text if prefix == "text" else vision)[name] = overrides.pop(key)
+    split_sub_overrides(overrides, text, vision)
     ids = tokenizer.convert_tokens_to_ids
     text.update(model_type="qwen2", vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=ids("<|im_end|>"),
                 pad_token_id=ids("<|endoftext|>"))  # fmt: skip

@@ -20,7 +20,7 @@ from transformers import (
     Qwen2VLVideoProcessor,
 )
 
-from r1video.policies.tiny_tokenizer import PROMPT_CORPUS, finish_tiny_model, train_bpe_tokenizer
+from r1video.policies.tiny_tokenizer import PROMPT_CORPUS, finish_tiny_model, split_sub_overrides, train_bpe_tokenizer
 
 # Qwen2.5-VL's special tokens, in the released tokenizer's order (ids 151643-151656 there).
 ENDOFTEXT = "<|endoftext|>"
@@ -96,23 +96,28 @@ def build_tiny_qwen_tokenizer(vocab_size: int = 512):
     )
 
 
-def tiny_qwen_config(tokenizer, **overrides) -> Qwen2_5_VLConfig:
-    """A tiny `Qwen2_5_VLConfig` whose token ids are `tokenizer`'s. `text_*` / `vision_*` keys set fields of the
-    sub-configs (e.g. `text_hidden_size=128`, `vision_depth=4`); other keys set top-level fields."""
-    text, vision = dict(TEXT_DEFAULTS), dict(VISION_DEFAULTS)
-    for key in [k for k in overrides if k.startswith(("text_", "vision_"))]:
-        prefix, field = key.split("_", 1)
-        (text if prefix == "text" else vision)[field] = overrides.pop(key)
+def qwen_token_fields(tokenizer, text: dict, vision: dict) -> dict:
+    """The Qwen token ids of `tokenizer` in the sub-configs `text` / `vision` (updated in place: vocabulary, eos,
+    pad, no bos; the ViT's output width defaults to the LM's) and the top-level config fields they give (image,
+    video and vision start / end token ids, tied embeddings)."""
     vision.setdefault("out_hidden_size", text["hidden_size"])
     ids = tokenizer.convert_tokens_to_ids
     text.update(vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=ids(IM_END), pad_token_id=ids(ENDOFTEXT))
-    fields = dict(
+    return dict(
         image_token_id=ids(IMAGE_PAD),
         video_token_id=ids(VIDEO_PAD),
         vision_start_token_id=ids(VISION_START),
         vision_end_token_id=ids(VISION_END),
         tie_word_embeddings=True,
     )
+
+
+def tiny_qwen_config(tokenizer, **overrides) -> Qwen2_5_VLConfig:
+    """A tiny `Qwen2_5_VLConfig` whose token ids are `tokenizer`'s. `text_*` / `vision_*` keys set fields of the
+    sub-configs (e.g. `text_hidden_size=128`, `vision_depth=4`); other keys set top-level fields."""
+    text, vision = dict(TEXT_DEFAULTS), dict(VISION_DEFAULTS)
+    split_sub_overrides(overrides, text, vision)
+    fields = qwen_token_fields(tokenizer, text, vision)
     fields.update(overrides)
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **fields)
 

@@ -26,16 +26,8 @@ from transformers import (
     Qwen3VLVideoProcessor,
 )
 
-from r1video.policies.qwen2_5_vl_tiny import (
-    ENDOFTEXT,
-    IM_END,
-    IMAGE_PAD,
-    VIDEO_PAD,
-    VISION_END,
-    VISION_START,
-    build_tiny_qwen_tokenizer,
-)
-from r1video.policies.tiny_tokenizer import finish_tiny_model
+from r1video.policies.qwen2_5_vl_tiny import build_tiny_qwen_tokenizer, qwen_token_fields
+from r1video.policies.tiny_tokenizer import finish_tiny_model, split_sub_overrides
 
 FAMILIES = {
     "qwen3_vl": (Qwen3VLConfig, Qwen3VLForConditionalGeneration, "qwen3_vl.jinja"),
@@ -109,19 +101,8 @@ def tiny_qwen3_config(family: str, tokenizer, **overrides):
     text, vision = dict(TEXT_DEFAULTS[family]), dict(VISION_DEFAULTS)
     if family == "qwen3_vl":
         vision["deepstack_visual_indexes"] = list(DEEPSTACK_DEFAULT)
-    for key in [k for k in overrides if k.startswith(("text_", "vision_"))]:
-        prefix, field = key.split("_", 1)
-        (text if prefix == "text" else vision)[field] = overrides.pop(key)
-    vision.setdefault("out_hidden_size", text["hidden_size"])
-    ids = tokenizer.convert_tokens_to_ids
-    text.update(vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=ids(IM_END), pad_token_id=ids(ENDOFTEXT))
-    fields = dict(
-        image_token_id=ids(IMAGE_PAD),
-        video_token_id=ids(VIDEO_PAD),
-        vision_start_token_id=ids(VISION_START),
-        vision_end_token_id=ids(VISION_END),
-        tie_word_embeddings=True,
-    )
+    split_sub_overrides(overrides, text, vision)
+    fields = qwen_token_fields(tokenizer, text, vision)
     fields.update(overrides)
     return FAMILIES[family][0](text_config=text, vision_config=vision, **fields)
 

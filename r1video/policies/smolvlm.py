@@ -35,7 +35,7 @@ import torch
 from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION
 from r1video.policies.base import IGNORE_INDEX, Clip, HFVideoPolicy, check_replies, conversation_segments
 from r1video.policies.registry import register
-from r1video.policies.tiny_tokenizer import finish_tiny_model, train_bpe_tokenizer
+from r1video.policies.tiny_tokenizer import finish_tiny_model, split_sub_overrides, train_bpe_tokenizer
 
 # Frames assumed by the prompt-length bound when no clip is at hand (the recipes' 16 frames).
 DEFAULT_BOUND_FRAMES = 16
@@ -407,9 +407,7 @@ def tiny_smolvlm_config(tokenizer, **overrides):
     from transformers import SmolVLMConfig
 
     text, vision = dict(TEXT_DEFAULTS), dict(VISION_DEFAULTS)
-    for key in [k for k in overrides if k.startswith(("text_", "vision_"))]:
-        prefix, name = key.split("_", 1)
-        (text if prefix == "text" else vision)[name] = overrides.pop(key)
+    split_sub_overrides(overrides, text, vision)
     ids = tokenizer.convert_tokens_to_ids
     text.update(vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=ids("<end_of_utterance>"),
                 pad_token_id=ids("<|im_end|>"))  # fmt: skip

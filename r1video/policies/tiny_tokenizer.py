@@ -1,5 +1,6 @@
 """What the tiny builders of the transformers families share: a byte-level BPE trained in memory on prompt words,
-and the finishing of a random model (generation stops, save).
+the `text_*` / `vision_*` config
+overrides, and the finishing of a random model (generation stops, save).
 
 The families' own modules keep what differs: special tokens, eos / pad, chat template, config and processor.
 """
@@ -47,6 +48,14 @@ def train_bpe_tokenizer(corpus: list[str], special_tokens: list[str], vocab_size
     )
     tokenizer.train_from_iterator(corpus * 4, trainer=trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **fast_kwargs)
+
+
+def split_sub_overrides(overrides: dict, text: dict, vision: dict) -> None:
+    """Move the `text_*` / `vision_*` keys of `overrides` into `text` / `vision` without their prefix
+    (`text_hidden_size=128` sets `text["hidden_size"]`); the other keys stay (top-level config fields)."""
+    for key in [k for k in overrides if k.startswith(("text_", "vision_"))]:
+        prefix, field = key.split("_", 1)
+        (text if prefix == "text" else vision)[field] = overrides.pop(key)
 
 
 def finish_tiny_model(model, tokenizer, processor, output_dir: str | os.PathLike | None = None):
