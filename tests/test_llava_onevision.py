@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from family_fixtures import TEXT_ONLY, batch, token_logps, video_prompt
 from transformers import (
     AutoProcessor,
     LlavaOnevisionForConditionalGeneration,
@@ -21,13 +22,7 @@ from r1video.policies import policy_for
 from r1video.policies.llava_onevision import LlavaOnevisionPolicy
 
 POLICY = LlavaOnevisionPolicy()
-QUESTIONS = ["what moves left?", "how many squares", "which colour is the square"]
-TEXT_ONLY = [{"role": "user", "content": "hello"}]
 TOKENS_PER_FRAME = 4  # 32 px frames, 8 px patches: 4x4 patches, 2x2 after pooling
-
-
-def video_prompt(question):
-    return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
 
 
 @pytest.fixture(scope="module")
@@ -69,27 +64,6 @@ class TowerCalls:
 
     def close(self):
         self.handle.remove()
-
-
-def batch(processor, clips, index, completion=5, seed=0):
-    """Left-padded ids of prompt + random completion tokens for rows `index` (-1: a text-only row)."""
-    prompts = [
-        POLICY.render_prompt(processor, TEXT_ONLY if i < 0 else video_prompt(QUESTIONS[i % len(QUESTIONS)]))
-        for i in index
-    ]
-    ids = POLICY.tokenize_prompts(processor, prompts, [None if i < 0 else clips[i] for i in index])
-    generator = torch.Generator().manual_seed(seed)
-    ids = [row + torch.randint(50, 300, (completion,), generator=generator).tolist() for row in ids]
-    length, pad = max(map(len, ids)), processor.tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (length - len(row)) + row for row in ids])
-    mask = torch.tensor([[0] * (length - len(row)) + [1] * len(row) for row in ids])
-    return input_ids, mask
-
-
-def token_logps(model, input_ids, mask, **kwargs):
-    logits = model(input_ids=input_ids, attention_mask=mask, **kwargs).logits.float()
-    logps = torch.log_softmax(logits[:, :-1], -1).gather(-1, input_ids[:, 1:, None])[..., 0]
-    return logps * mask[:, 1:]
 
 
 def pixel_path(model, input_ids, mask, clips, index):
@@ -159,7 +133,7 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, connector_trains)
     run once equal the model's own per-row vision path (fp32, <= 1e-6); the tower sees each clip once."""
     model, processor, clips, _ = tiny
     index = torch.tensor([2, 0, 1, -1, 0, 2, 1, 2])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
     calls = TowerCalls(model)
     try:
         with trainable(model, connector=connector_trains), torch.no_grad():
@@ -196,7 +170,7 @@ def test_clips_of_one_length_go_through_the_models_own_pixel_input(tiny):
     model, processor, clips, _ = tiny
     same = [clips[1], POLICY.permute_clip(clips[1], torch.arange(7, -1, -1))]
     index = torch.tensor([0, 1, -1, 0])
-    input_ids, mask = batch(processor, same, index)
+    input_ids, mask = batch(POLICY, processor, same, index)
     inputs = POLICY.model_inputs(model, input_ids, same, index, None, reuse=True)
     assert inputs["pixel_values_videos"].shape == (3, 8, 3, 32, 32)
     with torch.no_grad():
@@ -209,7 +183,7 @@ def test_clips_of_one_length_go_through_the_models_own_pixel_input(tiny):
 def test_a_trainable_connector_gets_the_pixel_paths_gradients_from_the_cached_tower_output(tiny):
     model, processor, clips, _ = tiny
     index = torch.tensor([1, 2, 1, 0])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
 
     def connector_grads(encodings):
         model.zero_grad()
@@ -233,7 +207,7 @@ def test_a_trainable_connector_gets_the_pixel_paths_gradients_from_the_cached_to
 def test_generate_with_the_cached_encoding_equals_the_pixel_path(tiny):
     model, processor, clips, _ = tiny
     index = torch.tensor([1, 1, 0, -1, 2, 2])
-    ids, mask = batch(processor, clips, index, completion=0)
+    ids, mask = batch(POLICY, processor, clips, index, completion=0)
     calls = TowerCalls(model)
 
     def generate(inputs):
@@ -383,7 +357,7 @@ def test_the_trap_videos_of_different_lengths_cannot_travel_as_qwens_tuple_or_a_
 
     model, processor, clips, _ = tiny
     index = torch.tensor([0, 1])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
     encodings = POLICY.encode(model, clips)
     with torch.no_grad(), pytest.raises(AttributeError, match="flatten"):
         tuple_form = BaseModelOutputWithPooling(pooler_output=(encodings[0], encodings[1]))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from family_fixtures import batch, token_logps, video_prompt
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, Qwen2VLVideoProcessor
 from transformers.video_utils import VideoMetadata
 from video_fixtures import moving_square_frames, write_clips_of_lengths
@@ -16,12 +17,6 @@ from r1video.policies.qwen2_5_vl import Clip, Qwen2_5_VLPolicy
 from r1video.policies.qwen2_5_vl_tiny import build_tiny_qwen, load_qwen2_5_vl_chat_template
 
 POLICY = Qwen2_5_VLPolicy()
-QUESTIONS = ["what moves left?", "how many squares", "which colour is the square"]
-TEXT_ONLY = [{"role": "user", "content": "hello"}]
-
-
-def video_prompt(question):
-    return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
 
 
 @pytest.fixture(scope="module")
@@ -64,27 +59,6 @@ class VisionCalls:
 
     def close(self):
         self.handle.remove()
-
-
-def batch(processor, clips, index, completion=5, seed=0):
-    """Left-padded ids of prompt + random completion tokens for rows `index` (-1: a text-only row)."""
-    prompts = [
-        POLICY.render_prompt(processor, TEXT_ONLY if i < 0 else video_prompt(QUESTIONS[i % len(QUESTIONS)]))
-        for i in index
-    ]
-    ids = POLICY.tokenize_prompts(processor, prompts, [None if i < 0 else clips[i] for i in index])
-    generator = torch.Generator().manual_seed(seed)
-    ids = [row + torch.randint(50, 300, (completion,), generator=generator).tolist() for row in ids]
-    length, pad = max(map(len, ids)), processor.tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (length - len(row)) + row for row in ids])
-    mask = torch.tensor([[0] * (length - len(row)) + [1] * len(row) for row in ids])
-    return input_ids, mask
-
-
-def token_logps(model, input_ids, mask, **kwargs):
-    logits = model(input_ids=input_ids, attention_mask=mask, **kwargs).logits.float()
-    logps = torch.log_softmax(logits[:, :-1], -1).gather(-1, input_ids[:, 1:, None])[..., 0]
-    return logps * mask[:, 1:]
 
 
 # ---- builder and inputs -------------------------------------------------------------------------------------------
@@ -153,7 +127,7 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, merger_trains):
     run once equal those of the per-row pixel path (fp32, <= 1e-6), and the encoder sees each clip once."""
     model, processor, clips, _ = tiny
     index = torch.tensor([2, 0, 1, -1, 0, 2, 1, 2])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
     calls = VisionCalls(model)
     with trainable(model, merger=merger_trains):
         with torch.no_grad():
@@ -187,7 +161,7 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, merger_trains):
 def test_a_trainable_merger_gets_the_pixel_paths_gradients_from_the_cached_vit_output(tiny):
     model, processor, clips, _ = tiny
     index = torch.tensor([1, 2, 1, 0])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
 
     def merger_grads(encodings, reuse):
         model.zero_grad()
@@ -209,8 +183,8 @@ def test_positions_are_recomputed_after_a_generate_on_other_rows(tiny):
     deltas and differ, so this call sequence exposes inherited state."""
     model, processor, clips, _ = tiny
     a_index, b_index = torch.tensor([2, 2, 0, -1]), torch.tensor([0, 1, -1, 1])
-    a_ids, a_mask = batch(processor, clips, a_index, completion=0)
-    b_ids, b_mask = batch(processor, clips, b_index, seed=1)
+    a_ids, a_mask = batch(POLICY, processor, clips, a_index, completion=0)
+    b_ids, b_mask = batch(POLICY, processor, clips, b_index, seed=1)
     encodings = POLICY.encode(model, clips)
     b_inputs = POLICY.model_inputs(model, b_ids, clips, b_index, encodings, reuse=True)
     with torch.no_grad():
@@ -234,7 +208,7 @@ def test_positions_are_recomputed_after_a_generate_on_other_rows(tiny):
 def test_generate_with_the_cached_encoding_equals_the_pixel_path(tiny):
     model, processor, clips, _ = tiny
     index = torch.tensor([1, 1, 0, -1, 2, 2])
-    ids, mask = batch(processor, clips, index, completion=0)
+    ids, mask = batch(POLICY, processor, clips, index, completion=0)
     calls = VisionCalls(model)
 
     def generate(inputs):
@@ -301,7 +275,7 @@ def test_sft_batch_gets_the_positions_of_the_pixel_path(tiny):
     path; without the ids it refuses (the video tokens would silently get 1-D positions)."""
     model, processor, clips, _ = tiny
     index = torch.tensor([1, -1, 0])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
     rows = [None if i < 0 else clips[i] for i in index.tolist()]
     with torch.no_grad():
         sft = token_logps(

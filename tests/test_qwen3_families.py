@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from family_fixtures import TEXT_ONLY, batch, token_logps, video_prompt
 from safetensors.torch import load_file
 from transformers import AutoProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 from transformers.video_utils import VideoMetadata
@@ -19,12 +20,6 @@ from r1video.policies.qwen3_vl import Qwen3VLPolicy
 from r1video.policies.qwen3_vl_tiny import FAMILIES, load_family_chat_template
 
 POLICIES = {"qwen3_vl": Qwen3VLPolicy(), "qwen3_5": Qwen3_5Policy()}
-QUESTIONS = ["what moves left?", "how many squares", "which colour is the square"]
-TEXT_ONLY = [{"role": "user", "content": "hello"}]
-
-
-def video_prompt(question):
-    return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
 
 
 @pytest.fixture(scope="module", params=list(POLICIES))
@@ -67,27 +62,6 @@ class VisionCalls:
 
     def close(self):
         self.handle.remove()
-
-
-def batch(policy, processor, clips, index, completion=5, seed=0):
-    """Left-padded ids of prompt + random completion tokens for rows `index` (-1: a text-only row)."""
-    prompts = [
-        policy.render_prompt(processor, TEXT_ONLY if i < 0 else video_prompt(QUESTIONS[i % len(QUESTIONS)]))
-        for i in index
-    ]
-    ids = policy.tokenize_prompts(processor, prompts, [None if i < 0 else clips[i] for i in index])
-    generator = torch.Generator().manual_seed(seed)
-    ids = [row + torch.randint(50, 300, (completion,), generator=generator).tolist() for row in ids]
-    length, pad = max(map(len, ids)), processor.tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (length - len(row)) + row for row in ids])
-    mask = torch.tensor([[0] * (length - len(row)) + [1] * len(row) for row in ids])
-    return input_ids, mask
-
-
-def token_logps(model, input_ids, mask, **kwargs):
-    logits = model(input_ids=input_ids, attention_mask=mask, **kwargs).logits.float()
-    logps = torch.log_softmax(logits[:, :-1], -1).gather(-1, input_ids[:, 1:, None])[..., 0]
-    return logps * mask[:, 1:]
 
 
 # ---- builder and inputs -------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from family_fixtures import batch, token_logps, video_prompt
 from transformers import AutoProcessor, SmolVLMForConditionalGeneration, SmolVLMProcessor, SmolVLMVideoProcessor
 from transformers.video_utils import VideoMetadata
 from video_fixtures import moving_square_frames, write_clips_of_lengths
@@ -18,13 +19,7 @@ from r1video.policies.base import VideoPolicy
 from r1video.policies.smolvlm import SmolVLMPolicy
 
 POLICY = SmolVLMPolicy()
-QUESTIONS = ["what moves left?", "how many squares", "which colour is the square"]
-TEXT_ONLY = [{"role": "user", "content": "hello"}]
 TOKENS_PER_FRAME = 4  # 32 px frames, 8 px patches: 4x4 patches, pixel shuffle by 2
-
-
-def video_prompt(question):
-    return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
 
 
 @pytest.fixture(scope="module")
@@ -66,27 +61,6 @@ class EncoderCalls:
 
     def close(self):
         self.handle.remove()
-
-
-def batch(processor, clips, index, completion=5, seed=0):
-    """Left-padded ids of prompt + random completion tokens for rows `index` (-1: a text-only row)."""
-    prompts = [
-        POLICY.render_prompt(processor, TEXT_ONLY if i < 0 else video_prompt(QUESTIONS[i % len(QUESTIONS)]))
-        for i in index
-    ]
-    ids = POLICY.tokenize_prompts(processor, prompts, [None if i < 0 else clips[i] for i in index])
-    generator = torch.Generator().manual_seed(seed)
-    ids = [row + torch.randint(50, 300, (completion,), generator=generator).tolist() for row in ids]
-    length, pad = max(map(len, ids)), processor.tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (length - len(row)) + row for row in ids])
-    mask = torch.tensor([[0] * (length - len(row)) + [1] * len(row) for row in ids])
-    return input_ids, mask
-
-
-def token_logps(model, input_ids, mask, **kwargs):
-    logits = model(input_ids=input_ids, attention_mask=mask, **kwargs).logits.float()
-    logps = torch.log_softmax(logits[:, :-1], -1).gather(-1, input_ids[:, 1:, None])[..., 0]
-    return logps * mask[:, 1:]
 
 
 # ---- builder and inputs -------------------------------------------------------------------------------------------
@@ -160,7 +134,7 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, connector_trains)
     `pixel_attention_mask`), fp32 <= 1e-6; the encoder sees each clip once."""
     model, processor, clips, _ = tiny
     index = torch.tensor([2, 0, 1, -1, 0, 2, 1, 2])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
     calls = EncoderCalls(model)
     try:
         with trainable(model, connector=connector_trains), torch.no_grad():
@@ -198,7 +172,7 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, connector_trains)
 def test_a_trainable_connector_gets_the_pixel_paths_gradients_from_the_cached_encoder_output(tiny):
     model, processor, clips, _ = tiny
     index = torch.tensor([1, 2, 1, 0])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
 
     def connector_grads(encodings, reuse):
         model.zero_grad()
@@ -219,7 +193,7 @@ def test_a_trainable_connector_gets_the_pixel_paths_gradients_from_the_cached_en
 def test_generate_with_the_cached_encoding_equals_the_pixel_path(tiny):
     model, processor, clips, _ = tiny
     index = torch.tensor([1, 1, 0, -1, 2, 2])
-    ids, mask = batch(processor, clips, index, completion=0)
+    ids, mask = batch(POLICY, processor, clips, index, completion=0)
     calls = EncoderCalls(model)
 
     def generate(inputs):
@@ -252,7 +226,7 @@ def test_a_blank_clip_is_black_frames_not_zero_tensors(tiny):
     ours = POLICY.blank_clip(processor, None, like=clips[1])
     assert ours.num_frames == 8 and torch.equal(ours.inputs["timestamps"], clips[1].inputs["timestamps"])
     assert (ours.inputs["pixel_values"] != 0).all()  # black is -1 after SmolVLM's normalisation
-    input_ids, mask = batch(processor, [clips[0], ours], index)
+    input_ids, mask = batch(POLICY, processor, [clips[0], ours], index)
     with torch.no_grad():
         token_logps(model, input_ids, mask, **POLICY.model_inputs(model, input_ids, [clips[0], ours], index, None,
                                                                   reuse=False))  # fmt: skip

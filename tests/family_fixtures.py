@@ -1,0 +1,37 @@
+"""What the family tests share (tests/test_qwen2_5_vl.py, test_qwen3_families.py, test_llava_onevision.py,
+test_smolvlm.py): the prompts, a left-padded batch of prompts plus completion tokens, and per-token log-probs."""
+
+import torch
+
+QUESTIONS = ["what moves left?", "how many squares", "which colour is the square"]
+TEXT_ONLY = [{"role": "user", "content": "hello"}]
+
+
+def video_prompt(question):
+    return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
+
+
+def batch(policy, processor, clips, index, completion=5, seed=0):
+    """Left-padded ids of prompt + random completion tokens for rows `index` (-1: a text-only row).
+
+    Returns:
+        `(input_ids [rows, L], attention_mask [rows, L])`.
+    """
+    prompts = [
+        policy.render_prompt(processor, TEXT_ONLY if i < 0 else video_prompt(QUESTIONS[i % len(QUESTIONS)]))
+        for i in index
+    ]
+    ids = policy.tokenize_prompts(processor, prompts, [None if i < 0 else clips[i] for i in index])
+    generator = torch.Generator().manual_seed(seed)
+    ids = [row + torch.randint(50, 300, (completion,), generator=generator).tolist() for row in ids]
+    length, pad = max(map(len, ids)), processor.tokenizer.pad_token_id
+    input_ids = torch.tensor([[pad] * (length - len(row)) + row for row in ids])
+    mask = torch.tensor([[0] * (length - len(row)) + [1] * len(row) for row in ids])
+    return input_ids, mask
+
+
+def token_logps(model, input_ids, mask, **kwargs):
+    """`[rows, L-1]` log-probs of each next token, 0 at padding."""
+    logits = model(input_ids=input_ids, attention_mask=mask, **kwargs).logits.float()
+    logps = torch.log_softmax(logits[:, :-1], -1).gather(-1, input_ids[:, 1:, None])[..., 0]
+    return logps * mask[:, 1:]
