@@ -1,6 +1,8 @@
 """What the family tests share (tests/test_qwen2_5_vl.py, test_qwen3_families.py, test_llava_onevision.py,
 test_smolvlm.py): the prompts, a left-padded batch of prompts plus completion tokens, and per-token log-probs."""
 
+from contextlib import contextmanager
+
 import torch
 
 QUESTIONS = ["what moves left?", "how many squares", "which colour is the square"]
@@ -35,3 +37,17 @@ def token_logps(model, input_ids, mask, **kwargs):
     logits = model(input_ids=input_ids, attention_mask=mask, **kwargs).logits.float()
     logps = torch.log_softmax(logits[:, :-1], -1).gather(-1, input_ids[:, 1:, None])[..., 0]
     return logps * mask[:, 1:]
+
+
+@contextmanager
+def trainable(policy, model, connector: bool):
+    """Inside the block the vision encoder is frozen and the connector (Qwen: the mergers) trainable or not; both are
+    frozen after it, gradients cleared."""
+    model.requires_grad_(True)
+    policy.freeze(model, vision=True, connector=not connector)
+    try:
+        yield
+    finally:
+        model.zero_grad()
+        model.requires_grad_(True)
+        policy.freeze(model, vision=True, connector=True)

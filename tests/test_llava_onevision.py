@@ -2,14 +2,13 @@
 real `LlavaOnevisionProcessor` and real mp4 clips of different lengths (so the clips of one batch have different
 token counts and cannot share the model's `pixel_values_videos [videos, F, ...]` input)."""
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from family_fixtures import TEXT_ONLY, batch, token_logps, video_prompt
+from family_fixtures import TEXT_ONLY, batch, token_logps, trainable, video_prompt
 from transformers import (
     AutoProcessor,
     LlavaOnevisionForConditionalGeneration,
@@ -33,19 +32,6 @@ def tiny(tmp_path_factory):
     clips = [POLICY.decode_clip(processor, path, fps=5) for path in paths]  # 4, 8, 12 frames
     POLICY.freeze(model, vision=True, connector=True)
     return model, processor, clips, folder
-
-
-@contextmanager
-def trainable(model, connector: bool):
-    """The tower frozen, the connector trainable or not inside the block; tower and connector frozen after it."""
-    model.requires_grad_(True)
-    POLICY.freeze(model, vision=True, connector=not connector)
-    try:
-        yield
-    finally:
-        model.zero_grad()
-        model.requires_grad_(True)
-        POLICY.freeze(model, vision=True, connector=True)
 
 
 class TowerCalls:
@@ -136,7 +122,7 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, connector_trains)
     input_ids, mask = batch(POLICY, processor, clips, index)
     calls = TowerCalls(model)
     try:
-        with trainable(model, connector=connector_trains), torch.no_grad():
+        with trainable(POLICY, model, connector=connector_trains), torch.no_grad():
             pixel = pixel_path(model, input_ids, mask, clips, index)
             assert calls.frames == 2 * 12 + 2 * 4 + 2 * 8 + 12  # every video row re-encodes its clip
             seam = token_logps(model, input_ids, mask, **POLICY.model_inputs(model, input_ids, clips, index, None,
@@ -196,7 +182,7 @@ def test_a_trainable_connector_gets_the_pixel_paths_gradients_from_the_cached_to
         grads = {n: p.grad.clone() for n, p in model.model.multi_modal_projector.named_parameters()}
         return {**grads, "image_newline": model.model.image_newline.grad.clone()}
 
-    with trainable(model, connector=True):
+    with trainable(POLICY, model, connector=True):
         pixel = connector_grads(None)
         cached = connector_grads(POLICY.encode(model, clips))
         assert all(p.grad is None for p in POLICY.vision_module(model).parameters())  # the tower is frozen
@@ -241,7 +227,7 @@ def test_permutation_reorders_frames_of_clip_and_encoding_alike(tiny):
     assert torch.equal(shuffled.inputs["pixel_values_videos"], expected.inputs["pixel_values_videos"])
     assert shuffled.frame_indices == [6, 0, 12, 3, 9]
     for connector_trains in (False, True):
-        with trainable(model, connector=connector_trains):
+        with trainable(POLICY, model, connector=connector_trains):
             (encoding,) = POLICY.encode(model, [clip])
             (direct,) = POLICY.encode(model, [shuffled])
             assert (POLICY.permute_encoding(encoding, clip, permutation) - direct).abs().max().item() <= 1e-6
@@ -287,7 +273,7 @@ def test_sft_collate_refuses_clips_of_different_lengths_in_one_line(tiny):
 def test_freeze_says_what_is_frozen(tiny):
     model, _, _, _ = tiny
     assert POLICY.frozen_modules(model) == ["vision", "connector"]
-    with trainable(model, connector=True):
+    with trainable(POLICY, model, connector=True):
         assert POLICY.frozen_modules(model) == ["vision"]
         POLICY.vision_module(model).requires_grad_(True)
         assert POLICY.encode(model, [None]) is None  # a trainable tower has nothing to cache

@@ -1,14 +1,13 @@
 """Qwen2.5-VL behind the policy seam, on a tiny random model built offline with the real Qwen2.5-VL processor and
 real mp4 clips of different lengths and sizes (so `video_grid_thw` differs between the clips of one batch)."""
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from family_fixtures import batch, token_logps, video_prompt
+from family_fixtures import batch, token_logps, trainable, video_prompt
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, Qwen2VLVideoProcessor
 from transformers.video_utils import VideoMetadata
 from video_fixtures import moving_square_frames, write_clips_of_lengths
@@ -27,19 +26,6 @@ def tiny(tmp_path_factory):
     clips = [POLICY.decode_clip(processor, path, fps=5) for path in paths]
     POLICY.freeze(model, vision=True, connector=True)
     return model, processor, clips, folder
-
-
-@contextmanager
-def trainable(model, merger: bool):
-    """The ViT frozen, the merger trainable or not, inside the block; ViT and merger frozen after it."""
-    model.requires_grad_(True)
-    POLICY.freeze(model, vision=True, connector=not merger)
-    try:
-        yield
-    finally:
-        model.zero_grad()
-        model.requires_grad_(True)
-        POLICY.freeze(model, vision=True, connector=True)
 
 
 class VisionCalls:
@@ -129,7 +115,7 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, merger_trains):
     index = torch.tensor([2, 0, 1, -1, 0, 2, 1, 2])
     input_ids, mask = batch(POLICY, processor, clips, index)
     calls = VisionCalls(model)
-    with trainable(model, merger=merger_trains):
+    with trainable(POLICY, model, connector=merger_trains):
         with torch.no_grad():
             pixel = token_logps(model, input_ids, mask, **POLICY.model_inputs(model, input_ids, clips, index, None,
                                                                               reuse=False))  # fmt: skip
@@ -169,7 +155,7 @@ def test_a_trainable_merger_gets_the_pixel_paths_gradients_from_the_cached_vit_o
                                                                   reuse=reuse)).sum().backward()  # fmt: skip
         return {n: p.grad.clone() for n, p in model.model.visual.merger.named_parameters()}
 
-    with trainable(model, merger=True):
+    with trainable(POLICY, model, connector=True):
         pixel = merger_grads(None, reuse=False)
         cached = merger_grads(POLICY.encode(model, clips), reuse=True)
         assert all(p.grad is None for p in model.model.visual.blocks.parameters())  # the ViT is frozen
@@ -245,7 +231,7 @@ def test_permutation_reorders_temporal_patches_of_clip_and_encoding_alike(tiny):
     assert torch.equal(shuffled.inputs["video_grid_thw"], clip.inputs["video_grid_thw"])
     assert shuffled.frame_indices == [8, 10, 0, 2, 12, 14, 4, 6]
     for merger_trains in (False, True):
-        with trainable(model, merger=merger_trains):
+        with trainable(POLICY, model, connector=merger_trains):
             (encoding,) = POLICY.encode(model, [clip])
             (direct,) = POLICY.encode(model, [shuffled])
             assert (POLICY.permute_encoding(encoding, clip, permutation) - direct).abs().max().item() <= 1e-6
@@ -291,7 +277,7 @@ def test_sft_batch_gets_the_positions_of_the_pixel_path(tiny):
 def test_freeze_says_what_is_frozen(tiny):
     model, _, _, _ = tiny
     assert POLICY.frozen_modules(model) == ["vision", "connector"]
-    with trainable(model, merger=True):
+    with trainable(POLICY, model, connector=True):
         assert POLICY.frozen_modules(model) == ["vision"]
         model.model.visual.blocks[0].requires_grad_(True)
         assert POLICY.encode(model, [Clip({}, 0)]) is None  # a trainable ViT has nothing to cache

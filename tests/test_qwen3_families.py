@@ -2,13 +2,12 @@
 and real mp4 clips of different lengths and sizes (so `video_grid_thw` and the timestamps differ between the clips of
 one batch)."""
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from family_fixtures import TEXT_ONLY, batch, token_logps, video_prompt
+from family_fixtures import TEXT_ONLY, batch, token_logps, trainable, video_prompt
 from safetensors.torch import load_file
 from transformers import AutoProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 from transformers.video_utils import VideoMetadata
@@ -31,19 +30,6 @@ def tiny(request, tmp_path_factory):
     clips = [policy.decode_clip(processor, path, fps=5) for path in paths]
     policy.freeze(model, vision=True, connector=True)
     return policy, model, processor, clips, folder
-
-
-@contextmanager
-def trainable(policy, model, merger: bool):
-    """The ViT frozen, the mergers trainable or not, inside the block; ViT and mergers frozen after it."""
-    model.requires_grad_(True)
-    policy.freeze(model, vision=True, connector=not merger)
-    try:
-        yield
-    finally:
-        model.zero_grad()
-        model.requires_grad_(True)
-        policy.freeze(model, vision=True, connector=True)
 
 
 class VisionCalls:
@@ -170,7 +156,7 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, merger_trains):
     input_ids, mask = batch(policy, processor, clips, index)
     calls = VisionCalls(policy, model)
     try:
-        with trainable(policy, model, merger=merger_trains), torch.no_grad():
+        with trainable(policy, model, connector=merger_trains), torch.no_grad():
             pixel = token_logps(model, input_ids, mask, **policy.model_inputs(model, input_ids, clips, index, None,
                                                                               reuse=False))  # fmt: skip
             assert calls.clips == 7  # every video row re-encodes its clip
@@ -229,7 +215,7 @@ def test_a_trainable_merger_gets_the_pixel_paths_gradients_from_the_cached_vit_o
         token_logps(model, input_ids, mask, **kwargs).sum().backward()
         return {n: p.grad.clone() for n, p in visual.named_parameters() if p.requires_grad}
 
-    with trainable(policy, model, merger=True):
+    with trainable(policy, model, connector=True):
         pixel = merger_grads(None, reuse=False)
         cached = merger_grads(policy.encode(model, clips), reuse=True)
         assert all(p.grad is None for p in visual.blocks.parameters())  # the ViT is frozen
@@ -281,7 +267,7 @@ def test_permutation_shuffles_temporal_patches_under_the_original_timeline(tiny)
     text = policy.render_prompt(processor, video_prompt("what?"))
     assert policy.tokenize_prompts(processor, [text], [shuffled]) == policy.tokenize_prompts(processor, [text], [clip])
     for merger_trains in (False, True):
-        with trainable(policy, model, merger=merger_trains):
+        with trainable(policy, model, connector=merger_trains):
             (encoding,) = policy.encode(model, [clip])
             (direct,) = policy.encode(model, [shuffled])
             permuted = policy.permute_encoding(encoding, clip, permutation)
@@ -340,7 +326,7 @@ def test_sft_batch_gets_the_positions_of_the_pixel_path(tiny):
 def test_freeze_says_what_is_frozen(tiny):
     policy, model, _, _, _ = tiny
     assert policy.frozen_modules(model) == ["vision", "connector"]
-    with trainable(policy, model, merger=True):
+    with trainable(policy, model, connector=True):
         assert policy.frozen_modules(model) == ["vision"]
         policy.vision_module(model).blocks[0].requires_grad_(True)
         assert policy.encode(model, [clips_placeholder()]) is None  # a trainable ViT has nothing to cache

@@ -3,13 +3,12 @@
 (`get_image_features`, modality key "image"), the prompt writes the clip's frame times, and the model's own pixel input
 pads shorter clips with all-zero frames and a `pixel_attention_mask`."""
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from family_fixtures import batch, token_logps, video_prompt
+from family_fixtures import batch, token_logps, trainable, video_prompt
 from transformers import AutoProcessor, SmolVLMForConditionalGeneration, SmolVLMProcessor, SmolVLMVideoProcessor
 from transformers.video_utils import VideoMetadata
 from video_fixtures import moving_square_frames, write_clips_of_lengths
@@ -30,19 +29,6 @@ def tiny(tmp_path_factory):
     clips = [POLICY.decode_clip(processor, path, fps=5) for path in paths]  # 4, 8, 12 frames
     POLICY.freeze(model, vision=True, connector=True)
     return model, processor, clips, folder
-
-
-@contextmanager
-def trainable(model, connector: bool):
-    """The encoder frozen, the connector trainable or not inside the block; both frozen after it."""
-    model.requires_grad_(True)
-    POLICY.freeze(model, vision=True, connector=not connector)
-    try:
-        yield
-    finally:
-        model.zero_grad()
-        model.requires_grad_(True)
-        POLICY.freeze(model, vision=True, connector=True)
 
 
 class EncoderCalls:
@@ -137,7 +123,7 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, connector_trains)
     input_ids, mask = batch(POLICY, processor, clips, index)
     calls = EncoderCalls(model)
     try:
-        with trainable(model, connector=connector_trains), torch.no_grad():
+        with trainable(POLICY, model, connector=connector_trains), torch.no_grad():
             pixel_inputs = POLICY.model_inputs(model, input_ids, clips, index, None, reuse=False)
             assert pixel_inputs["pixel_values"].shape == (7, 12, 3, 32, 32)  # padded to the longest clip
             assert pixel_inputs["pixel_attention_mask"][1, 4:].sum() == 0  # the 4-frame row's padding frames
@@ -182,7 +168,7 @@ def test_a_trainable_connector_gets_the_pixel_paths_gradients_from_the_cached_en
             n: p.grad.clone() for n, p in model.model.connector.named_parameters()
         }
 
-    with trainable(model, connector=True):
+    with trainable(POLICY, model, connector=True):
         pixel = connector_grads(None, reuse=False)
         cached = connector_grads(POLICY.encode(model, clips), reuse=True)
     assert pixel.keys() == cached.keys() == {"modality_projection.proj.weight"}  # the encoder is frozen
@@ -250,7 +236,7 @@ def test_permutation_reorders_frames_of_clip_and_encoding_alike(tiny):
         assert torch.equal(shuffled.inputs[key], expected.inputs[key]), key  # frame times stay in order
     assert shuffled.frame_indices == [6, 0, 12, 3, 9]
     for connector_trains in (False, True):
-        with trainable(model, connector=connector_trains):
+        with trainable(POLICY, model, connector=connector_trains):
             (encoding,) = POLICY.encode(model, [clip])
             (direct,) = POLICY.encode(model, [shuffled])
             assert (POLICY.permute_encoding(encoding, clip, permutation) - direct).abs().max().item() <= 1e-6
@@ -299,7 +285,7 @@ def test_sft_collator_batch_pads_clips_of_different_lengths(tiny, tmp_path):
 def test_freeze_says_what_is_frozen(tiny):
     model, _, _, _ = tiny
     assert POLICY.frozen_modules(model) == ["vision", "connector"]
-    with trainable(model, connector=True):
+    with trainable(POLICY, model, connector=True):
         assert POLICY.frozen_modules(model) == ["vision"]
         POLICY.vision_module(model).requires_grad_(True)
         assert POLICY.encode(model, [None]) is None  # a trainable encoder has nothing to cache
