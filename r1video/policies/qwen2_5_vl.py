@@ -142,6 +142,28 @@ class Qwen2_5_VLPolicy(HFVideoPolicy):
         base = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
         return base + text.count(token) * (self.video_token_count(processor, clip) - 1)
 
+    def _render_with_replies(self, processor, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
+        """The full render of a conversation and the character spans of the supervised reply tokens (each reply
+        and its `<|im_end|>`), as the chat template writes them."""
+        full = self.render_prompt(processor, messages, add_generation_prompt=False)
+        spans = []
+        eos = processor.tokenizer.eos_token
+        for i, message in enumerate(messages):
+            if message["role"] != "assistant":
+                continue
+            prompt = self.render_prompt(processor, messages[:i], add_generation_prompt=True)
+            with_reply = self.render_prompt(processor, messages[: i + 1], add_generation_prompt=False)
+            if not (full.startswith(with_reply) and with_reply.startswith(prompt)):
+                raise ValueError(
+                    "the chat template does not render a conversation's prefixes as prefixes of it, so the replies "
+                    f"cannot be located (turn {i})"
+                )
+            reply = with_reply[len(prompt) :]
+            end = reply.rfind(eos)
+            end = len(reply) if end < 0 else end + len(eos)
+            spans.append((len(prompt), len(prompt) + end))
+        return full, spans
+
     def tokenize_conversation(self, processor, messages: list[dict], clip: Clip | None):
         """SFT: `(ids, labels)` of a conversation through Qwen's chat template, labels -100 outside the replies.
 
@@ -154,28 +176,12 @@ class Qwen2_5_VLPolicy(HFVideoPolicy):
             ValueError: the template does not render prefixes as prefixes (replies cannot be located), or the
                 placeholder count does not match `clip`.
         """
-        full = self.render_prompt(processor, messages, add_generation_prompt=False)
-        spans = []  # character spans of the replies in `full`
-        for i, message in enumerate(messages):
-            if message["role"] != "assistant":
-                continue
-            prompt = self.render_prompt(processor, messages[:i], add_generation_prompt=True)
-            with_reply = self.render_prompt(processor, messages[: i + 1], add_generation_prompt=False)
-            if not (full.startswith(with_reply) and with_reply.startswith(prompt)):
-                raise ValueError(
-                    "the chat template does not render a conversation's prefixes as prefixes of it, so the replies "
-                    f"cannot be located (turn {i})"
-                )
-            reply = with_reply[len(prompt) :]
-            end = reply.rfind(processor.tokenizer.eos_token)
-            end = len(reply) if end < 0 else end + len(processor.tokenizer.eos_token)
-            spans.append((len(prompt), len(prompt) + end))
+        full, spans = self._render_with_replies(processor, messages)
         token = self.video_token(processor)
-        if clip is not None and full.count(token) == 1:
-            # Expanding the placeholder shifts every later character by the same amount.
-            shift = full.index(token) + len(token)
-            extra = len(token) * (_tokens(clip, processor.video_processor.merge_size) - 1)
-            spans = [(a + extra if a >= shift else a, b + extra if b >= shift else b) for a, b in spans]
+        if clip is not None and full.count(token) == 1:  # expanding shifts every later character alike
+            at = full.index(token) + len(token)
+            extra = len(self._placeholder(processor, clip)) - len(token)
+            spans = [(a + extra if a >= at else a, b + extra if b >= at else b) for a, b in spans]
         text = self._expand(processor, full, clip)
         encoded = processor.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids = encoded["input_ids"]

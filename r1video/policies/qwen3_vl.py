@@ -190,50 +190,6 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
         per_group = len(tokenizer(group, add_special_tokens=False)["input_ids"])
         return base + text.count(token) * (self.video_token_count(processor, None) + units * per_group)
 
-    def _render_with_replies(self, processor, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
-        """The full render of a conversation and the character spans of the supervised reply tokens (each reply
-        and its `<|im_end|>`), as the chat template writes them."""
-        full = self.render_prompt(processor, messages, add_generation_prompt=False)
-        spans = []
-        eos = processor.tokenizer.eos_token
-        for i, message in enumerate(messages):
-            if message["role"] != "assistant":
-                continue
-            prompt = self.render_prompt(processor, messages[:i], add_generation_prompt=True)
-            with_reply = self.render_prompt(processor, messages[: i + 1], add_generation_prompt=False)
-            if not (full.startswith(with_reply) and with_reply.startswith(prompt)):
-                raise ValueError(
-                    "the chat template does not render a conversation's prefixes as prefixes of it, so the replies "
-                    f"cannot be located (turn {i})"
-                )
-            reply = with_reply[len(prompt) :]
-            end = reply.rfind(eos)
-            end = len(reply) if end < 0 else end + len(eos)
-            spans.append((len(prompt), len(prompt) + end))
-        return full, spans
-
-    def tokenize_conversation(self, processor, messages: list[dict], clip: Clip | None):
-        """SFT: `(ids, labels)`, labels -100 outside the assistant replies (each reply and its `<|im_end|>` kept,
-        exactly the tokens generation produces after the same prompt).
-
-        Raises:
-            ValueError: the replies cannot be located, or the placeholder count does not match `clip`.
-        """
-        full, spans = self._render_with_replies(processor, messages)
-        token = self.video_token(processor)
-        if clip is not None and full.count(token) == 1:  # expanding shifts every later character alike
-            at = full.index(token) + len(token)
-            extra = len(self._placeholder(processor, clip)) - len(token)
-            spans = [(a + extra if a >= at else a, b + extra if b >= at else b) for a, b in spans]
-        text = self._expand(processor, full, clip)
-        encoded = processor.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        ids = encoded["input_ids"]
-        labels = [
-            token_id if any(a <= start < b for a, b in spans) else -100
-            for token_id, (start, _) in zip(ids, encoded["offset_mapping"], strict=True)
-        ]
-        return ids, labels
-
     # ---- temporal contrast ----------------------------------------------------------------------------------------
 
     def permute_clip(self, clip: Clip, permutation) -> Clip:
