@@ -122,16 +122,21 @@ def tiny_qwen_config(tokenizer, **overrides) -> Qwen2_5_VLConfig:
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **fields)
 
 
-def build_tiny_qwen_processor(config: Qwen2_5_VLConfig, tokenizer=None) -> Qwen2_5_VLProcessor:
-    """The real Qwen2.5-VL processor at the tiny model's patch sizes (frames up to `MAX_PIXELS`)."""
-    tokenizer = tokenizer if tokenizer is not None else build_tiny_qwen_tokenizer()
-    vision = config.vision_config
-    sizes = dict(
+def processor_sizes(vision, min_pixels: int, max_pixels: int) -> dict:
+    """The image / video processor arguments matching a Qwen vision config's patch, temporal patch and merge
+    sizes, frames resized to between `min_pixels` and `max_pixels`."""
+    return dict(
         patch_size=vision.patch_size,
         temporal_patch_size=vision.temporal_patch_size,
         merge_size=vision.spatial_merge_size,
-        size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS},
+        size={"shortest_edge": min_pixels, "longest_edge": max_pixels},
     )
+
+
+def build_tiny_qwen_processor(config: Qwen2_5_VLConfig, tokenizer=None) -> Qwen2_5_VLProcessor:
+    """The real Qwen2.5-VL processor at the tiny model's patch sizes (frames up to `MAX_PIXELS`)."""
+    tokenizer = tokenizer if tokenizer is not None else build_tiny_qwen_tokenizer()
+    sizes = processor_sizes(config.vision_config, MIN_PIXELS, MAX_PIXELS)
     return Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(**sizes),
         tokenizer=tokenizer,

@@ -26,7 +26,7 @@ from transformers import (
     Qwen3VLVideoProcessor,
 )
 
-from r1video.policies.qwen2_5_vl_tiny import build_tiny_qwen_tokenizer, qwen_token_fields
+from r1video.policies.qwen2_5_vl_tiny import build_tiny_qwen_tokenizer, processor_sizes, qwen_token_fields
 from r1video.policies.tiny_tokenizer import finish_tiny_model, split_sub_overrides
 
 FAMILIES = {
@@ -109,13 +109,7 @@ def tiny_qwen3_config(family: str, tokenizer, **overrides):
 
 def build_tiny_processor(family: str, config, tokenizer) -> Qwen3VLProcessor:
     """The real `Qwen3VLProcessor` at the tiny model's patch sizes, its own frame sampling off."""
-    vision = config.vision_config
-    sizes = dict(
-        patch_size=vision.patch_size,
-        temporal_patch_size=vision.temporal_patch_size,
-        merge_size=vision.spatial_merge_size,
-        size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS},
-    )
+    sizes = processor_sizes(config.vision_config, MIN_PIXELS, MAX_PIXELS)
     return Qwen3VLProcessor(
         image_processor=Qwen2VLImageProcessor(**sizes),
         tokenizer=tokenizer,
