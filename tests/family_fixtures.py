@@ -2,8 +2,10 @@
 test_smolvlm.py): the prompts, a left-padded batch of prompts plus completion tokens, and per-token log-probs."""
 
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
+import yaml
 
 QUESTIONS = ["what moves left?", "how many squares", "which colour is the square"]
 TEXT_ONLY = [{"role": "user", "content": "hello"}]
@@ -51,3 +53,33 @@ def trainable(policy, model, connector: bool):
         model.zero_grad()
         model.requires_grad_(True)
         policy.freeze(model, vision=True, connector=True)
+
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+# Keys in which a family's recipes may differ from TinyLLaVA-Video-R1's (each explained in the recipe).
+POLICY_KEYS = {"model_name_or_path", "output_dir", "question_template", "max_length"}
+
+
+def check_paper_recipe(family_dir: str, stage: str):
+    """Assert that `recipes/<family_dir>/<stage>.yaml` keeps TinyLLaVA-Video-R1's settings (only `POLICY_KEYS`
+    differ; 16 frames, the vision tower frozen; for GRPO the r1 question template, 8 generations, β 0.01, lr 1e-6,
+    loss `grpo`) and parses with the stage's parser.
+
+    Returns:
+        `(recipe yaml dict, script_args, training args, model_args)`.
+    """
+    from r1video import grpo, sft
+    from r1video.model.templates import QUESTION_TEMPLATES, resolve_question_template
+
+    recipe = RECIPES / family_dir / f"{stage}.yaml"
+    paper = yaml.safe_load((RECIPES / "TinyLLaVA-Video-Qwen2.5-3B" / f"{stage}.yaml").read_text())
+    ours = yaml.safe_load(recipe.read_text())
+    differing = {key for key in paper.keys() | ours.keys() if paper.get(key) != ours.get(key)}
+    assert differing <= POLICY_KEYS, differing - POLICY_KEYS
+    parser = (sft if stage == "coldstart_sft" else grpo).make_parser()
+    script_args, args, model_args = parser.parse_args_and_config(["--config", str(recipe), "--bf16", "false"])
+    assert args.num_frames == 16 and args.freeze_vision_tower
+    if stage == "grpo_nextqa":
+        assert resolve_question_template(script_args.question_template) == QUESTION_TEMPLATES["r1"]
+        assert (args.num_generations, args.beta, args.learning_rate, args.loss_type) == (8, 0.01, 1e-6, "grpo")
+    return ours, script_args, args, model_args

@@ -2,13 +2,11 @@
 real `LlavaOnevisionProcessor` and real mp4 clips of different lengths (so the clips of one batch have different
 token counts and cannot share the model's `pixel_values_videos [videos, F, ...]` input)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import yaml
-from family_fixtures import TEXT_ONLY, batch, token_logps, trainable, video_prompt
+from family_fixtures import RECIPES, TEXT_ONLY, batch, check_paper_recipe, token_logps, trainable, video_prompt
 from transformers import (
     AutoProcessor,
     LlavaOnevisionForConditionalGeneration,
@@ -284,27 +282,10 @@ def test_freeze_says_what_is_frozen(tiny):
 
 # ---- recipes ------------------------------------------------------------------------------------------------------
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-# Keys in which the LLaVA-OneVision recipes may differ from TinyLLaVA-Video-R1's (each explained in the recipe).
-POLICY_KEYS = {"model_name_or_path", "output_dir", "question_template", "max_length"}
-
 
 @pytest.mark.parametrize("stage", ["coldstart_sft", "grpo_nextqa"])
 def test_llava_onevision_recipes_keep_the_paper_settings_and_build_at_tiny_size(stage, tmp_path):
-    from r1video import grpo, sft
-    from r1video.model.templates import QUESTION_TEMPLATES, resolve_question_template
-
-    recipe = RECIPES / "LLaVA-OneVision-0.5B" / f"{stage}.yaml"
-    paper = yaml.safe_load((RECIPES / "TinyLLaVA-Video-Qwen2.5-3B" / f"{stage}.yaml").read_text())
-    ours = yaml.safe_load(recipe.read_text())
-    differing = {key for key in paper.keys() | ours.keys() if paper.get(key) != ours.get(key)}
-    assert differing <= POLICY_KEYS, differing - POLICY_KEYS
-    parser = (sft if stage == "coldstart_sft" else grpo).make_parser()
-    script_args, args, _ = parser.parse_args_and_config(["--config", str(recipe), "--bf16", "false"])
-    assert args.num_frames == 16 and args.freeze_vision_tower
-    if stage == "grpo_nextqa":
-        assert resolve_question_template(script_args.question_template) == QUESTION_TEMPLATES["r1"]
-        assert (args.num_generations, args.beta, args.learning_rate, args.loss_type) == (8, 0.01, 1e-6, "grpo")
+    _, _, args, _ = check_paper_recipe("LLaVA-OneVision-0.5B", stage)
     model, processor = POLICY.build_tiny(tmp_path / "tiny")
     POLICY.freeze(model, vision=args.freeze_vision_tower)
     assert POLICY.frozen_modules(model) == ["vision"]  # the tower frozen; projector, newline and LLM trained

@@ -1,13 +1,10 @@
 """Qwen2.5-VL behind the policy seam, on a tiny random model built offline with the real Qwen2.5-VL processor and
 real mp4 clips of different lengths and sizes (so `video_grid_thw` differs between the clips of one batch)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-import yaml
-from family_fixtures import batch, token_logps, trainable, video_prompt
+from family_fixtures import batch, check_paper_recipe, token_logps, trainable, video_prompt
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, Qwen2VLVideoProcessor
 from transformers.video_utils import VideoMetadata
 from video_fixtures import moving_square_frames, write_clips_of_lengths
@@ -288,27 +285,10 @@ def test_freeze_says_what_is_frozen(tiny):
 
 # ---- recipes ------------------------------------------------------------------------------------------------------
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-# Keys in which the Qwen2.5-VL recipes may differ from TinyLLaVA-Video-R1's (everything else is the paper's setting).
-POLICY_KEYS = {"model_name_or_path", "output_dir", "question_template", "max_length"}
-
 
 @pytest.mark.parametrize("stage", ["coldstart_sft", "grpo_nextqa"])
 def test_qwen_recipes_keep_the_paper_settings_and_build_at_tiny_size(tiny, stage, tmp_path):
-    from r1video import grpo, sft
-    from r1video.model.templates import QUESTION_TEMPLATES, resolve_question_template
-
-    recipe = RECIPES / "Qwen2.5-VL-3B" / f"{stage}.yaml"
-    paper = yaml.safe_load((RECIPES / "TinyLLaVA-Video-Qwen2.5-3B" / f"{stage}.yaml").read_text())
-    ours = yaml.safe_load(recipe.read_text())
-    differing = {key for key in paper.keys() | ours.keys() if paper.get(key) != ours.get(key)}
-    assert differing <= POLICY_KEYS, differing - POLICY_KEYS
-    parser = (sft if stage == "coldstart_sft" else grpo).make_parser()
-    script_args, args, model_args = parser.parse_args_and_config(["--config", str(recipe), "--bf16", "false"])
-    assert args.num_frames == 16 and args.freeze_vision_tower
-    if stage == "grpo_nextqa":
-        assert resolve_question_template(script_args.question_template) == QUESTION_TEMPLATES["r1"]
-        assert (args.num_generations, args.beta, args.learning_rate, args.loss_type) == (8, 0.01, 1e-6, "grpo")
+    _, _, args, _ = check_paper_recipe("Qwen2.5-VL-3B", stage)
     # the model at tiny size, frozen as the recipe says: the ViT frozen, the merger and the LLM trained
     model, processor = POLICY.build_tiny(tmp_path / "tiny")
     POLICY.freeze(model, vision=args.freeze_vision_tower)

@@ -3,12 +3,9 @@
 (`get_image_features`, modality key "image"), the prompt writes the clip's frame times, and the model's own pixel input
 pads shorter clips with all-zero frames and a `pixel_attention_mask`."""
 
-from pathlib import Path
-
 import pytest
 import torch
-import yaml
-from family_fixtures import batch, token_logps, trainable, video_prompt
+from family_fixtures import batch, check_paper_recipe, token_logps, trainable, video_prompt
 from transformers import AutoProcessor, SmolVLMForConditionalGeneration, SmolVLMProcessor, SmolVLMVideoProcessor
 from transformers.video_utils import VideoMetadata
 from video_fixtures import moving_square_frames, write_clips_of_lengths
@@ -296,26 +293,10 @@ def test_freeze_says_what_is_frozen(tiny):
 
 # ---- recipes ------------------------------------------------------------------------------------------------------
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-POLICY_KEYS = {"model_name_or_path", "output_dir", "question_template", "max_length"}
-
 
 @pytest.mark.parametrize("stage", ["coldstart_sft", "grpo_nextqa"])
 def test_smolvlm2_recipes_keep_the_paper_settings_and_build_at_tiny_size(stage, tmp_path):
-    from r1video import grpo, sft
-    from r1video.model.templates import QUESTION_TEMPLATES, resolve_question_template
-
-    recipe = RECIPES / "SmolVLM2-2.2B" / f"{stage}.yaml"
-    paper = yaml.safe_load((RECIPES / "TinyLLaVA-Video-Qwen2.5-3B" / f"{stage}.yaml").read_text())
-    ours = yaml.safe_load(recipe.read_text())
-    differing = {key for key in paper.keys() | ours.keys() if paper.get(key) != ours.get(key)}
-    assert differing <= POLICY_KEYS, differing - POLICY_KEYS
-    parser = (sft if stage == "coldstart_sft" else grpo).make_parser()
-    script_args, args, _ = parser.parse_args_and_config(["--config", str(recipe), "--bf16", "false"])
-    assert args.num_frames == 16 and args.freeze_vision_tower
-    if stage == "grpo_nextqa":
-        assert resolve_question_template(script_args.question_template) == QUESTION_TEMPLATES["r1"]
-        assert (args.num_generations, args.beta, args.learning_rate, args.loss_type) == (8, 0.01, 1e-6, "grpo")
+    ours, _, args, _ = check_paper_recipe("SmolVLM2-2.2B", stage)
     model, processor = POLICY.build_tiny(tmp_path / "tiny")
     POLICY.freeze(model, vision=args.freeze_vision_tower)
     assert POLICY.frozen_modules(model) == ["vision"]  # the encoder frozen; connector and LLM trained
