@@ -2,13 +2,11 @@
 real `LlavaOnevisionProcessor` and real mp4 clips of different lengths (so the clips of one batch have different
 token counts and cannot share the model's `pixel_values_videos [videos, F, ...]` input)."""
 
-from contextlib import contextmanager
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import yaml
+from family_fixtures import RECIPES, TEXT_ONLY, batch, check_paper_recipe, token_logps, trainable, video_prompt
 from transformers import (
     AutoProcessor,
     LlavaOnevisionForConditionalGeneration,
@@ -21,13 +19,7 @@ from r1video.policies import policy_for
 from r1video.policies.llava_onevision import LlavaOnevisionPolicy
 
 POLICY = LlavaOnevisionPolicy()
-QUESTIONS = ["what moves left?", "how many squares", "which colour is the square"]
-TEXT_ONLY = [{"role": "user", "content": "hello"}]
 TOKENS_PER_FRAME = 4  # 32 px frames, 8 px patches: 4x4 patches, 2x2 after pooling
-
-
-def video_prompt(question):
-    return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
 
 
 @pytest.fixture(scope="module")
@@ -38,19 +30,6 @@ def tiny(tmp_path_factory):
     clips = [POLICY.decode_clip(processor, path, fps=5) for path in paths]  # 4, 8, 12 frames
     POLICY.freeze(model, vision=True, connector=True)
     return model, processor, clips, folder
-
-
-@contextmanager
-def trainable(model, connector: bool):
-    """The tower frozen, the connector trainable or not inside the block; tower and connector frozen after it."""
-    model.requires_grad_(True)
-    POLICY.freeze(model, vision=True, connector=not connector)
-    try:
-        yield
-    finally:
-        model.zero_grad()
-        model.requires_grad_(True)
-        POLICY.freeze(model, vision=True, connector=True)
 
 
 class TowerCalls:
@@ -69,27 +48,6 @@ class TowerCalls:
 
     def close(self):
         self.handle.remove()
-
-
-def batch(processor, clips, index, completion=5, seed=0):
-    """Left-padded ids of prompt + random completion tokens for rows `index` (-1: a text-only row)."""
-    prompts = [
-        POLICY.render_prompt(processor, TEXT_ONLY if i < 0 else video_prompt(QUESTIONS[i % len(QUESTIONS)]))
-        for i in index
-    ]
-    ids = POLICY.tokenize_prompts(processor, prompts, [None if i < 0 else clips[i] for i in index])
-    generator = torch.Generator().manual_seed(seed)
-    ids = [row + torch.randint(50, 300, (completion,), generator=generator).tolist() for row in ids]
-    length, pad = max(map(len, ids)), processor.tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (length - len(row)) + row for row in ids])
-    mask = torch.tensor([[0] * (length - len(row)) + [1] * len(row) for row in ids])
-    return input_ids, mask
-
-
-def token_logps(model, input_ids, mask, **kwargs):
-    logits = model(input_ids=input_ids, attention_mask=mask, **kwargs).logits.float()
-    logps = torch.log_softmax(logits[:, :-1], -1).gather(-1, input_ids[:, 1:, None])[..., 0]
-    return logps * mask[:, 1:]
 
 
 def pixel_path(model, input_ids, mask, clips, index):
@@ -159,10 +117,10 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, connector_trains)
     run once equal the model's own per-row vision path (fp32, <= 1e-6); the tower sees each clip once."""
     model, processor, clips, _ = tiny
     index = torch.tensor([2, 0, 1, -1, 0, 2, 1, 2])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
     calls = TowerCalls(model)
     try:
-        with trainable(model, connector=connector_trains), torch.no_grad():
+        with trainable(POLICY, model, connector=connector_trains), torch.no_grad():
             pixel = pixel_path(model, input_ids, mask, clips, index)
             assert calls.frames == 2 * 12 + 2 * 4 + 2 * 8 + 12  # every video row re-encodes its clip
             seam = token_logps(model, input_ids, mask, **POLICY.model_inputs(model, input_ids, clips, index, None,
@@ -196,7 +154,7 @@ def test_clips_of_one_length_go_through_the_models_own_pixel_input(tiny):
     model, processor, clips, _ = tiny
     same = [clips[1], POLICY.permute_clip(clips[1], torch.arange(7, -1, -1))]
     index = torch.tensor([0, 1, -1, 0])
-    input_ids, mask = batch(processor, same, index)
+    input_ids, mask = batch(POLICY, processor, same, index)
     inputs = POLICY.model_inputs(model, input_ids, same, index, None, reuse=True)
     assert inputs["pixel_values_videos"].shape == (3, 8, 3, 32, 32)
     with torch.no_grad():
@@ -209,7 +167,7 @@ def test_clips_of_one_length_go_through_the_models_own_pixel_input(tiny):
 def test_a_trainable_connector_gets_the_pixel_paths_gradients_from_the_cached_tower_output(tiny):
     model, processor, clips, _ = tiny
     index = torch.tensor([1, 2, 1, 0])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
 
     def connector_grads(encodings):
         model.zero_grad()
@@ -222,7 +180,7 @@ def test_a_trainable_connector_gets_the_pixel_paths_gradients_from_the_cached_to
         grads = {n: p.grad.clone() for n, p in model.model.multi_modal_projector.named_parameters()}
         return {**grads, "image_newline": model.model.image_newline.grad.clone()}
 
-    with trainable(model, connector=True):
+    with trainable(POLICY, model, connector=True):
         pixel = connector_grads(None)
         cached = connector_grads(POLICY.encode(model, clips))
         assert all(p.grad is None for p in POLICY.vision_module(model).parameters())  # the tower is frozen
@@ -233,7 +191,7 @@ def test_a_trainable_connector_gets_the_pixel_paths_gradients_from_the_cached_to
 def test_generate_with_the_cached_encoding_equals_the_pixel_path(tiny):
     model, processor, clips, _ = tiny
     index = torch.tensor([1, 1, 0, -1, 2, 2])
-    ids, mask = batch(processor, clips, index, completion=0)
+    ids, mask = batch(POLICY, processor, clips, index, completion=0)
     calls = TowerCalls(model)
 
     def generate(inputs):
@@ -267,7 +225,7 @@ def test_permutation_reorders_frames_of_clip_and_encoding_alike(tiny):
     assert torch.equal(shuffled.inputs["pixel_values_videos"], expected.inputs["pixel_values_videos"])
     assert shuffled.frame_indices == [6, 0, 12, 3, 9]
     for connector_trains in (False, True):
-        with trainable(model, connector=connector_trains):
+        with trainable(POLICY, model, connector=connector_trains):
             (encoding,) = POLICY.encode(model, [clip])
             (direct,) = POLICY.encode(model, [shuffled])
             assert (POLICY.permute_encoding(encoding, clip, permutation) - direct).abs().max().item() <= 1e-6
@@ -313,7 +271,7 @@ def test_sft_collate_refuses_clips_of_different_lengths_in_one_line(tiny):
 def test_freeze_says_what_is_frozen(tiny):
     model, _, _, _ = tiny
     assert POLICY.frozen_modules(model) == ["vision", "connector"]
-    with trainable(model, connector=True):
+    with trainable(POLICY, model, connector=True):
         assert POLICY.frozen_modules(model) == ["vision"]
         POLICY.vision_module(model).requires_grad_(True)
         assert POLICY.encode(model, [None]) is None  # a trainable tower has nothing to cache
@@ -324,27 +282,10 @@ def test_freeze_says_what_is_frozen(tiny):
 
 # ---- recipes ------------------------------------------------------------------------------------------------------
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-# Keys in which the LLaVA-OneVision recipes may differ from TinyLLaVA-Video-R1's (each explained in the recipe).
-POLICY_KEYS = {"model_name_or_path", "output_dir", "question_template", "max_length"}
-
 
 @pytest.mark.parametrize("stage", ["coldstart_sft", "grpo_nextqa"])
 def test_llava_onevision_recipes_keep_the_paper_settings_and_build_at_tiny_size(stage, tmp_path):
-    from r1video import grpo, sft
-    from r1video.model.templates import QUESTION_TEMPLATES, resolve_question_template
-
-    recipe = RECIPES / "LLaVA-OneVision-0.5B" / f"{stage}.yaml"
-    paper = yaml.safe_load((RECIPES / "TinyLLaVA-Video-Qwen2.5-3B" / f"{stage}.yaml").read_text())
-    ours = yaml.safe_load(recipe.read_text())
-    differing = {key for key in paper.keys() | ours.keys() if paper.get(key) != ours.get(key)}
-    assert differing <= POLICY_KEYS, differing - POLICY_KEYS
-    parser = (sft if stage == "coldstart_sft" else grpo).make_parser()
-    script_args, args, _ = parser.parse_args_and_config(["--config", str(recipe), "--bf16", "false"])
-    assert args.num_frames == 16 and args.freeze_vision_tower
-    if stage == "grpo_nextqa":
-        assert resolve_question_template(script_args.question_template) == QUESTION_TEMPLATES["r1"]
-        assert (args.num_generations, args.beta, args.learning_rate, args.loss_type) == (8, 0.01, 1e-6, "grpo")
+    _, _, args, _ = check_paper_recipe("LLaVA-OneVision-0.5B", stage)
     model, processor = POLICY.build_tiny(tmp_path / "tiny")
     POLICY.freeze(model, vision=args.freeze_vision_tower)
     assert POLICY.frozen_modules(model) == ["vision"]  # the tower frozen; projector, newline and LLM trained
@@ -383,7 +324,7 @@ def test_the_trap_videos_of_different_lengths_cannot_travel_as_qwens_tuple_or_a_
 
     model, processor, clips, _ = tiny
     index = torch.tensor([0, 1])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
     encodings = POLICY.encode(model, clips)
     with torch.no_grad(), pytest.raises(AttributeError, match="flatten"):
         tuple_form = BaseModelOutputWithPooling(pooler_output=(encodings[0], encodings[1]))

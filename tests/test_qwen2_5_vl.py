@@ -1,13 +1,10 @@
 """Qwen2.5-VL behind the policy seam, on a tiny random model built offline with the real Qwen2.5-VL processor and
 real mp4 clips of different lengths and sizes (so `video_grid_thw` differs between the clips of one batch)."""
 
-from contextlib import contextmanager
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
-import yaml
+from family_fixtures import batch, check_paper_recipe, token_logps, trainable, video_prompt
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor, Qwen2VLVideoProcessor
 from transformers.video_utils import VideoMetadata
 from video_fixtures import moving_square_frames, write_clips_of_lengths
@@ -16,12 +13,6 @@ from r1video.policies.qwen2_5_vl import Clip, Qwen2_5_VLPolicy
 from r1video.policies.qwen2_5_vl_tiny import build_tiny_qwen, load_qwen2_5_vl_chat_template
 
 POLICY = Qwen2_5_VLPolicy()
-QUESTIONS = ["what moves left?", "how many squares", "which colour is the square"]
-TEXT_ONLY = [{"role": "user", "content": "hello"}]
-
-
-def video_prompt(question):
-    return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
 
 
 @pytest.fixture(scope="module")
@@ -32,19 +23,6 @@ def tiny(tmp_path_factory):
     clips = [POLICY.decode_clip(processor, path, fps=5) for path in paths]
     POLICY.freeze(model, vision=True, connector=True)
     return model, processor, clips, folder
-
-
-@contextmanager
-def trainable(model, merger: bool):
-    """The ViT frozen, the merger trainable or not, inside the block; ViT and merger frozen after it."""
-    model.requires_grad_(True)
-    POLICY.freeze(model, vision=True, connector=not merger)
-    try:
-        yield
-    finally:
-        model.zero_grad()
-        model.requires_grad_(True)
-        POLICY.freeze(model, vision=True, connector=True)
 
 
 class VisionCalls:
@@ -64,27 +42,6 @@ class VisionCalls:
 
     def close(self):
         self.handle.remove()
-
-
-def batch(processor, clips, index, completion=5, seed=0):
-    """Left-padded ids of prompt + random completion tokens for rows `index` (-1: a text-only row)."""
-    prompts = [
-        POLICY.render_prompt(processor, TEXT_ONLY if i < 0 else video_prompt(QUESTIONS[i % len(QUESTIONS)]))
-        for i in index
-    ]
-    ids = POLICY.tokenize_prompts(processor, prompts, [None if i < 0 else clips[i] for i in index])
-    generator = torch.Generator().manual_seed(seed)
-    ids = [row + torch.randint(50, 300, (completion,), generator=generator).tolist() for row in ids]
-    length, pad = max(map(len, ids)), processor.tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (length - len(row)) + row for row in ids])
-    mask = torch.tensor([[0] * (length - len(row)) + [1] * len(row) for row in ids])
-    return input_ids, mask
-
-
-def token_logps(model, input_ids, mask, **kwargs):
-    logits = model(input_ids=input_ids, attention_mask=mask, **kwargs).logits.float()
-    logps = torch.log_softmax(logits[:, :-1], -1).gather(-1, input_ids[:, 1:, None])[..., 0]
-    return logps * mask[:, 1:]
 
 
 # ---- builder and inputs -------------------------------------------------------------------------------------------
@@ -153,9 +110,9 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, merger_trains):
     run once equal those of the per-row pixel path (fp32, <= 1e-6), and the encoder sees each clip once."""
     model, processor, clips, _ = tiny
     index = torch.tensor([2, 0, 1, -1, 0, 2, 1, 2])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
     calls = VisionCalls(model)
-    with trainable(model, merger=merger_trains):
+    with trainable(POLICY, model, connector=merger_trains):
         with torch.no_grad():
             pixel = token_logps(model, input_ids, mask, **POLICY.model_inputs(model, input_ids, clips, index, None,
                                                                               reuse=False))  # fmt: skip
@@ -187,7 +144,7 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, merger_trains):
 def test_a_trainable_merger_gets_the_pixel_paths_gradients_from_the_cached_vit_output(tiny):
     model, processor, clips, _ = tiny
     index = torch.tensor([1, 2, 1, 0])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
 
     def merger_grads(encodings, reuse):
         model.zero_grad()
@@ -195,7 +152,7 @@ def test_a_trainable_merger_gets_the_pixel_paths_gradients_from_the_cached_vit_o
                                                                   reuse=reuse)).sum().backward()  # fmt: skip
         return {n: p.grad.clone() for n, p in model.model.visual.merger.named_parameters()}
 
-    with trainable(model, merger=True):
+    with trainable(POLICY, model, connector=True):
         pixel = merger_grads(None, reuse=False)
         cached = merger_grads(POLICY.encode(model, clips), reuse=True)
         assert all(p.grad is None for p in model.model.visual.blocks.parameters())  # the ViT is frozen
@@ -209,8 +166,8 @@ def test_positions_are_recomputed_after_a_generate_on_other_rows(tiny):
     deltas and differ, so this call sequence exposes inherited state."""
     model, processor, clips, _ = tiny
     a_index, b_index = torch.tensor([2, 2, 0, -1]), torch.tensor([0, 1, -1, 1])
-    a_ids, a_mask = batch(processor, clips, a_index, completion=0)
-    b_ids, b_mask = batch(processor, clips, b_index, seed=1)
+    a_ids, a_mask = batch(POLICY, processor, clips, a_index, completion=0)
+    b_ids, b_mask = batch(POLICY, processor, clips, b_index, seed=1)
     encodings = POLICY.encode(model, clips)
     b_inputs = POLICY.model_inputs(model, b_ids, clips, b_index, encodings, reuse=True)
     with torch.no_grad():
@@ -234,7 +191,7 @@ def test_positions_are_recomputed_after_a_generate_on_other_rows(tiny):
 def test_generate_with_the_cached_encoding_equals_the_pixel_path(tiny):
     model, processor, clips, _ = tiny
     index = torch.tensor([1, 1, 0, -1, 2, 2])
-    ids, mask = batch(processor, clips, index, completion=0)
+    ids, mask = batch(POLICY, processor, clips, index, completion=0)
     calls = VisionCalls(model)
 
     def generate(inputs):
@@ -271,7 +228,7 @@ def test_permutation_reorders_temporal_patches_of_clip_and_encoding_alike(tiny):
     assert torch.equal(shuffled.inputs["video_grid_thw"], clip.inputs["video_grid_thw"])
     assert shuffled.frame_indices == [8, 10, 0, 2, 12, 14, 4, 6]
     for merger_trains in (False, True):
-        with trainable(model, merger=merger_trains):
+        with trainable(POLICY, model, connector=merger_trains):
             (encoding,) = POLICY.encode(model, [clip])
             (direct,) = POLICY.encode(model, [shuffled])
             assert (POLICY.permute_encoding(encoding, clip, permutation) - direct).abs().max().item() <= 1e-6
@@ -301,7 +258,7 @@ def test_sft_batch_gets_the_positions_of_the_pixel_path(tiny):
     path; without the ids it refuses (the video tokens would silently get 1-D positions)."""
     model, processor, clips, _ = tiny
     index = torch.tensor([1, -1, 0])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
     rows = [None if i < 0 else clips[i] for i in index.tolist()]
     with torch.no_grad():
         sft = token_logps(
@@ -317,7 +274,7 @@ def test_sft_batch_gets_the_positions_of_the_pixel_path(tiny):
 def test_freeze_says_what_is_frozen(tiny):
     model, _, _, _ = tiny
     assert POLICY.frozen_modules(model) == ["vision", "connector"]
-    with trainable(model, merger=True):
+    with trainable(POLICY, model, connector=True):
         assert POLICY.frozen_modules(model) == ["vision"]
         model.model.visual.blocks[0].requires_grad_(True)
         assert POLICY.encode(model, [Clip({}, 0)]) is None  # a trainable ViT has nothing to cache
@@ -328,27 +285,10 @@ def test_freeze_says_what_is_frozen(tiny):
 
 # ---- recipes ------------------------------------------------------------------------------------------------------
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-# Keys in which the Qwen2.5-VL recipes may differ from TinyLLaVA-Video-R1's (everything else is the paper's setting).
-POLICY_KEYS = {"model_name_or_path", "output_dir", "question_template", "max_length"}
-
 
 @pytest.mark.parametrize("stage", ["coldstart_sft", "grpo_nextqa"])
 def test_qwen_recipes_keep_the_paper_settings_and_build_at_tiny_size(tiny, stage, tmp_path):
-    from r1video import grpo, sft
-    from r1video.model.templates import QUESTION_TEMPLATES, resolve_question_template
-
-    recipe = RECIPES / "Qwen2.5-VL-3B" / f"{stage}.yaml"
-    paper = yaml.safe_load((RECIPES / "TinyLLaVA-Video-Qwen2.5-3B" / f"{stage}.yaml").read_text())
-    ours = yaml.safe_load(recipe.read_text())
-    differing = {key for key in paper.keys() | ours.keys() if paper.get(key) != ours.get(key)}
-    assert differing <= POLICY_KEYS, differing - POLICY_KEYS
-    parser = (sft if stage == "coldstart_sft" else grpo).make_parser()
-    script_args, args, model_args = parser.parse_args_and_config(["--config", str(recipe), "--bf16", "false"])
-    assert args.num_frames == 16 and args.freeze_vision_tower
-    if stage == "grpo_nextqa":
-        assert resolve_question_template(script_args.question_template) == QUESTION_TEMPLATES["r1"]
-        assert (args.num_generations, args.beta, args.learning_rate, args.loss_type) == (8, 0.01, 1e-6, "grpo")
+    _, _, args, _ = check_paper_recipe("Qwen2.5-VL-3B", stage)
     # the model at tiny size, frozen as the recipe says: the ViT frozen, the merger and the LLM trained
     model, processor = POLICY.build_tiny(tmp_path / "tiny")
     POLICY.freeze(model, vision=args.freeze_vision_tower)

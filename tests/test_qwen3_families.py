@@ -2,12 +2,12 @@
 and real mp4 clips of different lengths and sizes (so `video_grid_thw` and the timestamps differ between the clips of
 one batch)."""
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from family_fixtures import TEXT_ONLY, batch, token_logps, trainable, video_prompt
 from safetensors.torch import load_file
 from transformers import AutoProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 from transformers.video_utils import VideoMetadata
@@ -19,12 +19,6 @@ from r1video.policies.qwen3_vl import Qwen3VLPolicy
 from r1video.policies.qwen3_vl_tiny import FAMILIES, load_family_chat_template
 
 POLICIES = {"qwen3_vl": Qwen3VLPolicy(), "qwen3_5": Qwen3_5Policy()}
-QUESTIONS = ["what moves left?", "how many squares", "which colour is the square"]
-TEXT_ONLY = [{"role": "user", "content": "hello"}]
-
-
-def video_prompt(question):
-    return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
 
 
 @pytest.fixture(scope="module", params=list(POLICIES))
@@ -36,19 +30,6 @@ def tiny(request, tmp_path_factory):
     clips = [policy.decode_clip(processor, path, fps=5) for path in paths]
     policy.freeze(model, vision=True, connector=True)
     return policy, model, processor, clips, folder
-
-
-@contextmanager
-def trainable(policy, model, merger: bool):
-    """The ViT frozen, the mergers trainable or not, inside the block; ViT and mergers frozen after it."""
-    model.requires_grad_(True)
-    policy.freeze(model, vision=True, connector=not merger)
-    try:
-        yield
-    finally:
-        model.zero_grad()
-        model.requires_grad_(True)
-        policy.freeze(model, vision=True, connector=True)
 
 
 class VisionCalls:
@@ -67,27 +48,6 @@ class VisionCalls:
 
     def close(self):
         self.handle.remove()
-
-
-def batch(policy, processor, clips, index, completion=5, seed=0):
-    """Left-padded ids of prompt + random completion tokens for rows `index` (-1: a text-only row)."""
-    prompts = [
-        policy.render_prompt(processor, TEXT_ONLY if i < 0 else video_prompt(QUESTIONS[i % len(QUESTIONS)]))
-        for i in index
-    ]
-    ids = policy.tokenize_prompts(processor, prompts, [None if i < 0 else clips[i] for i in index])
-    generator = torch.Generator().manual_seed(seed)
-    ids = [row + torch.randint(50, 300, (completion,), generator=generator).tolist() for row in ids]
-    length, pad = max(map(len, ids)), processor.tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (length - len(row)) + row for row in ids])
-    mask = torch.tensor([[0] * (length - len(row)) + [1] * len(row) for row in ids])
-    return input_ids, mask
-
-
-def token_logps(model, input_ids, mask, **kwargs):
-    logits = model(input_ids=input_ids, attention_mask=mask, **kwargs).logits.float()
-    logps = torch.log_softmax(logits[:, :-1], -1).gather(-1, input_ids[:, 1:, None])[..., 0]
-    return logps * mask[:, 1:]
 
 
 # ---- builder and inputs -------------------------------------------------------------------------------------------
@@ -196,7 +156,7 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, merger_trains):
     input_ids, mask = batch(policy, processor, clips, index)
     calls = VisionCalls(policy, model)
     try:
-        with trainable(policy, model, merger=merger_trains), torch.no_grad():
+        with trainable(policy, model, connector=merger_trains), torch.no_grad():
             pixel = token_logps(model, input_ids, mask, **policy.model_inputs(model, input_ids, clips, index, None,
                                                                               reuse=False))  # fmt: skip
             assert calls.clips == 7  # every video row re-encodes its clip
@@ -255,7 +215,7 @@ def test_a_trainable_merger_gets_the_pixel_paths_gradients_from_the_cached_vit_o
         token_logps(model, input_ids, mask, **kwargs).sum().backward()
         return {n: p.grad.clone() for n, p in visual.named_parameters() if p.requires_grad}
 
-    with trainable(policy, model, merger=True):
+    with trainable(policy, model, connector=True):
         pixel = merger_grads(None, reuse=False)
         cached = merger_grads(policy.encode(model, clips), reuse=True)
         assert all(p.grad is None for p in visual.blocks.parameters())  # the ViT is frozen
@@ -307,7 +267,7 @@ def test_permutation_shuffles_temporal_patches_under_the_original_timeline(tiny)
     text = policy.render_prompt(processor, video_prompt("what?"))
     assert policy.tokenize_prompts(processor, [text], [shuffled]) == policy.tokenize_prompts(processor, [text], [clip])
     for merger_trains in (False, True):
-        with trainable(policy, model, merger=merger_trains):
+        with trainable(policy, model, connector=merger_trains):
             (encoding,) = policy.encode(model, [clip])
             (direct,) = policy.encode(model, [shuffled])
             permuted = policy.permute_encoding(encoding, clip, permutation)
@@ -366,7 +326,7 @@ def test_sft_batch_gets_the_positions_of_the_pixel_path(tiny):
 def test_freeze_says_what_is_frozen(tiny):
     policy, model, _, _, _ = tiny
     assert policy.frozen_modules(model) == ["vision", "connector"]
-    with trainable(policy, model, merger=True):
+    with trainable(policy, model, connector=True):
         assert policy.frozen_modules(model) == ["vision"]
         policy.vision_module(model).blocks[0].requires_grad_(True)
         assert policy.encode(model, [clips_placeholder()]) is None  # a trainable ViT has nothing to cache

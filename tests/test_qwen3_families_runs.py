@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
+from family_fixtures import check_paper_recipe
 from safetensors.torch import load_file
 from video_fixtures import moving_square_frames
 
@@ -19,8 +19,6 @@ from r1video.policies.registry import policy_for_model_type
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
 FAMILIES = {"qwen3_vl": "Qwen3-VL-2B", "qwen3_5": "Qwen3.5-2B"}
-# Keys in which these recipes may differ from TinyLLaVA-Video-R1's (everything else is the paper's setting).
-POLICY_KEYS = {"model_name_or_path", "output_dir", "question_template", "max_length"}
 
 
 @pytest.fixture(scope="module")
@@ -39,21 +37,9 @@ def family_dir(request, tmp_path_factory):
 @pytest.mark.parametrize("stage", ["coldstart_sft", "grpo_nextqa"])
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_recipes_keep_the_paper_settings_and_build_at_tiny_size(family, stage, tmp_path):
-    from r1video.model.templates import QUESTION_TEMPLATES, resolve_question_template
-
     policy = policy_for_model_type(family)
-    recipe = RECIPES / FAMILIES[family] / f"{stage}.yaml"
-    paper = yaml.safe_load((RECIPES / "TinyLLaVA-Video-Qwen2.5-3B" / f"{stage}.yaml").read_text())
-    ours = yaml.safe_load(recipe.read_text())
-    differing = {key for key in paper.keys() | ours.keys() if paper.get(key) != ours.get(key)}
-    assert differing <= POLICY_KEYS, differing - POLICY_KEYS
-    parser = (sft if stage == "coldstart_sft" else grpo).make_parser()
-    script_args, args, model_args = parser.parse_args_and_config(["--config", str(recipe), "--bf16", "false"])
-    assert args.num_frames == 16 and args.freeze_vision_tower
-    if stage == "grpo_nextqa":
-        assert resolve_question_template(script_args.question_template) == QUESTION_TEMPLATES["r1"]
-        assert (args.num_generations, args.beta, args.learning_rate, args.loss_type) == (8, 0.01, 1e-6, "grpo")
-    else:  # the cold start's policy is the Hub checkpoint of the family
+    _, _, args, model_args = check_paper_recipe(FAMILIES[family], stage)
+    if stage == "coldstart_sft":  # the cold start's policy is the Hub checkpoint of the family
         assert model_args.model_name_or_path == {"qwen3_vl": "Qwen/Qwen3-VL-2B-Instruct",
                                                   "qwen3_5": "Qwen/Qwen3.5-2B"}[family]  # fmt: skip
     # the model at tiny size, frozen as the recipe says: the ViT frozen, the mergers and the LLM trained

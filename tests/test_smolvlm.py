@@ -3,12 +3,9 @@
 (`get_image_features`, modality key "image"), the prompt writes the clip's frame times, and the model's own pixel input
 pads shorter clips with all-zero frames and a `pixel_attention_mask`."""
 
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
 import torch
-import yaml
+from family_fixtures import batch, check_paper_recipe, token_logps, trainable, video_prompt
 from transformers import AutoProcessor, SmolVLMForConditionalGeneration, SmolVLMProcessor, SmolVLMVideoProcessor
 from transformers.video_utils import VideoMetadata
 from video_fixtures import moving_square_frames, write_clips_of_lengths
@@ -18,13 +15,7 @@ from r1video.policies.base import VideoPolicy
 from r1video.policies.smolvlm import SmolVLMPolicy
 
 POLICY = SmolVLMPolicy()
-QUESTIONS = ["what moves left?", "how many squares", "which colour is the square"]
-TEXT_ONLY = [{"role": "user", "content": "hello"}]
 TOKENS_PER_FRAME = 4  # 32 px frames, 8 px patches: 4x4 patches, pixel shuffle by 2
-
-
-def video_prompt(question):
-    return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}]
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +26,6 @@ def tiny(tmp_path_factory):
     clips = [POLICY.decode_clip(processor, path, fps=5) for path in paths]  # 4, 8, 12 frames
     POLICY.freeze(model, vision=True, connector=True)
     return model, processor, clips, folder
-
-
-@contextmanager
-def trainable(model, connector: bool):
-    """The encoder frozen, the connector trainable or not inside the block; both frozen after it."""
-    model.requires_grad_(True)
-    POLICY.freeze(model, vision=True, connector=not connector)
-    try:
-        yield
-    finally:
-        model.zero_grad()
-        model.requires_grad_(True)
-        POLICY.freeze(model, vision=True, connector=True)
 
 
 class EncoderCalls:
@@ -66,27 +44,6 @@ class EncoderCalls:
 
     def close(self):
         self.handle.remove()
-
-
-def batch(processor, clips, index, completion=5, seed=0):
-    """Left-padded ids of prompt + random completion tokens for rows `index` (-1: a text-only row)."""
-    prompts = [
-        POLICY.render_prompt(processor, TEXT_ONLY if i < 0 else video_prompt(QUESTIONS[i % len(QUESTIONS)]))
-        for i in index
-    ]
-    ids = POLICY.tokenize_prompts(processor, prompts, [None if i < 0 else clips[i] for i in index])
-    generator = torch.Generator().manual_seed(seed)
-    ids = [row + torch.randint(50, 300, (completion,), generator=generator).tolist() for row in ids]
-    length, pad = max(map(len, ids)), processor.tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (length - len(row)) + row for row in ids])
-    mask = torch.tensor([[0] * (length - len(row)) + [1] * len(row) for row in ids])
-    return input_ids, mask
-
-
-def token_logps(model, input_ids, mask, **kwargs):
-    logits = model(input_ids=input_ids, attention_mask=mask, **kwargs).logits.float()
-    logps = torch.log_softmax(logits[:, :-1], -1).gather(-1, input_ids[:, 1:, None])[..., 0]
-    return logps * mask[:, 1:]
 
 
 # ---- builder and inputs -------------------------------------------------------------------------------------------
@@ -160,10 +117,10 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, connector_trains)
     `pixel_attention_mask`), fp32 <= 1e-6; the encoder sees each clip once."""
     model, processor, clips, _ = tiny
     index = torch.tensor([2, 0, 1, -1, 0, 2, 1, 2])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
     calls = EncoderCalls(model)
     try:
-        with trainable(model, connector=connector_trains), torch.no_grad():
+        with trainable(POLICY, model, connector=connector_trains), torch.no_grad():
             pixel_inputs = POLICY.model_inputs(model, input_ids, clips, index, None, reuse=False)
             assert pixel_inputs["pixel_values"].shape == (7, 12, 3, 32, 32)  # padded to the longest clip
             assert pixel_inputs["pixel_attention_mask"][1, 4:].sum() == 0  # the 4-frame row's padding frames
@@ -198,7 +155,7 @@ def test_reused_encoding_gives_the_pixel_paths_log_probs(tiny, connector_trains)
 def test_a_trainable_connector_gets_the_pixel_paths_gradients_from_the_cached_encoder_output(tiny):
     model, processor, clips, _ = tiny
     index = torch.tensor([1, 2, 1, 0])
-    input_ids, mask = batch(processor, clips, index)
+    input_ids, mask = batch(POLICY, processor, clips, index)
 
     def connector_grads(encodings, reuse):
         model.zero_grad()
@@ -208,7 +165,7 @@ def test_a_trainable_connector_gets_the_pixel_paths_gradients_from_the_cached_en
             n: p.grad.clone() for n, p in model.model.connector.named_parameters()
         }
 
-    with trainable(model, connector=True):
+    with trainable(POLICY, model, connector=True):
         pixel = connector_grads(None, reuse=False)
         cached = connector_grads(POLICY.encode(model, clips), reuse=True)
     assert pixel.keys() == cached.keys() == {"modality_projection.proj.weight"}  # the encoder is frozen
@@ -219,7 +176,7 @@ def test_a_trainable_connector_gets_the_pixel_paths_gradients_from_the_cached_en
 def test_generate_with_the_cached_encoding_equals_the_pixel_path(tiny):
     model, processor, clips, _ = tiny
     index = torch.tensor([1, 1, 0, -1, 2, 2])
-    ids, mask = batch(processor, clips, index, completion=0)
+    ids, mask = batch(POLICY, processor, clips, index, completion=0)
     calls = EncoderCalls(model)
 
     def generate(inputs):
@@ -252,7 +209,7 @@ def test_a_blank_clip_is_black_frames_not_zero_tensors(tiny):
     ours = POLICY.blank_clip(processor, None, like=clips[1])
     assert ours.num_frames == 8 and torch.equal(ours.inputs["timestamps"], clips[1].inputs["timestamps"])
     assert (ours.inputs["pixel_values"] != 0).all()  # black is -1 after SmolVLM's normalisation
-    input_ids, mask = batch(processor, [clips[0], ours], index)
+    input_ids, mask = batch(POLICY, processor, [clips[0], ours], index)
     with torch.no_grad():
         token_logps(model, input_ids, mask, **POLICY.model_inputs(model, input_ids, [clips[0], ours], index, None,
                                                                   reuse=False))  # fmt: skip
@@ -276,7 +233,7 @@ def test_permutation_reorders_frames_of_clip_and_encoding_alike(tiny):
         assert torch.equal(shuffled.inputs[key], expected.inputs[key]), key  # frame times stay in order
     assert shuffled.frame_indices == [6, 0, 12, 3, 9]
     for connector_trains in (False, True):
-        with trainable(model, connector=connector_trains):
+        with trainable(POLICY, model, connector=connector_trains):
             (encoding,) = POLICY.encode(model, [clip])
             (direct,) = POLICY.encode(model, [shuffled])
             assert (POLICY.permute_encoding(encoding, clip, permutation) - direct).abs().max().item() <= 1e-6
@@ -325,7 +282,7 @@ def test_sft_collator_batch_pads_clips_of_different_lengths(tiny, tmp_path):
 def test_freeze_says_what_is_frozen(tiny):
     model, _, _, _ = tiny
     assert POLICY.frozen_modules(model) == ["vision", "connector"]
-    with trainable(model, connector=True):
+    with trainable(POLICY, model, connector=True):
         assert POLICY.frozen_modules(model) == ["vision"]
         POLICY.vision_module(model).requires_grad_(True)
         assert POLICY.encode(model, [None]) is None  # a trainable encoder has nothing to cache
@@ -336,26 +293,10 @@ def test_freeze_says_what_is_frozen(tiny):
 
 # ---- recipes ------------------------------------------------------------------------------------------------------
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-POLICY_KEYS = {"model_name_or_path", "output_dir", "question_template", "max_length"}
-
 
 @pytest.mark.parametrize("stage", ["coldstart_sft", "grpo_nextqa"])
 def test_smolvlm2_recipes_keep_the_paper_settings_and_build_at_tiny_size(stage, tmp_path):
-    from r1video import grpo, sft
-    from r1video.model.templates import QUESTION_TEMPLATES, resolve_question_template
-
-    recipe = RECIPES / "SmolVLM2-2.2B" / f"{stage}.yaml"
-    paper = yaml.safe_load((RECIPES / "TinyLLaVA-Video-Qwen2.5-3B" / f"{stage}.yaml").read_text())
-    ours = yaml.safe_load(recipe.read_text())
-    differing = {key for key in paper.keys() | ours.keys() if paper.get(key) != ours.get(key)}
-    assert differing <= POLICY_KEYS, differing - POLICY_KEYS
-    parser = (sft if stage == "coldstart_sft" else grpo).make_parser()
-    script_args, args, _ = parser.parse_args_and_config(["--config", str(recipe), "--bf16", "false"])
-    assert args.num_frames == 16 and args.freeze_vision_tower
-    if stage == "grpo_nextqa":
-        assert resolve_question_template(script_args.question_template) == QUESTION_TEMPLATES["r1"]
-        assert (args.num_generations, args.beta, args.learning_rate, args.loss_type) == (8, 0.01, 1e-6, "grpo")
+    ours, _, args, _ = check_paper_recipe("SmolVLM2-2.2B", stage)
     model, processor = POLICY.build_tiny(tmp_path / "tiny")
     POLICY.freeze(model, vision=args.freeze_vision_tower)
     assert POLICY.frozen_modules(model) == ["vision"]  # the encoder frozen; connector and LLM trained

@@ -358,6 +358,93 @@ class VideoPolicy:
 # ---- helpers for implementations -----------------------------------------------------------------------------------
 
 
+class HFVideoPolicy(VideoPolicy):
+    """A family whose model and processor are transformers' own classes: `load`, `load_processor` and the core
+    model lookup written once. Subclasses set `model_class_name` (the `...ForConditionalGeneration` class) and
+    `core_class_name` (the inner model holding the vision tower and the LM), both names in `transformers`."""
+
+    model_class_name: str = ""
+    core_class_name: str = ""
+
+    def load(self, name_or_path, *, dtype=torch.float32, attn_implementation=None, revision=None,
+             trust_remote_code=False):  # fmt: skip
+        """`(model, processor)` from a local folder or a Hub id; the tokenizer pads on the left (generation, and
+        the per-token inputs built from the padded ids)."""
+        import transformers
+
+        processor = self.load_processor(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
+        model = getattr(transformers, self.model_class_name).from_pretrained(
+            name_or_path,
+            dtype=dtype,
+            attn_implementation=attn_implementation,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+        )
+        return model, processor
+
+    def load_processor(self, name_or_path, *, revision=None, trust_remote_code=False):
+        """The family's processor, padding on the left."""
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(
+            name_or_path, padding_side="left", revision=revision, trust_remote_code=trust_remote_code
+        )
+
+    def _placeholder(self, processor, clip: Clip) -> str:
+        """The text the processor writes for `clip` in place of one `video_token`."""
+        raise NotImplementedError
+
+    def _expand(self, processor, text: str, clip: Clip | None, row: int = 0) -> str:
+        """`text` with its placeholder replaced by `_placeholder(processor, clip)`; unchanged without a clip.
+
+        Raises:
+            ValueError: the placeholder count is not 1 (with a clip) or 0 (without); names the row.
+        """
+        token = self.video_token(processor)
+        expected = 0 if clip is None else 1
+        if text.count(token) != expected:
+            raise ValueError(
+                f"row {row}: the prompt holds {text.count(token)} video placeholders {token!r} but the row has "
+                f"{'no' if clip is None else 'one'} clip; a row with a video needs exactly one {{'type': 'video'}} "
+                "part, a text-only row none"
+            )
+        return text if clip is None else text.replace(token, self._placeholder(processor, clip))
+
+    def tokenize_prompts(self, processor, texts: list[str], clips: list) -> list[list[int]]:
+        """Unpadded ids, each placeholder expanded as the processor expands it for its row's clip ([`_placeholder`]).
+
+        Raises:
+            ValueError: a row's placeholder count is not 1 (with a clip) or 0 (without); names the row.
+        """
+        if len(texts) != len(clips):
+            raise ValueError(f"{len(texts)} prompts but {len(clips)} clips (one per row, None for a text-only row)")
+        rows = enumerate(zip(texts, clips, strict=True))
+        expanded = [self._expand(processor, text, clip, row) for row, (text, clip) in rows]
+        return processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
+
+    @staticmethod
+    def _freeze_language_model(model, language_model) -> None:
+        """Freeze `language_model` (the core's LM) and the model's output head (tied or not)."""
+        language_model.requires_grad_(False)
+        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        if head is not None:
+            head.requires_grad_(False)
+
+    def _core(self, model):
+        """The `core_class_name` module inside `model`, whatever wraps it (DDP, DeepSpeed, a PEFT adapter).
+
+        Raises:
+            TypeError: `model` holds no such module.
+        """
+        import transformers
+
+        core_class = getattr(transformers, self.core_class_name)
+        for module in model.modules():
+            if isinstance(module, core_class):
+                return module
+        raise TypeError(f"{type(model).__name__} holds no {self.core_class_name}")
+
+
 def conversation_segments(processor, messages: list[dict], render: Callable | None = None) -> list[tuple[str, bool]]:
     """Cut a rendered conversation into `(text, supervised)` segments whose concatenation is the full render.
 

@@ -30,24 +30,12 @@ import math
 import numpy as np
 import torch
 
-from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION
-from r1video.policies.base import IGNORE_INDEX, Clip, VideoPolicy, check_replies, reply_texts
+from r1video.policies.base import IGNORE_INDEX, Clip, HFVideoPolicy, check_replies, reply_texts
 from r1video.policies.registry import register
+from r1video.policies.tiny_tokenizer import PROMPT_CORPUS, finish_tiny_model, split_sub_overrides, train_bpe_tokenizer
 
 # Frames assumed by the prompt-length bound when no clip is at hand (the recipes' 16 frames).
 DEFAULT_BOUND_FRAMES = 16
-
-
-def _ov_model(model):
-    """The `LlavaOnevisionModel` inside `model`, whatever wraps it (DDP, DeepSpeed, a PEFT adapter)."""
-    from transformers import LlavaOnevisionModel
-
-    if isinstance(model, LlavaOnevisionModel):
-        return model
-    for module in model.modules():
-        if isinstance(module, LlavaOnevisionModel):
-            return module
-    raise TypeError(f"{type(model).__name__} holds no LlavaOnevisionModel")
 
 
 def _tower(core):
@@ -71,7 +59,7 @@ def _frames(clip: Clip) -> torch.Tensor:
 
 
 @register
-class LlavaOnevisionPolicy(VideoPolicy):
+class LlavaOnevisionPolicy(HFVideoPolicy):
     """LLaVA-OneVision (`model_type` `llava_onevision`): stateless; the processor and model are passed in."""
 
     name = "llava_onevision"
@@ -79,27 +67,10 @@ class LlavaOnevisionPolicy(VideoPolicy):
     processor_class_names = ("LlavaOnevisionProcessor",)
     model_card_tags = ("llava_onevision",)
     vllm_route = None  # vLLM's native video route is added separately (issue 25 point 3)
+    model_class_name = "LlavaOnevisionForConditionalGeneration"
+    core_class_name = "LlavaOnevisionModel"
 
     # ---- loading ------------------------------------------------------------------------------------------------
-
-    def load(self, name_or_path, *, dtype=torch.float32, attn_implementation=None, revision=None,
-             trust_remote_code=False):  # fmt: skip
-        """`(model, processor)` from a local folder or a Hub id; the tokenizer pads on the left (generation)."""
-        from transformers import LlavaOnevisionForConditionalGeneration
-
-        kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
-        processor = self.load_processor(name_or_path, **kwargs)
-        model = LlavaOnevisionForConditionalGeneration.from_pretrained(
-            name_or_path, dtype=dtype, attn_implementation=attn_implementation, **kwargs
-        )
-        return model, processor
-
-    def load_processor(self, name_or_path, *, revision=None, trust_remote_code=False):
-        from transformers import AutoProcessor
-
-        return AutoProcessor.from_pretrained(
-            name_or_path, padding_side="left", revision=revision, trust_remote_code=trust_remote_code
-        )
 
     def build_tiny(self, output_dir=None, *, seed: int = 0, **overrides):
         """A random tiny LLaVA-OneVision with the real processor ([`build_tiny_llava_onevision`])."""
@@ -109,6 +80,10 @@ class LlavaOnevisionPolicy(VideoPolicy):
 
     def video_token(self, processor) -> str:
         return processor.video_token  # "<video>"
+
+    def _placeholder(self, processor, clip: Clip) -> str:
+        """`<video>` repeated `F * tokens_per_frame + 1` times."""
+        return self.video_token(processor) * self.video_token_count(processor, clip)
 
     def video_token_ids(self, processor) -> list[int]:
         return [processor.video_token_id]
@@ -149,29 +124,6 @@ class LlavaOnevisionPolicy(VideoPolicy):
             tokenize=False,
             **kwargs,
         )
-
-    def _expand(self, processor, text: str, clip: Clip | None, row: int = 0) -> str:
-        token = self.video_token(processor)
-        expected = 0 if clip is None else 1
-        if text.count(token) != expected:
-            raise ValueError(
-                f"row {row}: the prompt holds {text.count(token)} video placeholders {token!r} but the row has "
-                f"{'no' if clip is None else 'one'} clip; a row with a video needs exactly one {{'type': 'video'}} "
-                "part, a text-only row none"
-            )
-        return text if clip is None else text.replace(token, token * self.video_token_count(processor, clip))
-
-    def tokenize_prompts(self, processor, texts: list[str], clips: list) -> list[list[int]]:
-        """Unpadded ids, each `<video>` expanded to its clip's `F * tokens_per_frame + 1` tokens.
-
-        Raises:
-            ValueError: a row's placeholder count is not 1 (with a clip) or 0 (without); names the row.
-        """
-        if len(texts) != len(clips):
-            raise ValueError(f"{len(texts)} prompts but {len(clips)} clips (one per row, None for a text-only row)")
-        rows = enumerate(zip(texts, clips, strict=True))
-        expanded = [self._expand(processor, text, clip, row) for row, (text, clip) in rows]
-        return processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
 
     def tokenize_conversation(self, processor, messages: list[dict], clip: Clip | None):
         """SFT: `(ids, labels)`; every assistant reply follows the generation prompt, as in GRPO.
@@ -294,21 +246,18 @@ class LlavaOnevisionPolicy(VideoPolicy):
     def freeze(self, model, *, vision: bool = True, connector: bool = False, language_model: bool = False) -> None:
         """Freeze the named parts (a part set `False` is left as it is): `vision` the SigLIP tower, `connector` the
         projector and `image_newline`, `language_model` the decoder and `lm_head`."""
-        core = _ov_model(model)
+        core = self._core(model)
         if vision:
             _tower(core).requires_grad_(False)
         if connector:
             for p in _connector_parameters(core):
                 p.requires_grad_(False)
         if language_model:
-            core.language_model.requires_grad_(False)
-            head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-            if head is not None:
-                head.requires_grad_(False)
+            self._freeze_language_model(model, core.language_model)
 
     def frozen_modules(self, model) -> list[str]:
         """The parts (`vision`, `connector`, `language_model`) whose every parameter is frozen."""
-        core = _ov_model(model)
+        core = self._core(model)
         parts = {
             "vision": list(_tower(core).parameters()),
             "connector": _connector_parameters(core),
@@ -318,7 +267,7 @@ class LlavaOnevisionPolicy(VideoPolicy):
 
     def vision_module(self, model):
         """The SigLIP tower: its forward hook sees `(pixel_values [frames, C, S, S],)` per call."""
-        return _tower(_ov_model(model))
+        return _tower(self._core(model))
 
     # ---- checkpoints ----------------------------------------------------------------------------------------------
 
@@ -386,7 +335,7 @@ class LlavaOnevisionPolicy(VideoPolicy):
         """
         if not clips:
             return []
-        core = _ov_model(model)
+        core = self._core(model)
         tower = _tower(core)
         if any(p.requires_grad for p in tower.parameters()):
             return None
@@ -419,7 +368,7 @@ class LlavaOnevisionPolicy(VideoPolicy):
         used = [i for i in rows if i >= 0]
         if not used:
             return {}
-        core = _ov_model(model)
+        core = self._core(model)
         device = input_ids.device if input_ids is not None else next(core.parameters()).device
         if not reuse or encodings is None:
             frames = [_frames(clips[i]).to(device) for i in used]
@@ -448,15 +397,6 @@ CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
-TINY_CORPUS = [
-    "system user assistant You are a helpful assistant.",
-    REASON_INSTRUCTION,  # the prompts' own words, so the tiny tokenizer splits them as a real one would
-    f"{OPTION_INSTRUCTION} Options:",
-    "A. B. C. D. E. (A) (B) (C) (D) (E) A B C D E 0 1 2 3 4 5 6 7 8 9 10 ? . , : ;",
-    "what which how many does the a an of in on at to from is are was were do did video clip frame frames object "
-    "ball square circle box dot shape colour color red green blue yellow white black moves move left right up down "
-    "first second last before after then appears changes count number one two three four answer question think",
-]
 TEXT_DEFAULTS = dict(
     hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
     max_position_embeddings=4096, tie_word_embeddings=True,
@@ -471,21 +411,10 @@ VISION_DEFAULTS = dict(
 def build_tiny_llava_onevision_tokenizer(vocab_size: int = 512):
     """A byte-level BPE with the Qwen2 special tokens LLaVA-OneVision uses plus `<image>` / `<video>`, its chat
     template, eos `<|im_end|>`, pad `<|endoftext|>`, left padding."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(TINY_CORPUS * 4, trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
+    return train_bpe_tokenizer(
+        PROMPT_CORPUS,
+        SPECIAL_TOKENS,
+        vocab_size,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         extra_special_tokens=SPECIAL_TOKENS[1:],
@@ -501,9 +430,7 @@ def tiny_llava_onevision_config(tokenizer, **overrides):
     from transformers import LlavaOnevisionConfig
 
     text, vision = dict(TEXT_DEFAULTS), dict(VISION_DEFAULTS)
-    for key in [k for k in overrides if k.startswith(("text_", "vision_"))]:
-        prefix, name = key.split("_", 1)
-        (text if prefix == "text" else vision)[name] = overrides.pop(key)
+    split_sub_overrides(overrides, text, vision)
     ids = tokenizer.convert_tokens_to_ids
     text.update(model_type="qwen2", vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=ids("<|im_end|>"),
                 pad_token_id=ids("<|endoftext|>"))  # fmt: skip
@@ -549,12 +476,5 @@ def build_tiny_llava_onevision(output_dir=None, seed: int = 0, **config_override
     config = tiny_llava_onevision_config(tokenizer, **config_overrides)
     torch.manual_seed(seed)
     model = LlavaOnevisionForConditionalGeneration(config).eval()
-    generation = model.generation_config
-    generation.eos_token_id = [tokenizer.eos_token_id, tokenizer.pad_token_id]
-    generation.pad_token_id = tokenizer.pad_token_id
-    generation.bos_token_id = None
     processor = build_tiny_llava_onevision_processor(config, tokenizer)
-    if output_dir is not None:
-        model.save_pretrained(output_dir)
-        processor.save_pretrained(output_dir)
-    return model, processor
+    return finish_tiny_model(model, tokenizer, processor, output_dir)

@@ -31,7 +31,7 @@ Temporal contrast permutes temporal patches (2 frames each), the unit the ViT an
 import numpy as np
 import torch
 
-from r1video.policies.base import Clip, VideoPolicy
+from r1video.policies.base import Clip, HFVideoPolicy
 from r1video.policies.registry import register
 
 VIDEO_TOKEN_TYPE = 2  # Qwen's `mm_token_type_ids`: 0 text, 1 image, 2 video
@@ -39,18 +39,6 @@ VIDEO_TOKEN_TYPE = 2  # Qwen's `mm_token_type_ids`: 0 text, 1 image, 2 video
 DEFAULT_SAMPLED_FPS = 2.0
 # Frames assumed by the prompt-length bound when no clip is at hand (the paper recipes' 16 frames).
 DEFAULT_BOUND_FRAMES = 16
-
-
-def _vl_model(model):
-    """The `Qwen2_5_VLModel` inside `model`, whatever wraps it (DDP, DeepSpeed, a PEFT adapter)."""
-    from transformers import Qwen2_5_VLModel
-
-    if isinstance(model, Qwen2_5_VLModel):
-        return model
-    for module in model.modules():
-        if isinstance(module, Qwen2_5_VLModel):
-            return module
-    raise TypeError(f"{type(model).__name__} holds no Qwen2_5_VLModel")
 
 
 def _vit_parameters(visual):
@@ -62,7 +50,7 @@ def _tokens(clip: Clip, merge_size: int) -> int:
 
 
 @register
-class Qwen2_5_VLPolicy(VideoPolicy):
+class Qwen2_5_VLPolicy(HFVideoPolicy):
     """Qwen2.5-VL (`model_type` `qwen2_5_vl`): stateless; the processor and model are passed to each method."""
 
     name = "qwen2_5_vl"
@@ -70,28 +58,10 @@ class Qwen2_5_VLPolicy(VideoPolicy):
     processor_class_names = ("Qwen2_5_VLProcessor",)
     model_card_tags = ("qwen2_5_vl",)
     vllm_route = "native"  # the clip as multimodal data (r1video.trainer.vllm_native): M-RoPE positions cannot travel as prompt embeddings
+    model_class_name = "Qwen2_5_VLForConditionalGeneration"
+    core_class_name = "Qwen2_5_VLModel"
 
     # ---- loading ------------------------------------------------------------------------------------------------
-
-    def load(self, name_or_path, *, dtype=torch.float32, attn_implementation=None, revision=None,
-             trust_remote_code=False):  # fmt: skip
-        """`(model, processor)` from a local folder or a Hub id; the tokenizer pads on the left (generation and
-        `mm_token_type_ids` need it)."""
-        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
-
-        kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
-        processor = AutoProcessor.from_pretrained(name_or_path, padding_side="left", **kwargs)
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-            name_or_path, dtype=dtype, attn_implementation=attn_implementation, **kwargs
-        )
-        return model, processor
-
-    def load_processor(self, name_or_path, *, revision=None, trust_remote_code=False):
-        from transformers import AutoProcessor
-
-        return AutoProcessor.from_pretrained(
-            name_or_path, padding_side="left", revision=revision, trust_remote_code=trust_remote_code
-        )
 
     def build_tiny(self, output_dir=None, *, seed: int = 0, **overrides):
         """A random tiny Qwen2.5-VL with the real processor ([`r1video.policies.qwen2_5_vl_tiny`])."""
@@ -148,6 +118,10 @@ class Qwen2_5_VLPolicy(VideoPolicy):
     def video_token(self, processor) -> str:
         return processor.video_token  # "<|video_pad|>", inside <|vision_start|> ... <|vision_end|>
 
+    def _placeholder(self, processor, clip: Clip) -> str:
+        """`<|video_pad|>` repeated `t*h*w / merge²` times."""
+        return self.video_token(processor) * _tokens(clip, processor.video_processor.merge_size)
+
     def video_token_ids(self, processor) -> list[int]:
         return [processor.video_token_id]
 
@@ -168,40 +142,27 @@ class Qwen2_5_VLPolicy(VideoPolicy):
         base = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
         return base + text.count(token) * (self.video_token_count(processor, clip) - 1)
 
-    def render_prompt(self, processor, messages, *, add_generation_prompt=True, chat_template=None, **kwargs) -> str:
-        """Conversational messages (a `{"type": "video"}` part per video) through Qwen's chat template."""
-        return processor.apply_chat_template(
-            messages,
-            chat_template=chat_template,
-            add_generation_prompt=add_generation_prompt,
-            tokenize=False,
-            **kwargs,
-        )
-
-    def _expand(self, processor, text: str, clip: Clip | None, row: int = 0) -> str:
-        token = self.video_token(processor)
-        expected = 0 if clip is None else 1
-        if text.count(token) != expected:
-            raise ValueError(
-                f"row {row}: the prompt holds {text.count(token)} video placeholders {token!r} but the row has "
-                f"{'no' if clip is None else 'one'} clip; a row with a video needs exactly one {{'type': 'video'}} "
-                "part, a text-only row none"
-            )
-        if clip is None:
-            return text
-        return text.replace(token, token * _tokens(clip, processor.video_processor.merge_size))
-
-    def tokenize_prompts(self, processor, texts: list[str], clips: list) -> list[list[int]]:
-        """Unpadded ids, each `<|video_pad|>` expanded to its clip's `t*h*w / merge²` tokens.
-
-        Raises:
-            ValueError: a row's placeholder count is not 1 (with a clip) or 0 (without); names the row.
-        """
-        if len(texts) != len(clips):
-            raise ValueError(f"{len(texts)} prompts but {len(clips)} clips (one per row, None for a text-only row)")
-        rows = enumerate(zip(texts, clips, strict=True))
-        expanded = [self._expand(processor, text, clip, row) for row, (text, clip) in rows]
-        return processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
+    def _render_with_replies(self, processor, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
+        """The full render of a conversation and the character spans of the supervised reply tokens (each reply
+        and its `<|im_end|>`), as the chat template writes them."""
+        full = self.render_prompt(processor, messages, add_generation_prompt=False)
+        spans = []
+        eos = processor.tokenizer.eos_token
+        for i, message in enumerate(messages):
+            if message["role"] != "assistant":
+                continue
+            prompt = self.render_prompt(processor, messages[:i], add_generation_prompt=True)
+            with_reply = self.render_prompt(processor, messages[: i + 1], add_generation_prompt=False)
+            if not (full.startswith(with_reply) and with_reply.startswith(prompt)):
+                raise ValueError(
+                    "the chat template does not render a conversation's prefixes as prefixes of it, so the replies "
+                    f"cannot be located (turn {i})"
+                )
+            reply = with_reply[len(prompt) :]
+            end = reply.rfind(eos)
+            end = len(reply) if end < 0 else end + len(eos)
+            spans.append((len(prompt), len(prompt) + end))
+        return full, spans
 
     def tokenize_conversation(self, processor, messages: list[dict], clip: Clip | None):
         """SFT: `(ids, labels)` of a conversation through Qwen's chat template, labels -100 outside the replies.
@@ -215,28 +176,12 @@ class Qwen2_5_VLPolicy(VideoPolicy):
             ValueError: the template does not render prefixes as prefixes (replies cannot be located), or the
                 placeholder count does not match `clip`.
         """
-        full = self.render_prompt(processor, messages, add_generation_prompt=False)
-        spans = []  # character spans of the replies in `full`
-        for i, message in enumerate(messages):
-            if message["role"] != "assistant":
-                continue
-            prompt = self.render_prompt(processor, messages[:i], add_generation_prompt=True)
-            with_reply = self.render_prompt(processor, messages[: i + 1], add_generation_prompt=False)
-            if not (full.startswith(with_reply) and with_reply.startswith(prompt)):
-                raise ValueError(
-                    "the chat template does not render a conversation's prefixes as prefixes of it, so the replies "
-                    f"cannot be located (turn {i})"
-                )
-            reply = with_reply[len(prompt) :]
-            end = reply.rfind(processor.tokenizer.eos_token)
-            end = len(reply) if end < 0 else end + len(processor.tokenizer.eos_token)
-            spans.append((len(prompt), len(prompt) + end))
+        full, spans = self._render_with_replies(processor, messages)
         token = self.video_token(processor)
-        if clip is not None and full.count(token) == 1:
-            # Expanding the placeholder shifts every later character by the same amount.
-            shift = full.index(token) + len(token)
-            extra = len(token) * (_tokens(clip, processor.video_processor.merge_size) - 1)
-            spans = [(a + extra if a >= shift else a, b + extra if b >= shift else b) for a, b in spans]
+        if clip is not None and full.count(token) == 1:  # expanding shifts every later character alike
+            at = full.index(token) + len(token)
+            extra = len(self._placeholder(processor, clip)) - len(token)
+            spans = [(a + extra if a >= at else a, b + extra if b >= at else b) for a, b in spans]
         text = self._expand(processor, full, clip)
         encoded = processor.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         ids = encoded["input_ids"]
@@ -368,21 +313,18 @@ class Qwen2_5_VLPolicy(VideoPolicy):
     def freeze(self, model, *, vision: bool = True, connector: bool = False, language_model: bool = False) -> None:
         """Freeze the named parts (a part set `False` is left as it is): `vision` the ViT (`visual` without its patch
         merger), `connector` the patch merger, `language_model` the decoder and `lm_head`."""
-        core = _vl_model(model)
+        core = self._core(model)
         if vision:
             for p in _vit_parameters(core.visual):
                 p.requires_grad_(False)
         if connector:
             core.visual.merger.requires_grad_(False)
         if language_model:
-            core.language_model.requires_grad_(False)
-            head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-            if head is not None:
-                head.requires_grad_(False)
+            self._freeze_language_model(model, core.language_model)
 
     def frozen_modules(self, model) -> list[str]:
         """The parts (`vision`, `connector`, `language_model`) whose every parameter is frozen."""
-        core = _vl_model(model)
+        core = self._core(model)
         parts = {
             "vision": _vit_parameters(core.visual),
             "connector": list(core.visual.merger.parameters()),
@@ -392,7 +334,7 @@ class Qwen2_5_VLPolicy(VideoPolicy):
 
     def vision_module(self, model):
         """`visual` (ViT + merger): its forward hook sees `(patches, grid_thw=...)` per call."""
-        return _vl_model(model).visual
+        return self._core(model).visual
 
     # ---- checkpoints ----------------------------------------------------------------------------------------------
 
@@ -452,7 +394,7 @@ class Qwen2_5_VLPolicy(VideoPolicy):
 
         if not clips:
             return []
-        visual = _vl_model(model).visual
+        visual = self._core(model).visual
         if any(p.requires_grad for p in _vit_parameters(visual)):
             return None
         merger_trains = any(p.requires_grad for p in visual.merger.parameters())
@@ -493,7 +435,7 @@ class Qwen2_5_VLPolicy(VideoPolicy):
         used = [i for i in rows if i >= 0]
         if not used:
             return {}
-        core = _vl_model(model)
+        core = self._core(model)
         device = input_ids.device
         row_clips = [clips[i] for i in used]
         inputs = {

@@ -12,9 +12,7 @@ import os
 from importlib import resources
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
-    PreTrainedTokenizerFast,
     Qwen2_5_VLConfig,
     Qwen2_5_VLForConditionalGeneration,
     Qwen2_5_VLProcessor,
@@ -22,7 +20,7 @@ from transformers import (
     Qwen2VLVideoProcessor,
 )
 
-from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION
+from r1video.policies.tiny_tokenizer import PROMPT_CORPUS, finish_tiny_model, split_sub_overrides, train_bpe_tokenizer
 
 # Qwen2.5-VL's special tokens, in the released tokenizer's order (ids 151643-151656 there).
 ENDOFTEXT = "<|endoftext|>"
@@ -47,16 +45,6 @@ SPECIAL_TOKENS = [
     "<|vision_pad|>",
     IMAGE_PAD,
     VIDEO_PAD,
-]
-
-_CORPUS = [
-    "system user assistant You are a helpful assistant.",
-    REASON_INSTRUCTION,  # the prompts' own words, so the tiny tokenizer splits them as a real one would
-    f"{OPTION_INSTRUCTION} Options:",
-    "A. B. C. D. E. (A) (B) (C) (D) (E) A B C D E 0 1 2 3 4 5 6 7 8 9 10 ? . , : ;",
-    "what which how many does the a an of in on at to from is are was were do did video clip frame frames object "
-    "ball square circle box dot shape colour color red green blue yellow white black moves move left right up down "
-    "first second last before after then appears changes count number one two three four answer question think",
 ]
 
 # Tiny shapes with the real model's structure: window attention plus full-attention blocks, 2x2 spatial merge,
@@ -92,21 +80,13 @@ def load_qwen2_5_vl_chat_template() -> str:
     return resources.files("r1video.policies").joinpath("chat_templates", "qwen2_5_vl.jinja").read_text()
 
 
-def build_tiny_qwen_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
+def build_tiny_qwen_tokenizer(vocab_size: int = 512):
     """A byte-level BPE with Qwen2.5-VL's special tokens and chat template: eos `<|im_end|>`, pad `<|endoftext|>`,
     left padding (what TRL's generation and Qwen's `mm_token_type_ids` need)."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(_CORPUS * 4, trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
+    return train_bpe_tokenizer(
+        PROMPT_CORPUS,
+        SPECIAL_TOKENS,
+        vocab_size,
         eos_token=IM_END,
         pad_token=ENDOFTEXT,
         extra_special_tokens=SPECIAL_TOKENS[1:],
@@ -116,37 +96,47 @@ def build_tiny_qwen_tokenizer(vocab_size: int = 512) -> PreTrainedTokenizerFast:
     )
 
 
-def tiny_qwen_config(tokenizer, **overrides) -> Qwen2_5_VLConfig:
-    """A tiny `Qwen2_5_VLConfig` whose token ids are `tokenizer`'s. `text_*` / `vision_*` keys set fields of the
-    sub-configs (e.g. `text_hidden_size=128`, `vision_depth=4`); other keys set top-level fields."""
-    text, vision = dict(TEXT_DEFAULTS), dict(VISION_DEFAULTS)
-    for key in [k for k in overrides if k.startswith(("text_", "vision_"))]:
-        prefix, field = key.split("_", 1)
-        (text if prefix == "text" else vision)[field] = overrides.pop(key)
+def qwen_token_fields(tokenizer, text: dict, vision: dict) -> dict:
+    """The Qwen token ids of `tokenizer` in the sub-configs `text` / `vision` (updated in place: vocabulary, eos,
+    pad, no bos; the ViT's output width defaults to the LM's) and the top-level config fields they give (image,
+    video and vision start / end token ids, tied embeddings)."""
     vision.setdefault("out_hidden_size", text["hidden_size"])
     ids = tokenizer.convert_tokens_to_ids
     text.update(vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=ids(IM_END), pad_token_id=ids(ENDOFTEXT))
-    fields = dict(
+    return dict(
         image_token_id=ids(IMAGE_PAD),
         video_token_id=ids(VIDEO_PAD),
         vision_start_token_id=ids(VISION_START),
         vision_end_token_id=ids(VISION_END),
         tie_word_embeddings=True,
     )
+
+
+def tiny_qwen_config(tokenizer, **overrides) -> Qwen2_5_VLConfig:
+    """A tiny `Qwen2_5_VLConfig` whose token ids are `tokenizer`'s. `text_*` / `vision_*` keys set fields of the
+    sub-configs (e.g. `text_hidden_size=128`, `vision_depth=4`); other keys set top-level fields."""
+    text, vision = dict(TEXT_DEFAULTS), dict(VISION_DEFAULTS)
+    split_sub_overrides(overrides, text, vision)
+    fields = qwen_token_fields(tokenizer, text, vision)
     fields.update(overrides)
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **fields)
+
+
+def processor_sizes(vision, min_pixels: int, max_pixels: int) -> dict:
+    """The image / video processor arguments matching a Qwen vision config's patch, temporal patch and merge
+    sizes, frames resized to between `min_pixels` and `max_pixels`."""
+    return dict(
+        patch_size=vision.patch_size,
+        temporal_patch_size=vision.temporal_patch_size,
+        merge_size=vision.spatial_merge_size,
+        size={"shortest_edge": min_pixels, "longest_edge": max_pixels},
+    )
 
 
 def build_tiny_qwen_processor(config: Qwen2_5_VLConfig, tokenizer=None) -> Qwen2_5_VLProcessor:
     """The real Qwen2.5-VL processor at the tiny model's patch sizes (frames up to `MAX_PIXELS`)."""
     tokenizer = tokenizer if tokenizer is not None else build_tiny_qwen_tokenizer()
-    vision = config.vision_config
-    sizes = dict(
-        patch_size=vision.patch_size,
-        temporal_patch_size=vision.temporal_patch_size,
-        merge_size=vision.spatial_merge_size,
-        size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS},
-    )
+    sizes = processor_sizes(config.vision_config, MIN_PIXELS, MAX_PIXELS)
     return Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(**sizes),
         tokenizer=tokenizer,
@@ -172,15 +162,8 @@ def build_tiny_qwen(
     config = tiny_qwen_config(tokenizer, **config_overrides)
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
-    generation = model.generation_config
-    generation.eos_token_id = [tokenizer.eos_token_id, tokenizer.pad_token_id]
-    generation.pad_token_id = tokenizer.pad_token_id
-    generation.bos_token_id = None
     processor = build_tiny_qwen_processor(config, tokenizer)
-    if output_dir is not None:
-        model.save_pretrained(output_dir)
-        processor.save_pretrained(output_dir)
-    return model, processor
+    return finish_tiny_model(model, tokenizer, processor, output_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

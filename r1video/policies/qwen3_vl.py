@@ -32,15 +32,17 @@ import numpy as np
 import torch
 
 from r1video.policies.base import Clip
-from r1video.policies.qwen2_5_vl import DEFAULT_BOUND_FRAMES, DEFAULT_SAMPLED_FPS, VIDEO_TOKEN_TYPE, Qwen2_5_VLPolicy
+from r1video.policies.qwen2_5_vl import (
+    DEFAULT_BOUND_FRAMES,
+    DEFAULT_SAMPLED_FPS,
+    VIDEO_TOKEN_TYPE,
+    Qwen2_5_VLPolicy,
+    _tokens,
+)
 from r1video.policies.registry import register
 
 TIMESTAMPS = "video_timestamps"  # Clip.inputs key: seconds per temporal patch, written into the prompt
 CONNECTOR_PREFIXES = ("merger.", "deepstack_merger_list.")
-
-
-def _tokens(clip: Clip, merge_size: int) -> int:
-    return int(clip.inputs["video_grid_thw"].prod()) // merge_size**2
 
 
 @register
@@ -57,21 +59,6 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
     core_class_name = "Qwen3VLModel"
 
     # ---- loading ------------------------------------------------------------------------------------------------
-
-    def load(self, name_or_path, *, dtype=torch.float32, attn_implementation=None, revision=None,
-             trust_remote_code=False):  # fmt: skip
-        """`(model, processor)` from a local folder or a Hub id; the tokenizer pads on the left."""
-        import transformers
-
-        processor = self.load_processor(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
-        model = getattr(transformers, self.model_class_name).from_pretrained(
-            name_or_path,
-            dtype=dtype,
-            attn_implementation=attn_implementation,
-            revision=revision,
-            trust_remote_code=trust_remote_code,
-        )
-        return model, processor
 
     def build_tiny(self, output_dir=None, *, seed: int = 0, **overrides):
         """A random tiny model with the real processor ([`r1video.policies.qwen3_vl_tiny`])."""
@@ -90,13 +77,6 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
 
     def bench_shapes(self, quick: bool) -> dict:
         return {}  # the tiny builder's defaults (Qwen2.5-VL's FLOP-matched shapes are not this family's config)
-
-    def _core(self, model):
-        """The `Qwen3VLModel` (`Qwen3_5Model`) inside `model`, whatever wraps it."""
-        for module in model.modules():
-            if type(module).__name__ == self.core_class_name:
-                return module
-        raise TypeError(f"{type(model).__name__} holds no {self.core_class_name}")
 
     # ---- clips ----------------------------------------------------------------------------------------------------
 
@@ -188,17 +168,6 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
         frame += processor.vision_end_token
         return "".join(f"<{t:.1f} seconds>" + frame for t in clip.inputs[TIMESTAMPS].tolist())
 
-    def _expand(self, processor, text: str, clip: Clip | None, row: int = 0) -> str:
-        token = self.video_token(processor)
-        expected = 0 if clip is None else 1
-        if text.count(token) != expected:
-            raise ValueError(
-                f"row {row}: the prompt holds {text.count(token)} video placeholders {token!r} but the row has "
-                f"{'no' if clip is None else 'one'} clip; a row with a video needs exactly one {{'type': 'video'}} "
-                "part, a text-only row none"
-            )
-        return text if clip is None else text.replace(token, self._placeholder(processor, clip))
-
     def video_token_count(self, processor, clip: Clip | None) -> int:
         """`<|video_pad|>` tokens of a clip (`t*h*w / merge²`); without a clip, the most a clip of
         `DEFAULT_BOUND_FRAMES` frames gives under the processor's pixel budget for the whole clip."""
@@ -220,50 +189,6 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
         group = processor.vision_start_token + processor.vision_end_token + "<999.9 seconds>"
         per_group = len(tokenizer(group, add_special_tokens=False)["input_ids"])
         return base + text.count(token) * (self.video_token_count(processor, None) + units * per_group)
-
-    def _render_with_replies(self, processor, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
-        """The full render of a conversation and the character spans of the supervised reply tokens (each reply
-        and its `<|im_end|>`), as the chat template writes them."""
-        full = self.render_prompt(processor, messages, add_generation_prompt=False)
-        spans = []
-        eos = processor.tokenizer.eos_token
-        for i, message in enumerate(messages):
-            if message["role"] != "assistant":
-                continue
-            prompt = self.render_prompt(processor, messages[:i], add_generation_prompt=True)
-            with_reply = self.render_prompt(processor, messages[: i + 1], add_generation_prompt=False)
-            if not (full.startswith(with_reply) and with_reply.startswith(prompt)):
-                raise ValueError(
-                    "the chat template does not render a conversation's prefixes as prefixes of it, so the replies "
-                    f"cannot be located (turn {i})"
-                )
-            reply = with_reply[len(prompt) :]
-            end = reply.rfind(eos)
-            end = len(reply) if end < 0 else end + len(eos)
-            spans.append((len(prompt), len(prompt) + end))
-        return full, spans
-
-    def tokenize_conversation(self, processor, messages: list[dict], clip: Clip | None):
-        """SFT: `(ids, labels)`, labels -100 outside the assistant replies (each reply and its `<|im_end|>` kept,
-        exactly the tokens generation produces after the same prompt).
-
-        Raises:
-            ValueError: the replies cannot be located, or the placeholder count does not match `clip`.
-        """
-        full, spans = self._render_with_replies(processor, messages)
-        token = self.video_token(processor)
-        if clip is not None and full.count(token) == 1:  # expanding shifts every later character alike
-            at = full.index(token) + len(token)
-            extra = len(self._placeholder(processor, clip)) - len(token)
-            spans = [(a + extra if a >= at else a, b + extra if b >= at else b) for a, b in spans]
-        text = self._expand(processor, full, clip)
-        encoded = processor.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        ids = encoded["input_ids"]
-        labels = [
-            token_id if any(a <= start < b for a, b in spans) else -100
-            for token_id, (start, _) in zip(ids, encoded["offset_mapping"], strict=True)
-        ]
-        return ids, labels
 
     # ---- temporal contrast ----------------------------------------------------------------------------------------
 
@@ -308,10 +233,7 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
                 for p in params:
                     p.requires_grad_(False)
         if language_model:
-            core.language_model.requires_grad_(False)
-            head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-            if head is not None:
-                head.requires_grad_(False)
+            self._freeze_language_model(model, core.language_model)
 
     def frozen_modules(self, model) -> list[str]:
         core = self._core(model)

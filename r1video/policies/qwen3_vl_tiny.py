@@ -26,15 +26,8 @@ from transformers import (
     Qwen3VLVideoProcessor,
 )
 
-from r1video.policies.qwen2_5_vl_tiny import (
-    ENDOFTEXT,
-    IM_END,
-    IMAGE_PAD,
-    VIDEO_PAD,
-    VISION_END,
-    VISION_START,
-    build_tiny_qwen_tokenizer,
-)
+from r1video.policies.qwen2_5_vl_tiny import build_tiny_qwen_tokenizer, processor_sizes, qwen_token_fields
+from r1video.policies.tiny_tokenizer import finish_tiny_model, split_sub_overrides
 
 FAMILIES = {
     "qwen3_vl": (Qwen3VLConfig, Qwen3VLForConditionalGeneration, "qwen3_vl.jinja"),
@@ -108,32 +101,15 @@ def tiny_qwen3_config(family: str, tokenizer, **overrides):
     text, vision = dict(TEXT_DEFAULTS[family]), dict(VISION_DEFAULTS)
     if family == "qwen3_vl":
         vision["deepstack_visual_indexes"] = list(DEEPSTACK_DEFAULT)
-    for key in [k for k in overrides if k.startswith(("text_", "vision_"))]:
-        prefix, field = key.split("_", 1)
-        (text if prefix == "text" else vision)[field] = overrides.pop(key)
-    vision.setdefault("out_hidden_size", text["hidden_size"])
-    ids = tokenizer.convert_tokens_to_ids
-    text.update(vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=ids(IM_END), pad_token_id=ids(ENDOFTEXT))
-    fields = dict(
-        image_token_id=ids(IMAGE_PAD),
-        video_token_id=ids(VIDEO_PAD),
-        vision_start_token_id=ids(VISION_START),
-        vision_end_token_id=ids(VISION_END),
-        tie_word_embeddings=True,
-    )
+    split_sub_overrides(overrides, text, vision)
+    fields = qwen_token_fields(tokenizer, text, vision)
     fields.update(overrides)
     return FAMILIES[family][0](text_config=text, vision_config=vision, **fields)
 
 
 def build_tiny_processor(family: str, config, tokenizer) -> Qwen3VLProcessor:
     """The real `Qwen3VLProcessor` at the tiny model's patch sizes, its own frame sampling off."""
-    vision = config.vision_config
-    sizes = dict(
-        patch_size=vision.patch_size,
-        temporal_patch_size=vision.temporal_patch_size,
-        merge_size=vision.spatial_merge_size,
-        size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS},
-    )
+    sizes = processor_sizes(config.vision_config, MIN_PIXELS, MAX_PIXELS)
     return Qwen3VLProcessor(
         image_processor=Qwen2VLImageProcessor(**sizes),
         tokenizer=tokenizer,
@@ -154,15 +130,8 @@ def build_tiny_qwen3(family: str, output_dir: str | os.PathLike | None = None, s
     config = tiny_qwen3_config(family, tokenizer, **config_overrides)
     torch.manual_seed(seed)
     model = FAMILIES[family][1](config).eval()
-    generation = model.generation_config
-    generation.eos_token_id = [tokenizer.eos_token_id, tokenizer.pad_token_id]
-    generation.pad_token_id = tokenizer.pad_token_id
-    generation.bos_token_id = None
     processor = build_tiny_processor(family, config, tokenizer)
-    if output_dir is not None:
-        model.save_pretrained(output_dir)
-        processor.save_pretrained(output_dir)
-    return model, processor
+    return finish_tiny_model(model, tokenizer, processor, output_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,24 +33,13 @@ import numpy as np
 import torch
 
 from r1video.model.templates import OPTION_INSTRUCTION, REASON_INSTRUCTION
-from r1video.policies.base import IGNORE_INDEX, Clip, VideoPolicy, check_replies, conversation_segments
+from r1video.policies.base import IGNORE_INDEX, Clip, HFVideoPolicy, check_replies, conversation_segments
 from r1video.policies.registry import register
+from r1video.policies.tiny_tokenizer import finish_tiny_model, split_sub_overrides, train_bpe_tokenizer
 
 # Frames assumed by the prompt-length bound when no clip is at hand (the recipes' 16 frames).
 DEFAULT_BOUND_FRAMES = 16
 PIXEL_KEYS = ("pixel_values", "pixel_attention_mask")
-
-
-def _smol_model(model):
-    """The `SmolVLMModel` inside `model`, whatever wraps it (DDP, DeepSpeed, a PEFT adapter)."""
-    from transformers import SmolVLMModel
-
-    if isinstance(model, SmolVLMModel):
-        return model
-    for module in model.modules():
-        if isinstance(module, SmolVLMModel):
-            return module
-    raise TypeError(f"{type(model).__name__} holds no SmolVLMModel")
 
 
 def _projector(core):
@@ -71,7 +60,7 @@ def _image_output(features: list[torch.Tensor]):
 
 
 @register
-class SmolVLMPolicy(VideoPolicy):
+class SmolVLMPolicy(HFVideoPolicy):
     """SmolVLM / SmolVLM2 (`model_type` `smolvlm`): stateless; the processor and model are passed in."""
 
     name = "smolvlm"
@@ -79,27 +68,10 @@ class SmolVLMPolicy(VideoPolicy):
     processor_class_names = ("SmolVLMProcessor",)
     model_card_tags = ("smolvlm",)
     vllm_route = None  # vLLM's native video route is added separately (issue 25 point 3)
+    model_class_name = "SmolVLMForConditionalGeneration"
+    core_class_name = "SmolVLMModel"
 
     # ---- loading ------------------------------------------------------------------------------------------------
-
-    def load(self, name_or_path, *, dtype=torch.float32, attn_implementation=None, revision=None,
-             trust_remote_code=False):  # fmt: skip
-        """`(model, processor)` from a local folder or a Hub id; the tokenizer pads on the left (generation)."""
-        from transformers import SmolVLMForConditionalGeneration
-
-        kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
-        processor = self.load_processor(name_or_path, **kwargs)
-        model = SmolVLMForConditionalGeneration.from_pretrained(
-            name_or_path, dtype=dtype, attn_implementation=attn_implementation, **kwargs
-        )
-        return model, processor
-
-    def load_processor(self, name_or_path, *, revision=None, trust_remote_code=False):
-        from transformers import AutoProcessor
-
-        return AutoProcessor.from_pretrained(
-            name_or_path, padding_side="left", revision=revision, trust_remote_code=trust_remote_code
-        )
 
     def build_tiny(self, output_dir=None, *, seed: int = 0, **overrides):
         """A random tiny SmolVLM with the real processor ([`build_tiny_smolvlm`])."""
@@ -118,7 +90,7 @@ class SmolVLMPolicy(VideoPolicy):
         frames = DEFAULT_BOUND_FRAMES if clip is None else int(clip.inputs["pixel_values"].shape[0])
         return frames * processor.image_seq_len
 
-    def video_text(self, processor, clip: Clip) -> str:
+    def _placeholder(self, processor, clip: Clip) -> str:
         """What the processor writes for a clip in place of `<video>` (`SmolVLMProcessor.replace_video_token`)."""
         from num2words import num2words
 
@@ -145,40 +117,6 @@ class SmolVLMPolicy(VideoPolicy):
             clip = Clip({"pixel_values": torch.zeros(DEFAULT_BOUND_FRAMES, 0), "timestamps": bound,
                          "duration": torch.tensor([3599.0], dtype=torch.float64)}, DEFAULT_BOUND_FRAMES)  # fmt: skip
         return len(self.tokenize_prompts(processor, [text], [clip])[0])
-
-    def render_prompt(self, processor, messages, *, add_generation_prompt=True, chat_template=None, **kwargs) -> str:
-        """Conversational messages (a `{"type": "video"}` part per video) through SmolVLM's chat template (the
-        processor's video template when the conversation holds a video)."""
-        return processor.apply_chat_template(
-            messages,
-            chat_template=chat_template,
-            add_generation_prompt=add_generation_prompt,
-            tokenize=False,
-            **kwargs,
-        )
-
-    def _expand(self, processor, text: str, clip: Clip | None, row: int = 0) -> str:
-        token = self.video_token(processor)
-        expected = 0 if clip is None else 1
-        if text.count(token) != expected:
-            raise ValueError(
-                f"row {row}: the prompt holds {text.count(token)} video placeholders {token!r} but the row has "
-                f"{'no' if clip is None else 'one'} clip; a row with a video needs exactly one {{'type': 'video'}} "
-                "part, a text-only row none"
-            )
-        return text if clip is None else text.replace(token, self.video_text(processor, clip))
-
-    def tokenize_prompts(self, processor, texts: list[str], clips: list) -> list[list[int]]:
-        """Unpadded ids, each `<video>` written out for its clip as [`video_text`].
-
-        Raises:
-            ValueError: a row's placeholder count is not 1 (with a clip) or 0 (without); names the row.
-        """
-        if len(texts) != len(clips):
-            raise ValueError(f"{len(texts)} prompts but {len(clips)} clips (one per row, None for a text-only row)")
-        rows = enumerate(zip(texts, clips, strict=True))
-        expanded = [self._expand(processor, text, clip, row) for row, (text, clip) in rows]
-        return processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
 
     def tokenize_conversation(self, processor, messages: list[dict], clip: Clip | None):
         """SFT: `(ids, labels)` through SmolVLM's chat template; each reply is what the render with it adds after the
@@ -334,20 +272,17 @@ class SmolVLMPolicy(VideoPolicy):
     def freeze(self, model, *, vision: bool = True, connector: bool = False, language_model: bool = False) -> None:
         """Freeze the named parts (a part set `False` is left as it is): `vision` the vision encoder, `connector`
         the pixel shuffle + projection, `language_model` the decoder and `lm_head`."""
-        core = _smol_model(model)
+        core = self._core(model)
         if vision:
             core.vision_model.requires_grad_(False)
         if connector:
             _projector(core).requires_grad_(False)
         if language_model:
-            core.text_model.requires_grad_(False)
-            head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-            if head is not None:
-                head.requires_grad_(False)
+            self._freeze_language_model(model, core.text_model)
 
     def frozen_modules(self, model) -> list[str]:
         """The parts (`vision`, `connector`, `language_model`) whose every parameter is frozen."""
-        core = _smol_model(model)
+        core = self._core(model)
         parts = {
             "vision": list(core.vision_model.parameters()),
             "connector": list(_projector(core).parameters()),
@@ -357,7 +292,7 @@ class SmolVLMPolicy(VideoPolicy):
 
     def vision_module(self, model):
         """The vision encoder: its forward hook sees `pixel_values [frames, C, S, S]` (keyword) per call."""
-        return _smol_model(model).vision_model
+        return self._core(model).vision_model
 
     # ---- vision once ----------------------------------------------------------------------------------------------
 
@@ -371,7 +306,7 @@ class SmolVLMPolicy(VideoPolicy):
         """
         if not clips:
             return []
-        core = _smol_model(model)
+        core = self._core(model)
         if any(p.requires_grad for p in core.vision_model.parameters()):
             return None
         connector_trains = any(p.requires_grad for p in _projector(core).parameters())
@@ -407,7 +342,7 @@ class SmolVLMPolicy(VideoPolicy):
         used = [i for i in rows if i >= 0]
         if not used:
             return {}
-        core = _smol_model(model)
+        core = self._core(model)
         device = input_ids.device if input_ids is not None else next(core.parameters()).device
         if not reuse or encodings is None:
             return self._padded([clips[i] for i in used], device)
@@ -451,22 +386,12 @@ VISION_DEFAULTS = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2
 def build_tiny_smolvlm_tokenizer(vocab_size: int = 600):
     """A byte-level BPE with SmolVLM2's special tokens and the processor's video chat template; eos
     `<end_of_utterance>`, pad `<|im_end|>` (as SmolVLM2), left padding."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
     from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE
 
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(TINY_CORPUS * 4, trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
+    return train_bpe_tokenizer(
+        TINY_CORPUS,
+        SPECIAL_TOKENS,
+        vocab_size,
         eos_token="<end_of_utterance>",
         pad_token="<|im_end|>",
         extra_special_tokens=SPECIAL_TOKENS[:3] + SPECIAL_TOKENS[4:],
@@ -482,9 +407,7 @@ def tiny_smolvlm_config(tokenizer, **overrides):
     from transformers import SmolVLMConfig
 
     text, vision = dict(TEXT_DEFAULTS), dict(VISION_DEFAULTS)
-    for key in [k for k in overrides if k.startswith(("text_", "vision_"))]:
-        prefix, name = key.split("_", 1)
-        (text if prefix == "text" else vision)[name] = overrides.pop(key)
+    split_sub_overrides(overrides, text, vision)
     ids = tokenizer.convert_tokens_to_ids
     text.update(vocab_size=len(tokenizer), bos_token_id=None, eos_token_id=ids("<end_of_utterance>"),
                 pad_token_id=ids("<|im_end|>"))  # fmt: skip
@@ -523,12 +446,5 @@ def build_tiny_smolvlm(output_dir=None, seed: int = 0, **config_overrides):
     config = tiny_smolvlm_config(tokenizer, **config_overrides)
     torch.manual_seed(seed)
     model = SmolVLMForConditionalGeneration(config).eval()
-    generation = model.generation_config
-    generation.eos_token_id = [tokenizer.eos_token_id, tokenizer.pad_token_id]
-    generation.pad_token_id = tokenizer.pad_token_id
-    generation.bos_token_id = None
     processor = build_tiny_smolvlm_processor(config, tokenizer)
-    if output_dir is not None:
-        model.save_pretrained(output_dir)
-        processor.save_pretrained(output_dir)
-    return model, processor
+    return finish_tiny_model(model, tokenizer, processor, output_dir)
