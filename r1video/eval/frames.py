@@ -134,6 +134,19 @@ def _count(duration: float, num_frames, fps, max_frames) -> int:
 
 
 def _load_segments(path, bound, num_frames, fps, max_frames, frame_transform) -> tuple[Any, list[int], float]:
+    return _decode_chosen(
+        path,
+        lambda total, stream_fps: _segment_indices(total, stream_fps, bound, num_frames, fps, max_frames),
+        frame_transform,
+    )
+
+
+def _decode_chosen(path, choose, frame_transform, header_rate: bool = False) -> tuple[Any, list[int], float]:
+    """Decode the frames `choose(total_frames, stream_fps)` picks; returns `(frames, indices, stream_fps)`.
+
+    `header_rate`: take the container's average frame rate when it has one (decord's `get_avg_fps`, what
+    LongVideoBench's loader read) instead of the rate measured from the timestamps.
+    """
     # load_video_frames only samples uniformly, so this reuses its timestamp index and seeking decoder directly.
     # TODO(data owner): an `indices=` argument on load_video_frames would let this use the public function.
     if not os.path.isfile(path):
@@ -148,13 +161,15 @@ def _load_segments(path, bound, num_frames, fps, max_frames, frame_transform) ->
         if index is not None and index.pts:
             total = len(index.pts)
             stream_fps = video_io._stream_fps(stream, index, total)
-            indices = _segment_indices(total, stream_fps, bound, num_frames, fps, max_frames)
+            if header_rate and stream.average_rate:
+                stream_fps = float(stream.average_rate)
+            indices = choose(total, stream_fps)
             return video_io._decode_at(container, stream, path, index, indices, convert), indices, stream_fps
     finally:
         container.close()
     # No timestamps (a raw stream): count the frames in one decode, keep the chosen ones in a second.
     total, stream_fps = video_io._count_frames(path)
-    indices = _segment_indices(total, stream_fps, bound, num_frames, fps, max_frames)
+    indices = choose(total, stream_fps)
     frames, _ = video_io._decode_by_position(path, indices, convert)
     return frames, indices, stream_fps
 
@@ -212,27 +227,10 @@ def video_average_fps(path: str | os.PathLike) -> float:
 def _load_lvb(path, duration, num_frames, fps, max_frames, frame_transform) -> tuple[Any, list[int], float]:
     if duration is None:
         raise ValueError(f"{path}: the lvb reader needs the annotated duration")
-    if not os.path.isfile(path):
-        raise VideoDecodeError(path, "missing (no such file)", "missing")
-    convert = video_io._converter(autorotate=True, frame_transform=frame_transform)
-    container = video_io._open(path)
-    try:
-        if not container.streams.video:
-            raise VideoDecodeError(path, "no video stream", "no_video_stream")
-        stream = container.streams.video[0]
-        index = video_io._build_index(container, stream, path)
-        if index is not None and index.pts:
-            total = len(index.pts)
-            stream_fps = float(stream.average_rate or video_io._stream_fps(stream, index, total))
-            count = lvb_frame_count(duration, num_frames, fps, max_frames)
-            # decord would fail past the last frame (an annotated duration longer than the stream): stay inside it
-            indices = [min(i, total - 1) for i in lvb_frame_indices(duration, stream_fps, count)]
-            return video_io._decode_at(container, stream, path, index, indices, convert), indices, stream_fps
-    finally:
-        container.close()
-    # No timestamps (a raw stream): count the frames in one decode, keep the chosen ones in a second.
-    total, stream_fps = video_io._count_frames(path)
     count = lvb_frame_count(duration, num_frames, fps, max_frames)
-    indices = [min(i, total - 1) for i in lvb_frame_indices(duration, stream_fps, count)]
-    frames, _ = video_io._decode_by_position(path, indices, convert)
-    return frames, indices, stream_fps
+
+    def choose(total: int, stream_fps: float) -> list[int]:
+        # decord would fail past the last frame (an annotated duration longer than the stream): stay inside it
+        return [min(i, total - 1) for i in lvb_frame_indices(duration, stream_fps, count)]
+
+    return _decode_chosen(path, choose, frame_transform, header_rate=True)
