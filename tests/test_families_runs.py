@@ -1,6 +1,7 @@
 """LLaVA-OneVision and SmolVLM2 through the user's entry points: `r1video sft` (the cold start) then `r1video grpo`
 (HF generate) through the tiny recipes, an exact resume, `r1video eval` on the four benchmarks, `infer`,
-`data validate --model`, and `use_vllm` refused; tiny random models with each family's real processor, real mp4 clips.
+`data validate --model`, and `use_vllm` refused (SmolVLM2); tiny random models with each family's real processor,
+real mp4 clips.
 """
 
 import json
@@ -93,6 +94,8 @@ def test_use_vllm_is_refused_at_start_up_in_one_line(model_dir, tmp_path):
     from r1video.trainer import VideoGRPOTrainer
 
     policy, model, processor = load_policy(model_dir)
+    if policy.vllm_route is not None:  # LLaVA-OneVision: tests/test_vllm_native_onevision_smolvlm.py
+        pytest.skip(f"{policy.name} has vLLM's {policy.vllm_route} route")
     args = tiny_grpo_config(tmp_path)
     args.use_vllm = True  # set after construction: TRL's config checks that vLLM is installed
     with pytest.raises(NotImplementedError, match=rf"^use_vllm is not supported for {policy.name} models") as error:

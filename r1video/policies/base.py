@@ -82,6 +82,8 @@ Rollouts through vLLM
         only: TinyLLaVA-Video);
         `"native"`: vLLM runs the family's own model class on the prompt ids and the clip as multimodal data (M-RoPE,
         deepstack: Qwen2.5-VL and later), `r1video.trainer.vllm_native`.
+    `vllm_route_reason: str | None`
+        with `vllm_route = None`, why the family has no route (one line; the `use_vllm` refusal says it).
     `embed_prompts(model, input_ids, **model_inputs) -> Tensor [rows, L, hidden]`
         the prompt embeddings with each video's embeddings over its placeholders (`vllm_route == "prompt_embeds"`).
     `vllm_video(processor, clip) -> {"multi_modal_data": ..., "mm_processor_kwargs": ...}`
@@ -162,6 +164,7 @@ class VideoPolicy:
     model_types: tuple[str, ...] = ()
     processor_class_names: tuple[str, ...] = ()  # the processors of this family (`policy_for(processor)`)
     vllm_route: str | None = None
+    vllm_route_reason: str | None = None  # why `vllm_route` is None, one line (the `use_vllm` refusal says it)
     model_card_tags: tuple[str, ...] = ()
 
     def __repr__(self) -> str:

@@ -66,7 +66,7 @@ class LlavaOnevisionPolicy(HFVideoPolicy):
     model_types = ("llava_onevision",)
     processor_class_names = ("LlavaOnevisionProcessor",)
     model_card_tags = ("llava_onevision",)
-    vllm_route = None  # vLLM's native video route is added separately (issue 25 point 3)
+    vllm_route = "native"  # vLLM runs the family itself; request form: r1video.policies.vllm_video
     model_class_name = "LlavaOnevisionForConditionalGeneration"
     core_class_name = "LlavaOnevisionModel"
 

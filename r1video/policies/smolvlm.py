@@ -67,7 +67,14 @@ class SmolVLMPolicy(HFVideoPolicy):
     model_types = ("smolvlm",)
     processor_class_names = ("SmolVLMProcessor",)
     model_card_tags = ("smolvlm",)
-    vllm_route = None  # vLLM's native video route is added separately (issue 25 point 3)
+    vllm_route = None
+    vllm_route_reason = (
+        "vLLM 0.30 takes no video for SmolVLM (images only, vllm/model_executor/models/idefics3.py:107-108), and its "
+        "image path cannot give a frame as the video prompt does (one global tile): with image splitting it writes "
+        "a tile grid per frame (idefics3.py:149-192), without it it sizes each image's pixels by transformers' "
+        "get_number_of_image_patches, which is 0 then, so the frames would reach the model without pixels "
+        "(idefics3.py:279-307, 634); see docs/vllm.md"
+    )
     model_class_name = "SmolVLMForConditionalGeneration"
     core_class_name = "SmolVLMModel"
 

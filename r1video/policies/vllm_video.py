@@ -165,3 +165,88 @@ def vllm_weight_name(policy_name: str, name: str) -> str | None:
             f"Parameter {name!r} has none of the prefixes vLLM's {policy_name} model loads ({', '.join(prefixes)})"
         )
     return mapped
+
+
+def vllm_sent_name(policy_name: str, name: str) -> str:
+    """The name under which the weight sync sends the HF parameter `name` to vLLM's `load_weights`: `name` itself,
+    or, for a family whose transformers module names differ from its checkpoints' (the names vLLM's loader is
+    written for), the checkpoint's name ([`VLLM_SENT_NAMES`])."""
+    for prefix, new in VLLM_SENT_NAMES.get(policy_name, {}).items():
+        if name.startswith(prefix):
+            return new + name.removeprefix(prefix)
+    return name
+
+
+# Per family, HF module-name prefix → the checkpoint prefix vLLM's loader expects, where the two differ.
+VLLM_SENT_NAMES: dict[str, dict[str, str]] = {}
+
+
+# ---- LLaVA-OneVision -----------------------------------------------------------------------------------------------
+
+
+def llava_onevision_frames(pixel_values_videos: torch.Tensor, video_processor) -> np.ndarray:
+    """Invert `LlavaOnevisionVideoProcessor`'s fused rescale-and-normalize on one clip: its frames back to the uint8
+    frames the processor resized them to (transformers 5.24 `video_processing_utils.py`, `_preprocess`: resize, then
+    `rescale_and_normalize`; the resize works on uint8, so every value is `(k * rescale - mean) / std` for an integer
+    `k`, which rounding recovers exactly).
+
+    Args:
+        pixel_values_videos: `[F, C, S, S]` the clip's frames (any float dtype, any device).
+        video_processor: the processor that made them (mean, std, rescale factor).
+
+    Returns:
+        `[F, S, S, C]` uint8 frames.
+    """
+    frames = pixel_values_videos.detach().to("cpu", torch.float64)
+    if video_processor.do_normalize:
+        mean = torch.tensor(video_processor.image_mean, dtype=torch.float64).view(1, -1, 1, 1)
+        std = torch.tensor(video_processor.image_std, dtype=torch.float64).view(1, -1, 1, 1)
+        frames = frames * std + mean
+    if video_processor.do_rescale:
+        frames = frames / video_processor.rescale_factor
+    return frames.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+@native_request("llava_onevision")
+def llava_onevision_video(processor, clip: Clip) -> dict:
+    """LLaVA-OneVision's request form: the clip's frames at the tower's input size, not resized again, not sampled.
+
+    vLLM 0.30 runs LLaVA-OneVision itself (`LlavaOnevisionForConditionalGeneration`, registered under the same
+    architecture name, `vllm/model_executor/models/registry.py:505-508`) and takes its video only as frames: the
+    model's field table has `pixel_values_videos` and no video embeddings (`llava_onevision.py:318-328`). Each video is
+    processed alone, `processor(text="<video>", videos=frames, **mm_processor_kwargs)`, and the first row of its
+    `pixel_values_videos` kept (`llava_onevision.py:383-390`, through `call_hf_processor`,
+    `vllm/multimodal/processing/context.py:314-343`, which adds `truncation=False` and `return_tensors="pt"`).
+    vLLM then replaces the prompt's one `<video>` token by `F * ceil(S/P / 2)² + 1` of them (`get_num_video_tokens`,
+    `llava_onevision.py:190-217`, with `F = len(frames)`, `llava_onevision.py:403-443`), which is the HF processor's
+    own count (`replace_video_token`) when `num_image_tokens = (S/P)²`.
+
+    - the uint8 frames are recovered from the clip's own pixels ([`llava_onevision_frames`]), so the clip needs
+      nothing beyond what the policy keeps, and vLLM processes the very pixels the trainer trained on;
+    - `do_resize: False`: they are at the tower's size already;
+    - `do_sample_frames: False`: every frame is kept (a checkpoint may turn the processor's sampling on).
+
+    Returns:
+        `{"multi_modal_data": {"video": [F, S, S, 3] uint8}, "mm_processor_kwargs": {...}}`.
+    """
+    frames = llava_onevision_frames(clip.inputs["pixel_values_videos"], processor.video_processor)
+    return {
+        "multi_modal_data": {"video": frames},
+        "mm_processor_kwargs": {"do_resize": False, "do_sample_frames": False},
+    }
+
+
+# `LlavaOnevisionForConditionalGeneration.hf_to_vllm_mapper`, vllm/model_executor/models/llava_onevision.py:475-484
+VLLM_WEIGHT_PREFIXES["llava_onevision"] = {
+    "model.language_model.": "language_model.model.",
+    "model.vision_tower.": "vision_tower.",
+    "model.multi_modal_projector.": "multi_modal_projector.",
+    "model.image_newline": "image_newline",
+    "lm_head.": "language_model.lm_head.",
+}
+# transformers 5.24's SigLIP tower has no `vision_model` module (its checkpoints' `vision_tower.vision_model.*` are
+# loaded by `PrefixChange(prefix_to_remove="vision_model")`, `conversion_mapping.py:971` via `:89`), but vLLM's
+# `SiglipVisionModel` keeps it (`vllm/model_executor/models/siglip.py:821-828`), and its loader has no rule for the
+# bare name (`AutoWeightsLoader` would raise "There is no module or parameter named 'vision_tower.embeddings'",
+# `vllm/model_executor/models/utils.py:400-417`): the tower is sent under the checkpoint's names.
+VLLM_SENT_NAMES["llava_onevision"] = {"model.vision_tower.": "model.vision_tower.vision_model."}

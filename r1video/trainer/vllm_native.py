@@ -1,10 +1,11 @@
 """GRPO rollouts through vLLM's own model of the family (CUDA, `use_vllm: true`, colocate mode): the `"native"` route.
 
-The route of a family whose policy has `vllm_route == "native"` (Qwen2.5-VL; the families vLLM ships a model class
-for): vLLM runs the whole multimodal model. Each rollout request is a vLLM `TokensPrompt` (`vllm/inputs/llm.py:64-123`):
-the prompt ids with one placeholder token per video, and the row's clip as `multi_modal_data={"video": ...}` plus
-`mm_processor_kwargs` in the family's request form ([`VideoPolicy.vllm_video`], `r1video.policies.vllm_video`). vLLM
-computes the M-RoPE (and deepstack) positions itself, which spliced prompt embeddings cannot carry.
+The route of a family whose policy has `vllm_route == "native"` (Qwen2.5-VL, LLaVA-OneVision; the families vLLM ships
+a model class for): vLLM runs the whole multimodal model. Each rollout request is a vLLM `TokensPrompt`
+(`vllm/inputs/llm.py:64-123`): the prompt ids with one placeholder token per video, and the row's clip as
+`multi_modal_data={"video": ...}` plus `mm_processor_kwargs` in the family's request form
+([`VideoPolicy.vllm_video`], `r1video.policies.vllm_video`). vLLM computes the M-RoPE (and deepstack) positions
+itself, which spliced prompt embeddings cannot carry.
 
 vLLM caches multimodal work across requests by content hash (vLLM PR#22711): the processed inputs (`mm` cache) and the
 vision encoder's outputs (`encoder` cache). The same clip comes back in later steps, and after a weight sync the
@@ -18,8 +19,8 @@ The pieces, each testable without vLLM:
 
 - [`export_multimodal_model`]: the directory vLLM loads (config, the trainer's processor, generation config; no weights).
 - [`build_video_requests`]: one request per row, rows of one clip sharing its video object.
-- [`NativeVideoVLLMGeneration`]: the engine on that directory, weight sync under HF names (checked against the
-  family's vLLM names) followed by the cache resets, and `generate_videos`.
+- [`NativeVideoVLLMGeneration`]: the engine on that directory, weight sync under HF names (LLaVA-OneVision's tower
+  under its checkpoints' names; each checked against the family's vLLM names) followed by the cache resets, and `generate_videos`.
 
 `vllm` is imported only when the engine is built or sampling parameters are made, so CPU machines never import it.
 """
@@ -31,7 +32,7 @@ import torch
 from transformers import GenerationConfig
 
 from r1video.policies.base import Clip
-from r1video.policies.vllm_video import collapse_placeholders, vllm_weight_name
+from r1video.policies.vllm_video import collapse_placeholders, vllm_sent_name, vllm_weight_name
 from r1video.trainer.vllm_rollouts import ColocateVLLMGeneration
 
 
@@ -95,7 +96,8 @@ class NativeVideoVLLMGeneration(ColocateVLLMGeneration):
     """The `"native"` route's engine: [`ColocateVLLMGeneration`] on the family's own vLLM model.
 
     On top of the shared class: the engine loads [`export_multimodal_model`]'s directory (one video per prompt, no
-    images); weight sync sends every parameter under its HF name, which the family's vLLM `load_weights` maps
+    images); weight sync sends every parameter under its HF name (`vllm_sent_name`: LLaVA-OneVision's tower under its
+    checkpoints' names), which the family's vLLM `load_weights` maps
     (e.g. `vllm/model_executor/models/qwen2_5_vl.py:2040-2042`), each checked first against the family's table in
     `r1video.policies.vllm_video`; every sync ends with [`reset_multimodal_caches`]; [`generate_videos`] samples
     from [`build_video_requests`]' requests.
@@ -130,10 +132,12 @@ class NativeVideoVLLMGeneration(ColocateVLLMGeneration):
     # ---- weight sync ----
 
     def _iter_named_params(self):
-        # TRL's iteration (gathers, PEFT merge, wrapper prefixes); the vision tower is sent too, since vLLM runs it.
+        # TRL's iteration (gathers, PEFT merge, wrapper prefixes); the vision tower is sent too, since vLLM runs it,
+        # under the name vLLM's loader expects (LLaVA-OneVision's tower: its checkpoints' names).
         for name, param in super()._iter_named_params():
-            vllm_weight_name(self.policy_name, name)  # raises on a name vLLM's model would not load
-            yield name, param
+            sent = vllm_sent_name(self.policy_name, name)
+            vllm_weight_name(self.policy_name, sent)  # raises on a name vLLM's model would not load
+            yield sent, param
 
     def sync_weights(self):
         """TRL's weight sync (which ends with `reset_prefix_cache`), then [`reset_multimodal_caches`]."""
