@@ -184,6 +184,28 @@ def test_every_onevision_parameter_maps_into_vllms_modules(onevision, tmp_path):
     assert all(torch.equal(loaded.state_dict()[name], tensor) for name, tensor in state.items())
 
 
+def test_use_vllm_with_several_onevision_feature_layers_is_refused_at_start_up(tmp_path):
+    """vLLM's projector reads one tower layer; a config that concatenates several would fail inside vLLM at the first
+    weight sync (a shape mismatch): refused at start-up in one line instead."""
+    from datasets import Dataset
+    from grpo_fixtures import tiny_grpo_config, varied_reward
+
+    from r1video.trainer import VideoGRPOTrainer
+
+    base, processor = OV.build_tiny()
+    config = AutoConfig.for_model(**base.config.to_dict())
+    config.vision_feature_layer = [-2, -1]  # the projector reads both layers, concatenated
+    model = LlavaOnevisionForConditionalGeneration(config)
+    data = Dataset.from_list([{"prompt": "hello", "solution": "A"}])
+    args = tiny_grpo_config(tmp_path)
+    args.use_vllm = True  # set after construction: TRL's config checks that vLLM is installed
+    with pytest.raises(
+        ValueError, match=r"^use_vllm: vLLM 0.30 runs LLaVA-OneVision on one vision feature layer"
+    ) as e:
+        VideoGRPOTrainer(model, [varied_reward], args, train_dataset=data, processing_class=processor)
+    assert "\n" not in str(e.value) and "[-2, -1]" in str(e.value) and "set use_vllm: false" in str(e.value)
+
+
 # ---- LLaVA-OneVision: the engine seams -----------------------------------------------------------------------------
 
 

@@ -89,6 +89,9 @@ Rollouts through vLLM
     `vllm_video(processor, clip) -> {"multi_modal_data": ..., "mm_processor_kwargs": ...}`
         the clip as vLLM takes it (`vllm_route == "native"`); by default the function registered for the family's
         `name` in `r1video.policies.vllm_video`, so a family needs only `vllm_route = "native"` when one is there.
+    `check_vllm(model)`
+        raise `ValueError` (one line) at trainer start-up when `model`'s configuration is one the family's vLLM model
+        cannot run (LLaVA-OneVision: several vision feature layers); by default nothing.
 
 Checkpoints and references
     `load_checkpoint(model, checkpoint_dir) -> bool`
@@ -331,6 +334,9 @@ class VideoPolicy:
         raise NotImplementedError
 
     # ---- vLLM ----
+
+    def check_vllm(self, model) -> None:
+        """Raise `ValueError` (one line) when vLLM's model of the family cannot run `model`'s configuration."""
 
     def embed_prompts(self, model, input_ids: torch.LongTensor, **model_inputs) -> torch.Tensor:
         raise NotImplementedError(f"{self.name} has no prompt-embeddings route to vLLM")

@@ -70,6 +70,24 @@ class LlavaOnevisionPolicy(HFVideoPolicy):
     model_class_name = "LlavaOnevisionForConditionalGeneration"
     core_class_name = "LlavaOnevisionModel"
 
+    # ---- vLLM -----------------------------------------------------------------------------------------------------
+
+    def check_vllm(self, model) -> None:
+        """vLLM 0.30's LLaVA-OneVision reads one tower layer: its projector takes `vision_config.hidden_size` inputs
+        (`vllm/model_executor/models/llava_onevision.py:446-454`) and its tower stops at the deepest feature layer
+        (`llava.py:437-454`), where transformers concatenates several.
+
+        Raises:
+            ValueError: `vision_feature_layer` is a list.
+        """
+        layer = self._core(model).config.vision_feature_layer
+        if not isinstance(layer, int):
+            raise ValueError(
+                f"use_vllm: vLLM 0.30 runs LLaVA-OneVision on one vision feature layer (its projector reads one, "
+                f"vllm/model_executor/models/llava_onevision.py:446-454), this model's vision_feature_layer is "
+                f"{layer}; set use_vllm: false (HF generate)"
+            )
+
     # ---- loading ------------------------------------------------------------------------------------------------
 
     def build_tiny(self, output_dir=None, *, seed: int = 0, **overrides):

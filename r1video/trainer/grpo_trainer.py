@@ -195,6 +195,7 @@ class VideoGRPOTrainer(ModelCardMixin, ResumeMixin, GRPOTrainer):
                     "VESPO loss requires `vllm_importance_sampling_mode` to be either 'token_truncate' or "
                     f"'token_mask'. Got: {self.vllm_importance_sampling_mode}."
                 )
+        self.policy.check_vllm(self.accelerator.unwrap_model(self.model))
         self.args.use_vllm = self.use_vllm = True  # self.args is the trainer's own copy
         self.vllm_generation = self._make_vllm_generation()
         self._last_loaded_step = -1  # TRL's tag: sync weights before the first generation, then once per step
