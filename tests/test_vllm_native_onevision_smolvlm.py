@@ -332,7 +332,7 @@ def test_a_grpo_step_through_the_native_route_with_llava_onevision(onevision, tm
     logged = trainer.state.log_history[0]
     assert logged["completions/mean_length"] > 0
     assert math.isclose(logged["sampling/importance_sampling_ratio/mean"], 1.0, abs_tol=1e-5)
-    assert logged["sampling/sampling_logp_difference/max"] < 1e-5
+    assert logged["sampling/sampling_logp_difference/max"] < 1e-5  # 9.5e-7 measured
 
 
 @pytest.mark.cuda
