@@ -151,7 +151,7 @@ def vllm_weight_name(policy_name: str, name: str) -> str | None:
 
     Raises:
         ValueError: `name` matches none of the family's prefixes (vLLM would raise "There is no module or parameter
-            named ..." mid-sync, `vllm/model_executor/models/utils.py:414-432`).
+            named ..." mid-sync, `vllm/model_executor/models/utils.py:400-417`).
     """
     prefixes = VLLM_WEIGHT_PREFIXES.get(policy_name)
     if prefixes is None:
@@ -167,6 +167,10 @@ def vllm_weight_name(policy_name: str, name: str) -> str | None:
     return mapped
 
 
+# Per family, HF module-name prefix → the checkpoint prefix vLLM's loader expects, where the two differ.
+VLLM_SENT_NAMES: dict[str, dict[str, str]] = {}
+
+
 def vllm_sent_name(policy_name: str, name: str) -> str:
     """The name under which the weight sync sends the HF parameter `name` to vLLM's `load_weights`: `name` itself,
     or, for a family whose transformers module names differ from its checkpoints' (the names vLLM's loader is
@@ -175,10 +179,6 @@ def vllm_sent_name(policy_name: str, name: str) -> str:
         if name.startswith(prefix):
             return new + name.removeprefix(prefix)
     return name
-
-
-# Per family, HF module-name prefix → the checkpoint prefix vLLM's loader expects, where the two differ.
-VLLM_SENT_NAMES: dict[str, dict[str, str]] = {}
 
 
 # ---- LLaVA-OneVision -----------------------------------------------------------------------------------------------
