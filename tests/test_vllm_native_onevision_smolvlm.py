@@ -54,7 +54,7 @@ def vllm_processor_call(processor, frames, mm_processor_kwargs):
 def vllm_video_token_count(config, num_frames: int) -> int:
     """vLLM 0.30's token count for a LLaVA-OneVision video of `num_frames` frames (`llava_onevision.py:190-217`):
     `ceil(patch_grid / spatial_pool_stride)² * num_frames + 1`, the patch grid `image_size // patch_size` of the
-    tower (`SiglipEncoderInfo.get_patch_grid_length`), the stride 2 unless the config sets one."""
+    tower (`SiglipEncoderInfo.get_patch_grid_length`, `siglip.py:257-259`), the stride 2 unless the config sets one."""
     stride = getattr(config, "spatial_pool_stride", 2)
     pooled = math.ceil((config.vision_config.image_size // config.vision_config.patch_size) / stride)
     return pooled * pooled * num_frames + 1
