@@ -129,6 +129,112 @@ def qwen2_5_vl_video(processor, clip: Clip) -> dict:
     }
 
 
+# ---- Qwen3-VL and Qwen3.5 ----------------------------------------------------------------------------------------
+# Both ship `Qwen3VLProcessor`; vLLM 0.30 runs both through `Qwen3VLMultiModalProcessor` (`vllm/model_executor/models/
+# qwen3_vl.py:1317`, registered for Qwen3.5 at `vllm/model_executor/models/qwen3_5.py:468-473`), so one request form
+# and one prompt form serve both.
+
+
+def qwen3_vl_expansion(processor, clip: Clip) -> list[int]:
+    """The token ids vLLM 0.30 writes in place of a Qwen3-VL / Qwen3.5 clip's one `<|video_pad|>`.
+
+    `Qwen3VLMultiModalProcessor.get_video_repl` (`vllm/model_executor/models/qwen3_vl.py:1627-1690`, called from
+    `_get_prompt_updates`, `:1529-1625`): per temporal patch, the timestamp text `<{t:.1f} seconds>` tokenized on
+    its own, `<|vision_start|>`, `h*w / merge²` `<|video_pad|>` (merge from the image processor, `:1544`),
+    `<|vision_end|>`. `t` are the clip's timestamps, which the request form hands vLLM unchanged
+    ([`qwen3_vl_video`]).
+
+    Returns:
+        The ids; they equal the trainer's expansion when the tokenizer splits at the special tokens (the test checks
+        it on the real processors).
+    """
+    from r1video.policies.qwen3_vl import TIMESTAMPS
+
+    tokenizer = processor.tokenizer
+    merge = processor.image_processor.merge_size
+    grid = clip.inputs["video_grid_thw"].reshape(-1, 3)[0].tolist()
+    frame = [processor.vision_start_token_id, *[processor.video_token_id] * (grid[1] * grid[2] // merge**2)]
+    frame.append(processor.vision_end_token_id)
+    ids = []
+    for t in clip.inputs[TIMESTAMPS].tolist():
+        ids += tokenizer.encode(f"<{t:.1f} seconds>", add_special_tokens=False) + frame
+    return ids
+
+
+def qwen3_vl_prompt_ids(processor, ids: list[int], clip: Clip | None) -> list[int]:
+    """A Qwen3-VL / Qwen3.5 row's prompt ids as vLLM takes them: the clip's expansion (timestamps, frame markers and
+    video tokens, [`qwen3_vl_expansion`]) back to the one `<|video_pad|>` it came from, between the template's
+    `<|vision_start|>` / `<|vision_end|>`. vLLM 0.30 replaces that bare token (transformers ≥ 5.10's processor
+    expands only it, `vllm/model_executor/models/qwen3_vl.py:1319-1325, 1604-1614`) by the same expansion, so it
+    rebuilds the trainer's ids exactly.
+
+    Raises:
+        ValueError: the ids do not hold the clip's expansion as vLLM writes it (the timestamp text tokenized
+            differently in context, or a prompt built for another clip).
+    """
+    if clip is None:
+        return collapse_placeholders(ids, [processor.video_token_id])
+    expansion = qwen3_vl_expansion(processor, clip)
+    first_video = expansion.index(processor.video_token_id)
+    start = ids.index(processor.video_token_id) - first_video if processor.video_token_id in ids else -1
+    if start < 0 or ids[start : start + len(expansion)] != expansion:
+        raise ValueError(
+            "the prompt does not hold its clip's video tokens as vLLM writes them (per temporal patch the timestamp "
+            "text tokenized alone, <|vision_start|>, the frame's <|video_pad|> tokens, <|vision_end|>)"
+        )
+    return ids[:start] + [processor.video_token_id] + ids[start + len(expansion) :]
+
+
+@native_request("qwen3_5")
+@native_request("qwen3_vl")
+def qwen3_vl_video(processor, clip: Clip) -> dict:
+    """Qwen3-VL's (and Qwen3.5's) request form: the clip's frames at the trainer's size, as a `(frames, metadata)`
+    pair whose metadata gives vLLM the clip's own timestamps.
+
+    vLLM 0.30 parses Qwen3-VL video with `video_needs_metadata=True` (`vllm/model_executor/models/qwen3_vl.py:
+    927-933`): a `(frames, metadata)` tuple keeps its metadata (`vllm/multimodal/parse.py:761-797, 654-662`), a bare
+    array is refused. `Qwen3VLMultiModalProcessor._apply_hf_processor_main` (`qwen3_vl.py:1327-1518`) then
+
+    - builds `VideoMetadata` from the dict (`:1399-1401`) and computes the prompt's timestamps itself,
+      `_get_video_second_idx` → `_calculate_timestamps(frames_indices, fps, temporal_patch_size)` (`:1041-1104`):
+      the mean of `index / fps` over each temporal patch's frames. The metadata here is the clip on a 1-fps clock
+      whose frame indices are seconds, every frame of temporal patch `k` at the clip's timestamp `t_k`: vLLM gets
+      `(t_k / 1 + t_k / 1) / 2 = t_k` exactly, whatever fps and frame indices the clip was decoded with, and a
+      clip permuted for temporal contrast keeps its (unpermuted) timeline as the trainer's prompt does;
+    - calls the HF processor on `videos=[[frames]]`, `video_metadata=[[metadata]]` with the request's
+      `mm_processor_kwargs` (`:1418-1432`; `vllm/multimodal/processing/context.py:314-343`) and keeps only its
+      `pixel_values_videos` / `video_grid_thw` (`:1434-1436`); `do_resize: False` (the frames are at the trainer's
+      size already) and `do_sample_frames: False` (keep every frame; vLLM would default to the metadata's
+      `do_sample_frames`, `:1391-1396`). The metadata must not also be a processor keyword: vLLM passes it as
+      `video_metadata` itself, and a second one is a duplicate keyword.
+
+    The frames are recovered from the clip's own patches ([`qwen_patches_to_frames`]: Qwen3-VL's video processor
+    patchifies as Qwen2-VL's). Precomputed `video_embeds` (`qwen3_vl.py:897-908`) would skip vLLM's encoder but need
+    its deepstack features concatenated in vLLM's layout (`:2922-2961`); the frames form needs nothing new.
+
+    Returns:
+        `{"multi_modal_data": {"video": ([T, H, W, 3] uint8, metadata dict)}, "mm_processor_kwargs": {...}}`.
+    """
+    from r1video.policies.qwen3_vl import TIMESTAMPS
+
+    video_processor = processor.video_processor
+    grid = clip.inputs["video_grid_thw"].reshape(-1, 3)[0].tolist()
+    frames = qwen_patches_to_frames(clip.inputs["pixel_values_videos"], grid, video_processor)
+    per_patch = video_processor.temporal_patch_size
+    seconds = [t for t in clip.inputs[TIMESTAMPS].tolist() for _ in range(per_patch)]
+    metadata = {
+        "total_num_frames": len(frames),
+        "fps": 1.0,
+        "frames_indices": seconds,
+        "height": int(frames.shape[1]),
+        "width": int(frames.shape[2]),
+    }
+    return {
+        "multi_modal_data": {"video": (frames, metadata)},
+        "mm_processor_kwargs": {"do_resize": False, "do_sample_frames": False},
+    }
+
+
 # ---- weight names --------------------------------------------------------------------------------------------------
 
 # Each native family's HF → vLLM parameter prefixes, as its vLLM model class maps them in `load_weights`, applied in
@@ -142,6 +248,23 @@ VLLM_WEIGHT_PREFIXES: dict[str, dict[str, str]] = {
         "model.visual.": "visual.",
         "lm_head.": "language_model.lm_head.",
         "model.": "language_model.model.",
+    },
+    # `Qwen3VLForConditionalGeneration.hf_to_vllm_mapper`, vllm/model_executor/models/qwen3_vl.py:1821-1827 (no bare
+    # `model.` entry: transformers ≥ 4.57 names every weight `model.visual.*` / `model.language_model.*`); the tower's
+    # own mapper stacks only split `attn.q/k/v` (`:556-562`), which transformers' fused `attn.qkv` never sends.
+    "qwen3_vl": {
+        "model.visual.": "visual.",
+        "lm_head.": "language_model.lm_head.",
+        "model.language_model.": "language_model.model.",
+    },
+    # `Qwen3_5ForConditionalGeneration.hf_to_vllm_mapper` = Qwen3-VL's | `{"mtp.": None}`, vllm/model_executor/models/
+    # qwen3_5.py:476-479. `mtp.*` (a checkpoint's multi-token-prediction head) is dropped by vLLM and never sent:
+    # transformers' model has no such parameters (it ignores them on load, `modeling_qwen3_5.py:1661`). The LM's
+    # loader then stacks `in_proj_qkv`/`in_proj_z` and `in_proj_b`/`in_proj_a` itself (`qwen3_5.py:220-228`).
+    "qwen3_5": {
+        "model.visual.": "visual.",
+        "lm_head.": "language_model.lm_head.",
+        "model.language_model.": "language_model.model.",
     },
 }
 

@@ -31,7 +31,7 @@ import torch
 from transformers import GenerationConfig
 
 from r1video.policies.base import Clip
-from r1video.policies.vllm_video import collapse_placeholders, vllm_weight_name
+from r1video.policies.vllm_video import vllm_weight_name
 from r1video.trainer.vllm_rollouts import ColocateVLLMGeneration
 
 
@@ -57,18 +57,19 @@ def export_multimodal_model(
 
 
 def build_video_requests(policy, processor, prompt_ids: list[list[int]], clips: Sequence[Clip | None]) -> list[dict]:
-    """One vLLM `TokensPrompt` per row: the row's ids with each video placeholder collapsed to one token, and its
-    clip in the family's request form (computed once per distinct clip; rows of one clip share the object).
+    """One vLLM `TokensPrompt` per row: the row's ids with its video's expansion collapsed to the one placeholder
+    token vLLM expands itself ([`VideoPolicy.vllm_prompt_ids`]), and its clip in the family's request form
+    (computed once per distinct clip; rows of one clip share the object).
 
     Args:
-        policy ([`VideoPolicy`]): the family (`vllm_video`, `video_token_ids`).
+        policy ([`VideoPolicy`]): the family (`vllm_video`, `vllm_prompt_ids`, `video_token_ids`).
         processor: the family's processor.
         prompt_ids (`list[list[int]]`): unpadded prompt ids, placeholders expanded (`policy.tokenize_prompts`).
         clips: the row's clip, `None` for a text-only row.
 
     Raises:
-        ValueError: a row's collapsed prompt holds a number of placeholders other than 1 (with a clip) or 0
-            (without); names the row.
+        ValueError: a row's prompt cannot be collapsed, or its collapsed prompt holds a number of placeholders other
+            than 1 (with a clip) or 0 (without); names the row.
     """
     if len(prompt_ids) != len(clips):
         raise ValueError(f"{len(prompt_ids)} prompts but {len(clips)} clips (one per row, None for a text-only row)")
@@ -76,7 +77,10 @@ def build_video_requests(policy, processor, prompt_ids: list[list[int]], clips: 
     videos: dict[int, dict] = {}
     requests = []
     for row, (ids, clip) in enumerate(zip(prompt_ids, clips, strict=True)):
-        ids = collapse_placeholders(list(ids), placeholder_ids)
+        try:
+            ids = policy.vllm_prompt_ids(processor, list(ids), clip)
+        except ValueError as error:
+            raise ValueError(f"row {row}: {error}") from None
         found, expected = sum(token in placeholder_ids for token in ids), int(clip is not None)
         if found != expected:
             raise ValueError(
