@@ -10,6 +10,7 @@ reader, of different lengths, sizes and frame rates; everything is compared bit 
 built and the prompt ids the trainer trains on.
 """
 
+import importlib.util
 import math
 
 import pytest
@@ -382,3 +383,55 @@ def test_a_grpo_step_through_the_native_route(tmp_path, family):
     assert logged["completions/mean_length"] > 0
     assert math.isclose(logged["sampling/importance_sampling_ratio/mean"], 1.0, abs_tol=1e-5)
     assert logged["sampling/sampling_logp_difference/max"] < 1e-5
+
+
+# ---- the real engine ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(
+    not torch.cuda.is_available() or importlib.util.find_spec("vllm") is None, reason="needs CUDA and vllm"
+)
+@pytest.mark.parametrize("family", list(POLICIES))
+def test_vllm_expands_the_prompt_as_the_trainer_and_forgets_the_old_encoder_after_a_sync(tmp_path, family):
+    """On a GPU with vLLM 0.30: the engine on the exported directory, a sync, rollouts from two real clips. vLLM's
+    own expanded prompt (timestamps and video tokens) is the trainer's, id for id; after the vision tower changes and
+    is synced, the same clips give the new encoder's rollouts (a stale encoder cache would give the old ones)."""
+    from accelerate import Accelerator
+
+    from r1video.trainer.vllm_native import NativeVideoVLLMGeneration
+
+    policy = POLICIES[family]
+    model, processor = policy.build_tiny()
+    model = model.to("cuda")
+    paths = write_clips_of_lengths(tmp_path, specs=((20, 32, 32), (40, 48, 32)))
+    clips = [policy.decode_clip(processor, path, fps=5) for path in paths]
+    ids = [trainer_ids(policy, processor, clip) for clip in clips]
+    requests = build_video_requests(policy, processor, ids, clips)
+    engine = NativeVideoVLLMGeneration(
+        policy_name=family,
+        export_dir=tmp_path / "export",
+        model=model,
+        accelerator=Accelerator(),
+        processing_class=processor,
+        eos_token_ids=[processor.tokenizer.eos_token_id],
+        banned_token_ids=[processor.video_token_id],
+        gpu_memory_utilization=0.2,
+        max_model_length=1024,
+        max_num_seqs=4,
+        temperature=1.0,
+        max_completion_length=8,
+        generation_kwargs={"seed": 0},
+    )
+    engine.sync_weights()
+    outputs = engine.llm.generate(requests, sampling_params=engine._sampling_params(), use_tqdm=False)
+    assert [list(output.prompt_token_ids) for output in outputs] == ids
+    first_ids, first_logprobs = engine.generate_videos(requests)
+    assert all(len(row) > 0 for row in first_ids)
+    assert engine.generate_videos(requests)[0] == first_ids  # seeded: the same weights give the same rollouts
+    with torch.no_grad():
+        for param in policy.vision_module(model).parameters():
+            param.add_(torch.randn_like(param))
+    engine.sync_weights()
+    changed_ids, changed_logprobs = engine.generate_videos(requests)
+    assert changed_ids != first_ids or changed_logprobs != first_logprobs
