@@ -275,7 +275,7 @@ def test_the_real_state_dict_maps_into_vllms_modules(tiny):
             "language_model.model.layers.0.linear_attn.in_proj_qkv.weight"
         )
         assert not any("deepstack" in name for name in names)
-    # vLLM's Qwen3-VL mapper has no bare `model.` entry (unlike Qwen2.5-VL's): a pre-4.57 name is refused here
+    # vLLM's Qwen3-VL mapper has no bare `model.` entry (unlike Qwen2.5-VL's): an old-layout name is refused here
     with pytest.raises(ValueError, match=r"'model.layers.0.mlp.up_proj.weight' has none of the prefixes"):
         vllm_weight_name(policy.name, "model.layers.0.mlp.up_proj.weight")
     assert set(VLLM_WEIGHT_PREFIXES) >= {"qwen2_5_vl", "qwen3_vl", "qwen3_5"}

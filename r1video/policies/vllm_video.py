@@ -1,12 +1,13 @@
 """The `"native"` vLLM route's request forms: a row's [`Clip`] → what vLLM 0.30 takes as the row's video.
 
 A family whose policy has `vllm_route = "native"` is run by vLLM itself (vLLM ships its model class): the rollout
-request carries the prompt's token ids with ONE placeholder token per video (vLLM expands it to the clip's token
-count, `vllm/multimodal/processing/processor.py:1600-1637`), the clip under `multi_modal_data={"video": ...}` and the
-processor keywords under `mm_processor_kwargs` (`vllm/inputs/llm.py:64-112`, `TokensPrompt`). vLLM then runs the
-family's own HF processor on the video (`vllm/multimodal/processing/context.py:314-343`, every keyword passes to a
-processor whose `__call__` takes `**kwargs`), its vision encoder, and its M-RoPE / deepstack positions: the rollouts
-see what the training forward sees, which prompt embeddings cannot give those families.
+request carries the prompt's token ids with ONE placeholder token per video ([`VideoPolicy.vllm_prompt_ids`]; vLLM
+expands it to the clip's tokens, `vllm/multimodal/processing/processor.py:1600-1637`), the clip under
+`multi_modal_data={"video": ...}` and the processor keywords under `mm_processor_kwargs` (`vllm/inputs/llm.py:64-112`,
+`TokensPrompt`). vLLM then runs the family's own HF processor on the video
+(`vllm/multimodal/processing/context.py:314-343`, every keyword passes to a processor whose `__call__` takes
+`**kwargs`), its vision encoder, and its M-RoPE / deepstack positions: the rollouts see what the training forward
+sees, which prompt embeddings cannot give those families.
 
 Each family registers one function `(processor, clip) -> {"multi_modal_data": ..., "mm_processor_kwargs": ...}` here
 under its policy `name` ([`native_request`]); [`VideoPolicy.vllm_video`] looks it up, so a family module needs only
@@ -250,8 +251,9 @@ VLLM_WEIGHT_PREFIXES: dict[str, dict[str, str]] = {
         "model.": "language_model.model.",
     },
     # `Qwen3VLForConditionalGeneration.hf_to_vllm_mapper`, vllm/model_executor/models/qwen3_vl.py:1821-1827 (no bare
-    # `model.` entry: transformers ≥ 4.57 names every weight `model.visual.*` / `model.language_model.*`); the tower's
-    # own mapper stacks only split `attn.q/k/v` (`:556-562`), which transformers' fused `attn.qkv` never sends.
+    # `model.` entry: transformers names every weight `model.visual.*`, `model.language_model.*` or `lm_head.*`);
+    # the tower's own mapper stacks only split `attn.q/k/v` (`:556-562`), which transformers' fused `attn.qkv` never
+    # sends.
     "qwen3_vl": {
         "model.visual.": "visual.",
         "lm_head.": "language_model.lm_head.",

@@ -36,7 +36,7 @@ Only the seams that need video are overridden:
   as generate sees them (a family's inputs may be per token, like Qwen2.5-VL's `mm_token_type_ids`, or not tensors,
   like `mm_encoder_outputs`, which TRL's path cannot carry); with `use_vllm`, sample from vLLM by the family's
   `vllm_route`: `"prompt_embeds"` (TinyLLaVA-Video) splices the video into prompt embeddings and vLLM runs only the
-  exported language model (`r1video.trainer.vllm_rollouts`); `"native"` (Qwen2.5-VL) sends the clip as multimodal
+  exported language model (`r1video.trainer.vllm_rollouts`); `"native"` (Qwen2.5-VL, Qwen3-VL, Qwen3.5) sends the clip as multimodal
   data and vLLM runs the whole model (`r1video.trainer.vllm_native`). A family whose `vllm_route` is `None` is
   refused at start-up.
 - `_save_checkpoint` / `_load_optimizer_and_scheduler`: save TRL's rollout counter and buffer with each checkpoint

@@ -1,10 +1,11 @@
 """GRPO rollouts through vLLM's own model of the family (CUDA, `use_vllm: true`, colocate mode): the `"native"` route.
 
-The route of a family whose policy has `vllm_route == "native"` (Qwen2.5-VL; the families vLLM ships a model class
-for): vLLM runs the whole multimodal model. Each rollout request is a vLLM `TokensPrompt` (`vllm/inputs/llm.py:64-123`):
-the prompt ids with one placeholder token per video, and the row's clip as `multi_modal_data={"video": ...}` plus
-`mm_processor_kwargs` in the family's request form ([`VideoPolicy.vllm_video`], `r1video.policies.vllm_video`). vLLM
-computes the M-RoPE (and deepstack) positions itself, which spliced prompt embeddings cannot carry.
+The route of a family whose policy has `vllm_route == "native"` (Qwen2.5-VL, Qwen3-VL, Qwen3.5: the families vLLM
+ships a model class for): vLLM runs the whole multimodal model. Each rollout request is a vLLM `TokensPrompt`
+(`vllm/inputs/llm.py:64-123`): the prompt ids with one placeholder token per video ([`VideoPolicy.vllm_prompt_ids`]),
+and the row's clip as `multi_modal_data={"video": ...}` plus `mm_processor_kwargs` in the family's request form
+([`VideoPolicy.vllm_video`], `r1video.policies.vllm_video`). vLLM computes the M-RoPE (and deepstack) positions
+itself, which spliced prompt embeddings cannot carry.
 
 vLLM caches multimodal work across requests by content hash (vLLM PR#22711): the processed inputs (`mm` cache) and the
 vision encoder's outputs (`encoder` cache). The same clip comes back in later steps, and after a weight sync the
