@@ -25,7 +25,9 @@ from r1video.policies import VideoPolicy
 from r1video.policies.qwen3_5 import Qwen3_5Policy
 from r1video.policies.qwen3_vl import TIMESTAMPS, Qwen3VLPolicy
 from r1video.policies.vllm_video import (
+    QWEN3_VL_DUMMY_TEXT,
     VLLM_WEIGHT_PREFIXES,
+    native_processing_problem,
     native_request_for,
     qwen3_vl_expansion,
     qwen3_vl_video,
@@ -37,7 +39,7 @@ POLICIES = {"qwen3_vl": Qwen3VLPolicy(), "qwen3_5": Qwen3_5Policy()}
 # vLLM's model class per family: the HF architecture name the exported config carries and vLLM 0.30's registry
 # resolves (`vllm/model_executor/models/registry.py:592, 597`)
 ARCHITECTURES = {"qwen3_vl": "Qwen3VLForConditionalGeneration", "qwen3_5": "Qwen3_5ForConditionalGeneration"}
-VIDEO_PROMPT = "<|vision_start|><|video_pad|><|vision_end|>"  # `get_dummy_text`, qwen3_vl.py:1108-1115
+VIDEO_PROMPT = QWEN3_VL_DUMMY_TEXT  # `get_dummy_text`, qwen3_vl.py:1108-1115
 
 
 @pytest.fixture(scope="module", params=list(POLICIES))
@@ -79,7 +81,10 @@ def vllm_video_repl(tokenizer, timestamps, tokens_per_frame: int, config) -> lis
 
 
 def vllm_processes(processor, config, request: dict):
-    """What vLLM 0.30 does with a Qwen3-VL / Qwen3.5 `TokensPrompt` holding one video, on the real HF processor.
+    """What vLLM 0.30 does with a Qwen3-VL / Qwen3.5 `TokensPrompt` holding one video, on the real HF processor:
+    everything that decides the pixels, grid, timestamps and prompt. (vLLM then calls the processor once more, on its
+    dummy text without the video, `qwen3_vl.py:1484-1493`; its output is not used, but transformers 5.24 refuses
+    that call: `test_vllm_0_30s_text_only_processor_call_is_refused_by_this_transformers`.)
 
     Returns:
         `(processed, timestamps, prompt_ids)`: the HF processor's output vLLM keeps (`pixel_values_videos`,
@@ -248,6 +253,47 @@ def test_the_exported_directory_is_what_vllm_resolves_and_processes_as_the_train
     assert torch.equal(processed["pixel_values_videos"], clip.inputs["pixel_values_videos"]) and vllm_ids == ids
 
 
+# ---- what stops the route on vLLM 0.30 with transformers 5.24 -------------------------------------------------------
+
+
+def test_vllm_0_30s_text_only_processor_call_is_refused_by_this_transformers(tiny):
+    """After processing a video, vLLM 0.30 calls the HF processor on its dummy text without the video
+    (qwen3_vl.py:1340, 1347, 1484-1493); transformers 5.24's `ProcessorMixin.validate_inputs` refuses a placeholder
+    without its video. The family's processing check makes that call and reports it (if a transformers release
+    accepts it again, this test fails: the check then passes and the route runs)."""
+    policy, _, processor, _ = tiny
+    with pytest.raises(ValueError, match=r"Found 1 <\|video_pad\|> tokens in the text but no videos were passed"):
+        processor(text=VIDEO_PROMPT, do_resize=False, do_sample_frames=False, truncation=False, return_tensors="pt")
+    problem = native_processing_problem(policy.name, processor)
+    assert problem is not None and "\n" not in problem
+    assert "qwen3_vl.py:1484-1493" in problem and "no videos were passed" in problem
+    assert native_processing_problem("qwen2_5_vl", processor) is None  # no check registered: its vLLM call has no text
+
+
+def test_use_vllm_is_refused_at_start_up_while_vllm_cannot_process_the_video(tiny, tmp_path):
+    """The trainer builds the native engine at start-up; before vLLM is imported or the weights leave the trainer,
+    the family's processing check stops it with one line naming the cause."""
+    from datasets import Dataset
+    from grpo_fixtures import tiny_grpo_config
+
+    from r1video.trainer import VideoGRPOTrainer
+    from rewards import get_reward_funcs
+
+    policy, model, processor, _ = tiny
+    args = tiny_grpo_config(tmp_path)
+    args.use_vllm = True  # after construction: TRL's config checks that vLLM is installed
+    prompt = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What moves?"}]}]
+    data = Dataset.from_list([{"prompt": prompt, "video": "clip.mp4", "solution": "<answer>A</answer>"}])
+    with pytest.raises(NotImplementedError) as caught:
+        VideoGRPOTrainer(
+            model=model, reward_funcs=get_reward_funcs(["accuracy"]), args=args, train_dataset=data,
+            processing_class=processor, policy=policy,
+        )  # fmt: skip
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"use_vllm is not supported for {policy.name} models here")
+    assert "no videos were passed" in message and "use_vllm: false" in message
+
+
 # ---- weight names -------------------------------------------------------------------------------------------------
 
 
@@ -286,7 +332,9 @@ def test_the_real_state_dict_maps_into_vllms_modules(tiny):
 
 def hf_qwen3_engine_class():
     """`HFNativeEngine` (tests/test_vllm_native.py) with Qwen3-VL's request processing: each request processed as
-    [`vllm_processes`] does, the model run with `mm_token_type_ids` as vLLM marks the placeholders."""
+    [`vllm_processes`] does, the model run with `mm_token_type_ids` as vLLM marks the placeholders. It plays a vLLM
+    without the text-only processor call that transformers 5.24 refuses (the engine class's `_make_llm`, which runs
+    the processing check, is replaced by the test)."""
     from test_vllm_native import HFNativeEngine
 
     class HFQwen3Engine(HFNativeEngine):
@@ -396,10 +444,18 @@ def test_a_grpo_step_through_the_native_route(tmp_path, family):
 def test_vllm_expands_the_prompt_as_the_trainer_and_forgets_the_old_encoder_after_a_sync(tmp_path, family):
     """On a GPU with vLLM 0.30: the engine on the exported directory, a sync, rollouts from two real clips. vLLM's
     own expanded prompt (timestamps and video tokens) is the trainer's, id for id; after the vision tower changes and
-    is synced, the same clips give the new encoder's rollouts (a stale encoder cache would give the old ones)."""
+    is synced, the same clips give the new encoder's rollouts (a stale encoder cache would give the old ones).
+
+    While the family's processing check finds a problem (vLLM 0.30 with transformers 5.24), this checks the check
+    instead: vLLM itself, built without it, fails on the transformers error the check reports."""
     from accelerate import Accelerator
 
     from r1video.trainer.vllm_native import NativeVideoVLLMGeneration
+    from r1video.trainer.vllm_rollouts import ColocateVLLMGeneration
+
+    class Unchecked(NativeVideoVLLMGeneration):
+        def _make_llm(self, model_dir):
+            return ColocateVLLMGeneration._make_llm(self, model_dir)  # vLLM as it is, without the processing check
 
     policy = POLICIES[family]
     model, processor = policy.build_tiny()
@@ -408,7 +464,7 @@ def test_vllm_expands_the_prompt_as_the_trainer_and_forgets_the_old_encoder_afte
     clips = [policy.decode_clip(processor, path, fps=5) for path in paths]
     ids = [trainer_ids(policy, processor, clip) for clip in clips]
     requests = build_video_requests(policy, processor, ids, clips)
-    engine = NativeVideoVLLMGeneration(
+    settings = dict(
         policy_name=family,
         export_dir=tmp_path / "export",
         model=model,
@@ -423,6 +479,18 @@ def test_vllm_expands_the_prompt_as_the_trainer_and_forgets_the_old_encoder_afte
         max_completion_length=8,
         generation_kwargs={"seed": 0},
     )
+    if native_processing_problem(family, processor) is not None:
+        with pytest.raises(Exception) as caught:  # at start-up (profiling a dummy video) or at the first request
+            engine = Unchecked(**settings)
+            engine.sync_weights()
+            engine.generate_videos(requests)
+        chain, error = [], caught.value
+        while error is not None:
+            chain.append(str(error))
+            error = error.__cause__ or error.__context__
+        assert any("no videos were passed" in text for text in chain), chain
+        return
+    engine = NativeVideoVLLMGeneration(**settings)
     engine.sync_weights()
     outputs = engine.llm.generate(requests, sampling_params=engine._sampling_params(), use_tqdm=False)
     assert [list(output.prompt_token_ids) for output in outputs] == ids

@@ -41,6 +41,27 @@ def native_request_for(name: str) -> NativeRequest | None:
     return _NATIVE_REQUESTS.get(name)
 
 
+ProcessingCheck = Callable[[object], str | None]
+_PROCESSING_CHECKS: dict[str, ProcessingCheck] = {}
+
+
+def native_processing_check(name: str) -> Callable[[ProcessingCheck], ProcessingCheck]:
+    """Register a check `(processor) -> problem | None` of family `name`: why vLLM 0.30 cannot process the family's
+    video with the installed transformers (it runs before the engine is built; `None`: nothing known against it)."""
+
+    def register(function: ProcessingCheck) -> ProcessingCheck:
+        _PROCESSING_CHECKS[name] = function
+        return function
+
+    return register
+
+
+def native_processing_problem(name: str, processor) -> str | None:
+    """The problem family `name`'s registered check finds with `processor`, `None` if none (or no check)."""
+    check = _PROCESSING_CHECKS.get(name)
+    return None if check is None else check(processor)
+
+
 def collapse_placeholders(ids: list[int], placeholder_ids) -> list[int]:
     """`ids` with every run of placeholder tokens collapsed to its first token: the form vLLM expands itself.
 
@@ -234,6 +255,41 @@ def qwen3_vl_video(processor, clip: Clip) -> dict:
         "multi_modal_data": {"video": (frames, metadata)},
         "mm_processor_kwargs": {"do_resize": False, "do_sample_frames": False},
     }
+
+
+QWEN3_VL_DUMMY_TEXT = "<|vision_start|><|video_pad|><|vision_end|>"  # vllm/model_executor/models/qwen3_vl.py:1108-1115
+
+
+@native_processing_check("qwen3_5")
+@native_processing_check("qwen3_vl")
+def qwen3_vl_text_only_call(processor) -> str | None:
+    """vLLM 0.30's Qwen3-VL processor calls the HF processor twice per uncached video: on the video (what
+    [`qwen3_vl_video`] makes exact), then once more on its dummy text `<|vision_start|><|video_pad|><|vision_end|>`
+    WITHOUT the video (`Qwen3VLMultiModalProcessor._apply_hf_processor_main`,
+    `vllm/model_executor/models/qwen3_vl.py:1340, 1484-1493`; the videos were popped at `:1347`). It does so for every
+    request with a video it has not cached and for the dummy video it profiles at start-up
+    (`vllm/v1/worker/gpu_model_runner.py:5829-5833`). transformers 5.24 refuses a placeholder without its video
+    (`ProcessorMixin.validate_inputs`, `transformers/processing_utils.py:767, 810-822`: "Found 1 <|video_pad|> tokens in
+    the text but no videos were passed"). No request form avoids it: the text is vLLM's, and no processor keyword
+    skips the check. This makes the call as vLLM makes it, with the request form's keywords.
+
+    Returns:
+        The problem in one line, or `None` when the installed transformers accepts the call.
+    """
+    import transformers
+
+    try:
+        processor(
+            text=QWEN3_VL_DUMMY_TEXT, do_resize=False, do_sample_frames=False, truncation=False, return_tensors="pt"
+        )
+    except ValueError as error:
+        reason = " ".join(str(error).split())
+        return (
+            f"vLLM 0.30 cannot process its video with transformers {transformers.__version__}: after each video it "
+            f"calls the processor on {QWEN3_VL_DUMMY_TEXT!r} without the video (vllm/model_executor/models/"
+            f"qwen3_vl.py:1484-1493, also when profiling at start-up), which transformers refuses ({reason})"
+        )
+    return None
 
 
 # ---- weight names --------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import torch
 from transformers import GenerationConfig
 
 from r1video.policies.base import Clip
-from r1video.policies.vllm_video import vllm_weight_name
+from r1video.policies.vllm_video import native_processing_problem, vllm_weight_name
 from r1video.trainer.vllm_rollouts import ColocateVLLMGeneration
 
 
@@ -117,6 +117,22 @@ class NativeVideoVLLMGeneration(ColocateVLLMGeneration):
     @classmethod
     def from_trainer(cls, trainer) -> "NativeVideoVLLMGeneration":
         return super().from_trainer(trainer, policy_name=trainer.policy.name)
+
+    def _make_llm(self, model_dir: str):
+        """`vllm.LLM` on the exported directory, once the family's processing check passes (at trainer start-up).
+
+        Raises:
+            NotImplementedError: vLLM 0.30 cannot process the family's video with the installed transformers
+                (`r1video.policies.vllm_video.native_processing_problem`; Qwen3-VL and Qwen3.5 with transformers
+                5.24); one line, naming the cause.
+        """
+        problem = native_processing_problem(self.policy_name, self.processing_class)
+        if problem is not None:
+            raise NotImplementedError(
+                f"use_vllm is not supported for {self.policy_name} models here: {problem}; set use_vllm: false "
+                "(HF generate) or see docs/vllm.md"
+            )
+        return super()._make_llm(model_dir)
 
     def _export_engine_model(self) -> None:
         export_multimodal_model(
