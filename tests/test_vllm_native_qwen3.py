@@ -72,7 +72,7 @@ def vllm_timestamps(metadata, temporal_patch_size: int) -> list[float]:
 def vllm_video_repl(tokenizer, timestamps, tokens_per_frame: int, config) -> list[int]:
     """`Qwen3VLMultiModalProcessor.get_video_repl` (qwen3_vl.py:1627-1690), no pruning: per frame group its
     timestamp text tokenized alone, then `<|vision_start|>`, the video tokens, `<|vision_end|>` (token ids from the
-    model's config, `:1536-1539`)."""
+    model's config, `:1540-1542`)."""
     ids = []
     for timestamp in timestamps:
         ids += tokenizer.encode(f"<{timestamp:.1f} seconds>", add_special_tokens=False)
@@ -91,18 +91,18 @@ def vllm_processes(processor, config, request: dict):
         `video_grid_thw`), the timestamps vLLM writes, and the prompt ids after vLLM's prompt update.
     """
     video = request["multi_modal_data"]["video"]
-    # a 2-tuple is one video (vllm/multimodal/parse.py:766-767) whose metadata is kept (`:654-662, 788-795`,
+    # a 2-tuple is one video (vllm/multimodal/parse.py:768-769) whose metadata is kept (`:654-662, 788-795`,
     # `video_needs_metadata=True`, qwen3_vl.py:927-933); a bare array would be refused
     assert isinstance(video, tuple) and len(video) == 2
     frames, metadata = video
-    kwargs = dict(request["mm_processor_kwargs"])  # qwen3_vl.py:1369
-    if "do_sample_frames" not in kwargs:  # `:1391-1396`
+    kwargs = dict(request["mm_processor_kwargs"])  # qwen3_vl.py:1370
+    if "do_sample_frames" not in kwargs:  # `:1392-1397`
         kwargs["do_sample_frames"] = metadata.get("do_sample_frames", False)
     assert kwargs["do_sample_frames"] is False  # (with sampling, vLLM re-derives the indices: `:1078-1102`)
     metadata = VideoMetadata(**{k: metadata[k] for k in metadata if k != "do_sample_frames"})  # `:1399-1401`
     timestamps = vllm_timestamps(metadata, processor.video_processor.temporal_patch_size)  # `:1404-1409`
     # `call_hf_processor` (vllm/multimodal/processing/context.py:314-343): the request's kwargs, truncation off,
-    # tensors; vLLM itself passes the videos and their metadata (qwen3_vl.py:1418-1432)
+    # tensors; vLLM itself passes the videos and their metadata (qwen3_vl.py:1412-1430)
     processed = processor(
         text=VIDEO_PROMPT,
         videos=[[frames]],

@@ -224,10 +224,10 @@ def qwen3_vl_video(processor, clip: Clip) -> dict:
       `(t_k / 1 + t_k / 1) / 2 = t_k` exactly, whatever fps and frame indices the clip was decoded with, and a
       clip permuted for temporal contrast keeps its (unpermuted) timeline as the trainer's prompt does;
     - calls the HF processor on `videos=[[frames]]`, `video_metadata=[[metadata]]` with the request's
-      `mm_processor_kwargs` (`:1418-1432`; `vllm/multimodal/processing/context.py:314-343`) and keeps only its
-      `pixel_values_videos` / `video_grid_thw` (`:1434-1436`); `do_resize: False` (the frames are at the trainer's
+      `mm_processor_kwargs` (`:1412-1430`; `vllm/multimodal/processing/context.py:314-343`) and keeps only its
+      `pixel_values_videos` / `video_grid_thw` (`:1432-1434`); `do_resize: False` (the frames are at the trainer's
       size already) and `do_sample_frames: False` (keep every frame; vLLM would default to the metadata's
-      `do_sample_frames`, `:1391-1396`). The metadata must not also be a processor keyword: vLLM passes it as
+      `do_sample_frames`, `:1392-1397`). The metadata must not also be a processor keyword: vLLM passes it as
       `video_metadata` itself, and a second one is a duplicate keyword.
 
     The frames are recovered from the clip's own patches ([`qwen_patches_to_frames`]: Qwen3-VL's video processor
@@ -269,7 +269,7 @@ def qwen3_vl_text_only_call(processor) -> str | None:
     `vllm/model_executor/models/qwen3_vl.py:1340, 1484-1493`; the videos were popped at `:1347`). It does so for every
     request with a video it has not cached and for the dummy video it profiles at start-up
     (`vllm/v1/worker/gpu_model_runner.py:5829-5833`). transformers 5.24 refuses a placeholder without its video
-    (`ProcessorMixin.validate_inputs`, `transformers/processing_utils.py:767, 810-822`: "Found 1 <|video_pad|> tokens in
+    (`ProcessorMixin.validate_inputs`, `transformers/processing_utils.py:767, 809-821`: "Found 1 <|video_pad|> tokens in
     the text but no videos were passed"). No request form avoids it: the text is vLLM's, and no processor keyword
     skips the check. This makes the call as vLLM makes it, with the request form's keywords.
 
@@ -317,8 +317,9 @@ VLLM_WEIGHT_PREFIXES: dict[str, dict[str, str]] = {
     },
     # `Qwen3_5ForConditionalGeneration.hf_to_vllm_mapper` = Qwen3-VL's | `{"mtp.": None}`, vllm/model_executor/models/
     # qwen3_5.py:476-479. `mtp.*` (a checkpoint's multi-token-prediction head) is dropped by vLLM and never sent:
-    # transformers' model has no such parameters (it ignores them on load, `modeling_qwen3_5.py:1661`). The LM's
-    # loader then stacks `in_proj_qkv`/`in_proj_z` and `in_proj_b`/`in_proj_a` itself (`qwen3_5.py:220-228`).
+    # transformers' model has no such parameters (`Qwen3_5PreTrainedModel` ignores them on load,
+    # `modeling_qwen3_5.py:919`). The LM's loader then stacks `in_proj_qkv`/`in_proj_z` and `in_proj_b`/`in_proj_a`
+    # itself (`qwen3_5.py:220-228`).
     "qwen3_5": {
         "model.visual.": "visual.",
         "lm_head.": "language_model.lm_head.",
