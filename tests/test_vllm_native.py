@@ -260,7 +260,7 @@ def test_the_real_state_dict_maps_into_vllms_qwen2_5_vl_modules(tiny_qwen):
     with pytest.raises(ValueError, match="'connector.proj.weight' has none of the prefixes"):
         vllm_weight_name("qwen2_5_vl", "connector.proj.weight")
     assert vllm_weight_name("a_family_without_a_table", "anything") is None
-    assert "qwen2_5_vl" in VLLM_WEIGHT_PREFIXES
+    assert "qwen2_5_vl" in VLLM_WEIGHT_PREFIXES  # other families: their own tests (test_vllm_native_qwen3.py)
 
 
 # ---- the engine seams ---------------------------------------------------------------------------------------------

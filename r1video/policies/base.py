@@ -92,6 +92,10 @@ Rollouts through vLLM
     `check_vllm(model)`
         raise `ValueError` (one line) at trainer start-up when `model`'s configuration is one the family's vLLM model
         cannot run (LLaVA-OneVision: several vision feature layers); by default nothing.
+    `vllm_prompt_ids(processor, ids, clip) -> list[int]`
+        a row's prompt ids as vLLM takes them with its clip (`vllm_route == "native"`): each video's expansion
+        back to the one placeholder vLLM expands itself; by default each run of placeholder tokens collapsed to one
+        (Qwen3-VL and Qwen3.5, whose expansion holds timestamp text between runs, override it).
 
 Checkpoints and references
     `load_checkpoint(model, checkpoint_dir) -> bool`
@@ -354,6 +358,18 @@ class VideoPolicy:
         if request is None:
             raise NotImplementedError(f"{self.name} has no native vLLM request form (r1video/policies/vllm_video.py)")
         return request(processor, clip)
+
+    def vllm_prompt_ids(self, processor, ids: list[int], clip: Clip | None) -> list[int]:
+        """A row's prompt ids (placeholders expanded, `tokenize_prompts`) as vLLM takes them with its clip: every run
+        of the family's video tokens collapsed to its first token, which vLLM expands to the clip's token count
+        itself (`vllm_route == "native"`).
+
+        Raises:
+            ValueError: the ids cannot be brought back to the form vLLM expands (a family's override says why).
+        """
+        from r1video.policies.vllm_video import collapse_placeholders
+
+        return collapse_placeholders(ids, self.video_token_ids(processor))
 
     # ---- checkpoints ----
 

@@ -28,7 +28,7 @@ class Qwen3_5Policy(Qwen3VLPolicy):
     # methods are these; the trainers and the SFT collator get this policy from the model.
     processor_class_names = ()
     model_card_tags = ("qwen3_5",)
-    vllm_route = None
+    vllm_route = "native"  # Qwen3-VL's request form (vLLM runs Qwen3.5 through Qwen3-VL's multimodal processor)
     model_class_name = "Qwen3_5ForConditionalGeneration"
     core_class_name = "Qwen3_5Model"
 

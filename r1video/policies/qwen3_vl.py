@@ -54,7 +54,9 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
     # Qwen3.5 ships the same processor class; a processor alone finds Qwen3-VL (the trainers pass the model's policy).
     processor_class_names = ("Qwen3VLProcessor",)
     model_card_tags = ("qwen3_vl",)
-    vllm_route = None  # M-RoPE and deepstack cannot travel as vLLM prompt embeddings; vLLM's video route is to come
+    # the clip as multimodal data (r1video.trainer.vllm_native; request form `qwen3_vl_video`): M-RoPE and deepstack
+    # cannot travel as prompt embeddings
+    vllm_route = "native"
     model_class_name = "Qwen3VLForConditionalGeneration"
     core_class_name = "Qwen3VLModel"
 
@@ -189,6 +191,18 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
         group = processor.vision_start_token + processor.vision_end_token + "<999.9 seconds>"
         per_group = len(tokenizer(group, add_special_tokens=False)["input_ids"])
         return base + text.count(token) * (self.video_token_count(processor, None) + units * per_group)
+
+    def vllm_prompt_ids(self, processor, ids: list[int], clip: Clip | None) -> list[int]:
+        """The row's ids with the clip's expansion (timestamps, frame markers, video tokens) back to one
+        `<|video_pad|>`, which vLLM expands again to the same ids
+        ([`r1video.policies.vllm_video.qwen3_vl_prompt_ids`]).
+
+        Raises:
+            ValueError: the ids do not hold the clip's expansion as vLLM writes it.
+        """
+        from r1video.policies.vllm_video import qwen3_vl_prompt_ids
+
+        return qwen3_vl_prompt_ids(processor, ids, clip)
 
     # ---- temporal contrast ----------------------------------------------------------------------------------------
 

@@ -1,12 +1,13 @@
 """The `"native"` vLLM route's request forms: a row's [`Clip`] → what vLLM 0.30 takes as the row's video.
 
 A family whose policy has `vllm_route = "native"` is run by vLLM itself (vLLM ships its model class): the rollout
-request carries the prompt's token ids with ONE placeholder token per video (vLLM expands it to the clip's token
-count, `vllm/multimodal/processing/processor.py:1600-1637`), the clip under `multi_modal_data={"video": ...}` and the
-processor keywords under `mm_processor_kwargs` (`vllm/inputs/llm.py:64-112`, `TokensPrompt`). vLLM then runs the
-family's own HF processor on the video (`vllm/multimodal/processing/context.py:314-343`, every keyword passes to a
-processor whose `__call__` takes `**kwargs`), its vision encoder, and its M-RoPE / deepstack positions: the rollouts
-see what the training forward sees, which prompt embeddings cannot give those families.
+request carries the prompt's token ids with ONE placeholder token per video ([`VideoPolicy.vllm_prompt_ids`]; vLLM
+expands it to the clip's tokens, `vllm/multimodal/processing/processor.py:1600-1637`), the clip under
+`multi_modal_data={"video": ...}` and the processor keywords under `mm_processor_kwargs` (`vllm/inputs/llm.py:64-112`,
+`TokensPrompt`). vLLM then runs the family's own HF processor on the video
+(`vllm/multimodal/processing/context.py:314-343`, every keyword passes to a processor whose `__call__` takes
+`**kwargs`), its vision encoder, and its M-RoPE / deepstack positions: the rollouts see what the training forward
+sees, which prompt embeddings cannot give those families.
 
 Each family registers one function `(processor, clip) -> {"multi_modal_data": ..., "mm_processor_kwargs": ...}` here
 under its policy `name` ([`native_request`]); [`VideoPolicy.vllm_video`] looks it up, so a family module needs only
@@ -38,6 +39,27 @@ def native_request(name: str) -> Callable[[NativeRequest], NativeRequest]:
 def native_request_for(name: str) -> NativeRequest | None:
     """The request-form function registered for policy `name`, `None` if there is none."""
     return _NATIVE_REQUESTS.get(name)
+
+
+ProcessingCheck = Callable[[object], str | None]
+_PROCESSING_CHECKS: dict[str, ProcessingCheck] = {}
+
+
+def native_processing_check(name: str) -> Callable[[ProcessingCheck], ProcessingCheck]:
+    """Register a check `(processor) -> problem | None` of family `name`: why vLLM 0.30 cannot process the family's
+    video with the installed transformers (it runs before the engine is built; `None`: nothing known against it)."""
+
+    def register(function: ProcessingCheck) -> ProcessingCheck:
+        _PROCESSING_CHECKS[name] = function
+        return function
+
+    return register
+
+
+def native_processing_problem(name: str, processor) -> str | None:
+    """The problem family `name`'s registered check finds with `processor`, `None` if none (or no check)."""
+    check = _PROCESSING_CHECKS.get(name)
+    return None if check is None else check(processor)
 
 
 def collapse_placeholders(ids: list[int], placeholder_ids) -> list[int]:
@@ -129,6 +151,147 @@ def qwen2_5_vl_video(processor, clip: Clip) -> dict:
     }
 
 
+# ---- Qwen3-VL and Qwen3.5 ----------------------------------------------------------------------------------------
+# Both ship `Qwen3VLProcessor`; vLLM 0.30 runs both through `Qwen3VLMultiModalProcessor` (`vllm/model_executor/models/
+# qwen3_vl.py:1317`, registered for Qwen3.5 at `vllm/model_executor/models/qwen3_5.py:468-473`), so one request form
+# and one prompt form serve both.
+
+
+def qwen3_vl_expansion(processor, clip: Clip) -> list[int]:
+    """The token ids vLLM 0.30 writes in place of a Qwen3-VL / Qwen3.5 clip's one `<|video_pad|>`.
+
+    `Qwen3VLMultiModalProcessor.get_video_repl` (`vllm/model_executor/models/qwen3_vl.py:1627-1690`, called from
+    `_get_prompt_updates`, `:1529-1625`): per temporal patch, the timestamp text `<{t:.1f} seconds>` tokenized on
+    its own, `<|vision_start|>`, `h*w / merge²` `<|video_pad|>` (merge from the image processor, `:1544`),
+    `<|vision_end|>`. `t` are the clip's timestamps, which the request form hands vLLM unchanged
+    ([`qwen3_vl_video`]).
+
+    Returns:
+        The ids; they equal the trainer's expansion when the tokenizer splits at the special tokens (the test checks
+        it on the real processors).
+    """
+    from r1video.policies.qwen3_vl import TIMESTAMPS
+
+    tokenizer = processor.tokenizer
+    merge = processor.image_processor.merge_size
+    grid = clip.inputs["video_grid_thw"].reshape(-1, 3)[0].tolist()
+    frame = [processor.vision_start_token_id, *[processor.video_token_id] * (grid[1] * grid[2] // merge**2)]
+    frame.append(processor.vision_end_token_id)
+    ids = []
+    for t in clip.inputs[TIMESTAMPS].tolist():
+        ids += tokenizer.encode(f"<{t:.1f} seconds>", add_special_tokens=False) + frame
+    return ids
+
+
+def qwen3_vl_prompt_ids(processor, ids: list[int], clip: Clip | None) -> list[int]:
+    """A Qwen3-VL / Qwen3.5 row's prompt ids as vLLM takes them: the clip's expansion (timestamps, frame markers and
+    video tokens, [`qwen3_vl_expansion`]) back to the one `<|video_pad|>` it came from, between the template's
+    `<|vision_start|>` / `<|vision_end|>`. vLLM 0.30 replaces that bare token (transformers ≥ 5.10's processor
+    expands only it, `vllm/model_executor/models/qwen3_vl.py:1319-1325, 1604-1614`) by the same expansion, so it
+    rebuilds the trainer's ids exactly.
+
+    Raises:
+        ValueError: the ids do not hold the clip's expansion as vLLM writes it (the timestamp text tokenized
+            differently in context, or a prompt built for another clip).
+    """
+    if clip is None:
+        return collapse_placeholders(ids, [processor.video_token_id])
+    expansion = qwen3_vl_expansion(processor, clip)
+    first_video = expansion.index(processor.video_token_id)
+    start = ids.index(processor.video_token_id) - first_video if processor.video_token_id in ids else -1
+    if start < 0 or ids[start : start + len(expansion)] != expansion:
+        raise ValueError(
+            "the prompt does not hold its clip's video tokens as vLLM writes them (per temporal patch the timestamp "
+            "text tokenized alone, <|vision_start|>, the frame's <|video_pad|> tokens, <|vision_end|>)"
+        )
+    return ids[:start] + [processor.video_token_id] + ids[start + len(expansion) :]
+
+
+@native_request("qwen3_5")
+@native_request("qwen3_vl")
+def qwen3_vl_video(processor, clip: Clip) -> dict:
+    """Qwen3-VL's (and Qwen3.5's) request form: the clip's frames at the trainer's size, as a `(frames, metadata)`
+    pair whose metadata gives vLLM the clip's own timestamps.
+
+    vLLM 0.30 parses Qwen3-VL video with `video_needs_metadata=True` (`vllm/model_executor/models/qwen3_vl.py:
+    927-933`): a `(frames, metadata)` tuple keeps its metadata (`vllm/multimodal/parse.py:761-797, 654-662`), a bare
+    array is refused. `Qwen3VLMultiModalProcessor._apply_hf_processor_main` (`qwen3_vl.py:1327-1518`) then
+
+    - builds `VideoMetadata` from the dict (`:1399-1401`) and computes the prompt's timestamps itself,
+      `_get_video_second_idx` → `_calculate_timestamps(frames_indices, fps, temporal_patch_size)` (`:1041-1104`):
+      the mean of `index / fps` over each temporal patch's frames. The metadata here is the clip on a 1-fps clock
+      whose frame indices are seconds, every frame of temporal patch `k` at the clip's timestamp `t_k`: vLLM gets
+      `(t_k / 1 + t_k / 1) / 2 = t_k` exactly, whatever fps and frame indices the clip was decoded with, and a
+      clip permuted for temporal contrast keeps its (unpermuted) timeline as the trainer's prompt does;
+    - calls the HF processor on `videos=[[frames]]`, `video_metadata=[[metadata]]` with the request's
+      `mm_processor_kwargs` (`:1412-1430`; `vllm/multimodal/processing/context.py:314-343`) and keeps only its
+      `pixel_values_videos` / `video_grid_thw` (`:1432-1434`); `do_resize: False` (the frames are at the trainer's
+      size already) and `do_sample_frames: False` (keep every frame; vLLM would default to the metadata's
+      `do_sample_frames`, `:1392-1397`). The metadata must not also be a processor keyword: vLLM passes it as
+      `video_metadata` itself, and a second one is a duplicate keyword.
+
+    The frames are recovered from the clip's own patches ([`qwen_patches_to_frames`]: Qwen3-VL's video processor
+    patchifies as Qwen2-VL's). Precomputed `video_embeds` (`qwen3_vl.py:897-908`) would skip vLLM's encoder but need
+    its deepstack features concatenated in vLLM's layout (`:2922-2961`); the frames form needs nothing new.
+
+    Returns:
+        `{"multi_modal_data": {"video": ([T, H, W, 3] uint8, metadata dict)}, "mm_processor_kwargs": {...}}`.
+    """
+    from r1video.policies.qwen3_vl import TIMESTAMPS
+
+    video_processor = processor.video_processor
+    grid = clip.inputs["video_grid_thw"].reshape(-1, 3)[0].tolist()
+    frames = qwen_patches_to_frames(clip.inputs["pixel_values_videos"], grid, video_processor)
+    per_patch = video_processor.temporal_patch_size
+    seconds = [t for t in clip.inputs[TIMESTAMPS].tolist() for _ in range(per_patch)]
+    metadata = {
+        "total_num_frames": len(frames),
+        "fps": 1.0,
+        "frames_indices": seconds,
+        "height": int(frames.shape[1]),
+        "width": int(frames.shape[2]),
+    }
+    return {
+        "multi_modal_data": {"video": (frames, metadata)},
+        "mm_processor_kwargs": {"do_resize": False, "do_sample_frames": False},
+    }
+
+
+QWEN3_VL_DUMMY_TEXT = "<|vision_start|><|video_pad|><|vision_end|>"  # vllm/model_executor/models/qwen3_vl.py:1108-1115
+
+
+@native_processing_check("qwen3_5")
+@native_processing_check("qwen3_vl")
+def qwen3_vl_text_only_call(processor) -> str | None:
+    """vLLM 0.30's Qwen3-VL processor calls the HF processor twice per uncached video: on the video (what
+    [`qwen3_vl_video`] makes exact), then once more on its dummy text `<|vision_start|><|video_pad|><|vision_end|>`
+    WITHOUT the video (`Qwen3VLMultiModalProcessor._apply_hf_processor_main`,
+    `vllm/model_executor/models/qwen3_vl.py:1340, 1484-1493`; the videos were popped at `:1347`). It does so for every
+    request with a video it has not cached and for the dummy video it profiles at start-up
+    (`vllm/v1/worker/gpu_model_runner.py:5829-5833`). transformers 5.24 refuses a placeholder without its video
+    (`ProcessorMixin.validate_inputs`, `transformers/processing_utils.py:767, 809-821`: "Found 1 <|video_pad|> tokens in
+    the text but no videos were passed"). No request form avoids it: the text is vLLM's, and no processor keyword
+    skips the check. This makes the call as vLLM makes it, with the request form's keywords.
+
+    Returns:
+        The problem in one line, or `None` when the installed transformers accepts the call.
+    """
+    import transformers
+
+    try:
+        processor(
+            text=QWEN3_VL_DUMMY_TEXT, do_resize=False, do_sample_frames=False, truncation=False, return_tensors="pt"
+        )
+    except ValueError as error:
+        reason = " ".join(str(error).split())
+        return (
+            f"vLLM 0.30 cannot process its video with transformers {transformers.__version__}: after each video it "
+            f"calls the processor on {QWEN3_VL_DUMMY_TEXT!r} without the video (vllm/model_executor/models/"
+            f"qwen3_vl.py:1484-1493, also when profiling at start-up), which transformers refuses ({reason})"
+        )
+    return None
+
+
 # ---- weight names --------------------------------------------------------------------------------------------------
 
 # Each native family's HF → vLLM parameter prefixes, as its vLLM model class maps them in `load_weights`, applied in
@@ -142,6 +305,25 @@ VLLM_WEIGHT_PREFIXES: dict[str, dict[str, str]] = {
         "model.visual.": "visual.",
         "lm_head.": "language_model.lm_head.",
         "model.": "language_model.model.",
+    },
+    # `Qwen3VLForConditionalGeneration.hf_to_vllm_mapper`, vllm/model_executor/models/qwen3_vl.py:1821-1827 (no bare
+    # `model.` entry: transformers names every weight `model.visual.*`, `model.language_model.*` or `lm_head.*`);
+    # the tower's own mapper stacks only split `attn.q/k/v` (`:556-562`), which transformers' fused `attn.qkv` never
+    # sends.
+    "qwen3_vl": {
+        "model.visual.": "visual.",
+        "lm_head.": "language_model.lm_head.",
+        "model.language_model.": "language_model.model.",
+    },
+    # `Qwen3_5ForConditionalGeneration.hf_to_vllm_mapper` = Qwen3-VL's | `{"mtp.": None}`, vllm/model_executor/models/
+    # qwen3_5.py:476-479. `mtp.*` (a checkpoint's multi-token-prediction head) is dropped by vLLM and never sent:
+    # transformers' model has no such parameters (`Qwen3_5PreTrainedModel` ignores them on load,
+    # `modeling_qwen3_5.py:919`). The LM's loader then stacks `in_proj_qkv`/`in_proj_z` and `in_proj_b`/`in_proj_a`
+    # itself (`qwen3_5.py:220-228`).
+    "qwen3_5": {
+        "model.visual.": "visual.",
+        "lm_head.": "language_model.lm_head.",
+        "model.language_model.": "language_model.model.",
     },
 }
 

@@ -36,9 +36,9 @@ Only the seams that need video are overridden:
   as generate sees them (a family's inputs may be per token, like Qwen2.5-VL's `mm_token_type_ids`, or not tensors,
   like `mm_encoder_outputs`, which TRL's path cannot carry); with `use_vllm`, sample from vLLM by the family's
   `vllm_route`: `"prompt_embeds"` (TinyLLaVA-Video) splices the video into prompt embeddings and vLLM runs only the
-  exported language model (`r1video.trainer.vllm_rollouts`); `"native"` (Qwen2.5-VL, LLaVA-OneVision) sends the clip as
-  multimodal data and vLLM runs the whole model (`r1video.trainer.vllm_native`). A family whose `vllm_route` is
-  `None` is refused at start-up, with its `vllm_route_reason` when it has one.
+  exported language model (`r1video.trainer.vllm_rollouts`); `"native"` (Qwen2.5-VL, LLaVA-OneVision, Qwen3-VL,
+  Qwen3.5) sends the clip as multimodal data and vLLM runs the whole model (`r1video.trainer.vllm_native`). A family
+  whose `vllm_route` is `None` is refused at start-up, with its `vllm_route_reason` when it has one.
 - `_save_checkpoint` / `_load_optimizer_and_scheduler`: save TRL's rollout counter and buffer with each checkpoint
   and restore them on resume (`r1video.trainer.rollout_buffer`), so a run resumed inside a generation cycle trains on
   the rollouts the uninterrupted run would.

@@ -1,9 +1,10 @@
 """GRPO rollouts through vLLM's own model of the family (CUDA, `use_vllm: true`, colocate mode): the `"native"` route.
 
-The route of a family whose policy has `vllm_route == "native"` (Qwen2.5-VL, LLaVA-OneVision; the families vLLM ships
-a model class for): vLLM runs the whole multimodal model. Each rollout request is a vLLM `TokensPrompt`
-(`vllm/inputs/llm.py:64-123`): the prompt ids with one placeholder token per video, and the row's clip as
-`multi_modal_data={"video": ...}` plus `mm_processor_kwargs` in the family's request form
+The route of a family whose policy has `vllm_route == "native"` (Qwen2.5-VL, LLaVA-OneVision, Qwen3-VL, Qwen3.5: the
+families vLLM ships a model class for): vLLM runs the whole multimodal model. Each rollout request is a vLLM
+`TokensPrompt` (`vllm/inputs/llm.py:64-123`): the prompt ids with one placeholder token per video
+([`VideoPolicy.vllm_prompt_ids`]), and the row's clip as `multi_modal_data={"video": ...}` plus `mm_processor_kwargs`
+in the family's request form
 ([`VideoPolicy.vllm_video`], `r1video.policies.vllm_video`). vLLM computes the M-RoPE (and deepstack) positions
 itself, which spliced prompt embeddings cannot carry.
 
@@ -32,7 +33,7 @@ import torch
 from transformers import GenerationConfig
 
 from r1video.policies.base import Clip
-from r1video.policies.vllm_video import collapse_placeholders, vllm_sent_name, vllm_weight_name
+from r1video.policies.vllm_video import native_processing_problem, vllm_sent_name, vllm_weight_name
 from r1video.trainer.vllm_rollouts import ColocateVLLMGeneration
 
 
@@ -58,18 +59,19 @@ def export_multimodal_model(
 
 
 def build_video_requests(policy, processor, prompt_ids: list[list[int]], clips: Sequence[Clip | None]) -> list[dict]:
-    """One vLLM `TokensPrompt` per row: the row's ids with each video placeholder collapsed to one token, and its
-    clip in the family's request form (computed once per distinct clip; rows of one clip share the object).
+    """One vLLM `TokensPrompt` per row: the row's ids with its video's expansion collapsed to the one placeholder
+    token vLLM expands itself ([`VideoPolicy.vllm_prompt_ids`]), and its clip in the family's request form
+    (computed once per distinct clip; rows of one clip share the object).
 
     Args:
-        policy ([`VideoPolicy`]): the family (`vllm_video`, `video_token_ids`).
+        policy ([`VideoPolicy`]): the family (`vllm_video`, `vllm_prompt_ids`, `video_token_ids`).
         processor: the family's processor.
         prompt_ids (`list[list[int]]`): unpadded prompt ids, placeholders expanded (`policy.tokenize_prompts`).
         clips: the row's clip, `None` for a text-only row.
 
     Raises:
-        ValueError: a row's collapsed prompt holds a number of placeholders other than 1 (with a clip) or 0
-            (without); names the row.
+        ValueError: a row's prompt cannot be collapsed, or its collapsed prompt holds a number of placeholders other
+            than 1 (with a clip) or 0 (without); names the row.
     """
     if len(prompt_ids) != len(clips):
         raise ValueError(f"{len(prompt_ids)} prompts but {len(clips)} clips (one per row, None for a text-only row)")
@@ -77,7 +79,10 @@ def build_video_requests(policy, processor, prompt_ids: list[list[int]], clips: 
     videos: dict[int, dict] = {}
     requests = []
     for row, (ids, clip) in enumerate(zip(prompt_ids, clips, strict=True)):
-        ids = collapse_placeholders(list(ids), placeholder_ids)
+        try:
+            ids = policy.vllm_prompt_ids(processor, list(ids), clip)
+        except ValueError as error:
+            raise ValueError(f"row {row}: {error}") from None
         found, expected = sum(token in placeholder_ids for token in ids), int(clip is not None)
         if found != expected:
             raise ValueError(
@@ -114,6 +119,22 @@ class NativeVideoVLLMGeneration(ColocateVLLMGeneration):
     @classmethod
     def from_trainer(cls, trainer) -> "NativeVideoVLLMGeneration":
         return super().from_trainer(trainer, policy_name=trainer.policy.name)
+
+    def _make_llm(self, model_dir: str):
+        """`vllm.LLM` on the exported directory, once the family's processing check passes (at trainer start-up).
+
+        Raises:
+            NotImplementedError: vLLM 0.30 cannot process the family's video with the installed transformers
+                (`r1video.policies.vllm_video.native_processing_problem`; Qwen3-VL and Qwen3.5 with transformers
+                5.24); one line, naming the cause.
+        """
+        problem = native_processing_problem(self.policy_name, self.processing_class)
+        if problem is not None:
+            raise NotImplementedError(
+                f"use_vllm is not supported for {self.policy_name} models here: {problem}; set use_vllm: false "
+                "(HF generate) or see docs/vllm.md"
+            )
+        return super()._make_llm(model_dir)
 
     def _export_engine_model(self) -> None:
         export_multimodal_model(
