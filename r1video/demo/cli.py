@@ -112,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     paths = results["paths"]
     print(f"results {paths['results']}\ncurves  {paths['curves']}\nmodel   {paths['final_checkpoint']}")  # noqa: T201
-    print(f"done in {minutes:.1f} min")  # noqa: T201
+    print(  # noqa: T201
+        f"done in {minutes:.1f} min ({results['cpu_minutes']:.1f} CPU-minutes: one thread, about the time alone on an "
+        "idle machine)"
+    )
     return 0
 
 

@@ -99,7 +99,7 @@ def run_demo(
 
     Returns:
         The `results.json` payload: settings, per-stage evaluations, the cold-start choice, the GRPO reward trend,
-        timings, the table and the paths written.
+        timings (per stage, wall seconds; `cpu_minutes`: the process's CPU time), the table and the paths written.
 
     Raises:
         DemoFolderInUseError: `out_dir` is not empty (see [`fresh_run_folder`]).
@@ -108,6 +108,7 @@ def run_demo(
     out_dir = os.path.abspath(out_dir)
     check_run_folder(out_dir)
     os.makedirs(out_dir, exist_ok=True)
+    cpu_start = time.process_time()  # user + system seconds of this process, every thread
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread per process: faster than two for models this small
     seed = ["--seed", str(settings.seed), "--data_seed", str(settings.seed)]
@@ -193,6 +194,8 @@ def run_demo(
         "examples": examples,
         "grpo_sampled_accuracy": reward_trend(grpo_log, "rewards/accuracy_reward/mean"),
         "timings_s": timings,
+        # one torch thread and no worker processes: the run's CPU time is about its wall time alone on an idle machine
+        "cpu_minutes": (time.process_time() - cpu_start) / 60,
         "table": table,
         "paths": {
             "final_checkpoint": os.path.join(out_dir, "grpo"),
