@@ -200,3 +200,18 @@ def test_saved_key_patterns_follow_an_untied_head(name, tmp_path):
     model.save_pretrained(tmp_path)
     check_saved_keys(tmp_path, policy.saved_key_patterns(model))
     assert policy.saved_key_patterns(model) == tied + (("lm_head.*",) if name == "qwen2_5_vl" else ())
+
+
+def test_a_family_without_its_own_card_text_is_loaded_with_load_policy(tmp_path, monkeypatch):
+    """`VideoPolicy.model_card_facts`, for families registered from outside r1video: the family's name and r1video's
+    own loader, whose snippet loads the folder."""
+    from r1video.policies import VideoPolicy, policy_named
+
+    monkeypatch.chdir(tmp_path)
+    build_tiny_model(tmp_path / "runs" / "tiny")
+    policy = policy_named("tinyllava_video")
+    facts = VideoPolicy.model_card_facts(policy, None, "runs/tiny")
+    assert facts.description == "A `tinyllava_video` model" and not facts.weights
+    scope = {}
+    exec(facts.python, scope)
+    assert type(scope["policy"]) is type(policy) and scope["model"].config.model_type == "tinyllava"
