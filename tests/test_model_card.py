@@ -3,9 +3,12 @@
 import fnmatch
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors import safe_open
 
 import r1video.model  # noqa: F401  (registers TinyLLaVA-Video with the Auto classes)
 from r1video.data.synth import generate_synthetic_dataset
@@ -97,3 +100,118 @@ def test_nothing_pushed_holds_a_local_path_or_the_token(run_dir):
 )
 def test_public_name_keeps_hub_ids_and_hides_local_paths(name, shown):
     assert public_name(name) == shown
+
+
+# ---- the card of every other family: what the policy says, never TinyLLaVA-Video's text ---------------------------
+
+HF_FAMILIES = {  # family -> the words the card must open with
+    "qwen2_5_vl": "A [Qwen2.5-VL](https://arxiv.org/abs/2502.13923) model (transformers' "
+    "`Qwen2_5_VLForConditionalGeneration`",
+    "llava_onevision": "A [LLaVA-OneVision](https://arxiv.org/abs/2408.03326) model (transformers' "
+    "`LlavaOnevisionForConditionalGeneration`",
+    "smolvlm": "A [SmolVLM](https://arxiv.org/abs/2504.05299) model (transformers' `SmolVLMForConditionalGeneration`",
+    "qwen3_vl": "A [Qwen3-VL](https://arxiv.org/abs/2511.21631) model (transformers' `Qwen3VLForConditionalGeneration`",
+    "qwen3_5": "A Qwen3.5 model (transformers' `Qwen3_5ForConditionalGeneration`",
+}
+
+
+def family_trainer(name, tmp_path, **overrides):
+    """A real `VideoGRPOTrainer` on a tiny random model of family `name` (saved to `tmp_path/tiny-model`), writing to
+    the relative `runs/<name>` as the recipes do (the caller has changed into `tmp_path`)."""
+    from family_grpo_fixtures import clip_dataset, make_trainer
+
+    from r1video.policies import policy_named
+
+    policy_named(name).build_tiny(tmp_path / "tiny-model")
+    (tmp_path / "clips").mkdir()
+    data = clip_dataset(tmp_path / "clips")
+    return make_trainer(tmp_path / "tiny-model", data, tmp_path, output_dir=f"runs/{name}", **overrides)
+
+
+def python_snippet(card: str) -> str:
+    return re.search(r"```python\n(.*?)```", card, re.S)[1]
+
+
+def check_family_card(card: str, name: str, folder: Path, policy, trained) -> None:
+    """The card names the family and never TinyLLaVA-Video; its snippet loads `folder` into the family's own class
+    with the saved weights; its key patterns are exactly those of the saved safetensors."""
+    assert HF_FAMILIES[name] in card, card
+    assert "tinyllava" not in card.lower() and "load_pretrained" not in card, card
+    assert f"r1video infer --model {folder.as_posix()} --video" in card
+    scope = {}
+    exec(python_snippet(card), scope)  # the reader's own code, run where the folder is (the test's cwd)
+    model, processor = scope["model"], scope["processor"]
+    assert type(model).__name__ == policy.model_class_name and processor.tokenizer is not None
+    saved = trained.state_dict()
+    assert all(torch.equal(value, saved[key]) for key, value in model.state_dict().items())
+    patterns = re.findall(r"`([^`]+)`", re.search(r"The weights are in safetensors.*?\((.*?)\)\.", card, re.S)[1])
+    check_saved_keys(folder, patterns)
+
+
+def check_saved_keys(folder, patterns) -> None:
+    """Every key of `folder/model.safetensors` matches one of `patterns`, and every pattern some key."""
+    with safe_open(str(Path(folder) / "model.safetensors"), "pt") as weights:
+        keys = list(weights.keys())
+    assert all(any(fnmatch.fnmatch(key, p) for p in patterns) for key in keys), (patterns, keys[:5])
+    assert all(any(fnmatch.fnmatch(key, p) for key in keys) for p in patterns), (patterns, keys[:5])
+
+
+def test_qwen_card_through_a_training_run_and_its_checkpoint(tmp_path, monkeypatch):
+    """A tiny Qwen2.5-VL trained one step with a checkpoint save: both cards (the run's, the checkpoint's) describe
+    Qwen2.5-VL, and their snippets load what was saved."""
+    monkeypatch.chdir(tmp_path)
+    trainer = family_trainer("qwen2_5_vl", tmp_path, save_strategy="steps", save_steps=1)
+    trainer.train()
+    trainer.save_model()
+    trainer.create_model_card()
+    out = Path("runs/qwen2_5_vl")
+    for folder in (out, out / "checkpoint-1"):
+        card = (folder / "README.md").read_text()
+        check_family_card(card, "qwen2_5_vl", folder, trainer.policy, trainer.model)
+        assert "trained with GRPO by r1video." in card and "| `varied_reward` | 1.0 |" in card
+        assert "qwen2_5_vl" in card.split("---")[1]  # the family's tag
+
+
+@pytest.mark.parametrize("name", ["llava_onevision", "smolvlm", "qwen3_vl", "qwen3_5"])
+def test_other_family_cards(name, tmp_path, monkeypatch):
+    """The card the trainer writes for each other transformers family: its name (and paper where one is known), its
+    own class in the snippet, its saved key layout."""
+    monkeypatch.chdir(tmp_path)
+    trainer = family_trainer(name, tmp_path)
+    trainer.save_model()
+    trainer.create_model_card()
+    folder = Path(f"runs/{name}")
+    check_family_card((folder / "README.md").read_text(), name, folder, trainer.policy, trainer.model)
+
+
+@pytest.mark.parametrize("name", ["qwen2_5_vl", "llava_onevision"])
+def test_saved_key_patterns_follow_an_untied_head(name, tmp_path):
+    """A model whose output head is not tied to the embeddings saves the head too (`lm_head.*`; LLaVA-OneVision
+    under `language_model.*`); the card's layout says what `save_pretrained` wrote."""
+    from r1video.policies import policy_named
+
+    policy = policy_named(name)
+    model, _ = policy.build_tiny()
+    tied = policy.saved_key_patterns(model)
+    for config in (model.config, model.config.get_text_config()):
+        config.tie_word_embeddings = False
+    head = model.get_output_embeddings()
+    head.weight = torch.nn.Parameter(head.weight.detach().clone())
+    model.save_pretrained(tmp_path)
+    check_saved_keys(tmp_path, policy.saved_key_patterns(model))
+    assert policy.saved_key_patterns(model) == tied + (("lm_head.*",) if name == "qwen2_5_vl" else ())
+
+
+def test_a_family_without_its_own_card_text_is_loaded_with_load_policy(tmp_path, monkeypatch):
+    """`VideoPolicy.model_card_facts`, for families registered from outside r1video: the family's name and r1video's
+    own loader, whose snippet loads the folder."""
+    from r1video.policies import VideoPolicy, policy_named
+
+    monkeypatch.chdir(tmp_path)
+    build_tiny_model(tmp_path / "runs" / "tiny")
+    policy = policy_named("tinyllava_video")
+    facts = VideoPolicy.model_card_facts(policy, None, "runs/tiny")
+    assert facts.description == "A `tinyllava_video` model" and not facts.weights
+    scope = {}
+    exec(facts.python, scope)
+    assert type(scope["policy"]) is type(policy) and scope["model"].config.model_type == "tinyllava"

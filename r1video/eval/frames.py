@@ -24,7 +24,7 @@ Readers (seed-facts §3 and §9):
 import glob
 import os
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -33,11 +33,16 @@ from r1video.data.frame_folder import read_frame_files
 from r1video.data.video import VideoDecodeError, fps_frame_count, load_video_frames
 from r1video.eval.samples import FRAME_DIR, LVB, SEGMENTS, UNIFORM, EvalSample
 
+if TYPE_CHECKING:
+    from r1video.policies import Clip
+
 __all__ = [
     "FRAME_DIR_FPS",
     "SampleFrames",
+    "load_sample_clip",
     "load_sample_frames",
     "load_sample_video",
+    "load_video_clip",
     "lvb_frame_count",
     "lvb_frame_indices",
     "segment_centre_indices",
@@ -114,11 +119,7 @@ def load_sample_video(
         VideoDecodeError: The video (or a frame file) is missing, corrupt or truncated.
     """
     if sample.reader == UNIFORM:
-        if fps is not None:
-            result = load_video_frames(sample.video, fps=fps, max_frames=max_frames, frame_transform=frame_transform)
-        else:
-            result = load_video_frames(sample.video, num_frames=num_frames, frame_transform=frame_transform)
-        return SampleFrames(result.frames, result.indices, result.fps)
+        return _load_uniform(sample.video, num_frames, fps, max_frames, frame_transform)
     if sample.reader == SEGMENTS:
         return SampleFrames(*_load_segments(sample.video, sample.bound, num_frames, fps, max_frames, frame_transform))
     if sample.reader == FRAME_DIR:
@@ -127,6 +128,55 @@ def load_sample_video(
     if sample.reader == LVB:
         return SampleFrames(*_load_lvb(sample.video, sample.duration, num_frames, fps, max_frames, frame_transform))
     raise ValueError(f"unknown frame reader {sample.reader!r}")
+
+
+def load_sample_clip(
+    policy, processor, sample: EvalSample, num_frames: int | None = 16, fps: float | None = None,
+    max_frames: int | None = None,
+) -> tuple["Clip", list[int]]:  # fmt: skip
+    """A sample's frames as the family's clip, with their timing: `(clip, source frame indices)`.
+
+    The frames are read by [`load_sample_video`] (each preprocessed as decoded by the policy's `frame_transform`)
+    and handed to the policy's `clip_from_frames` with the source's frame rate and the frame indices, so families that
+    place frames in time (Qwen2.5-VL's `second_per_grid_ts`, Qwen3-VL's timestamps) see the clip's real timing.
+
+    Args:
+        policy: the model family ([`r1video.policies.VideoPolicy`]).
+        processor: its processor.
+        sample, num_frames, fps, max_frames: as [`load_sample_video`].
+
+    Raises:
+        VideoDecodeError: as [`load_sample_video`].
+    """
+    video = load_sample_video(sample, num_frames, fps, max_frames, policy.frame_transform(processor))
+    return _clip(policy, processor, video), video.indices
+
+
+def load_video_clip(
+    policy, processor, path: str | os.PathLike, num_frames: int | None = 16, fps: float | None = None,
+    max_frames: int | None = None,
+) -> "Clip":  # fmt: skip
+    """A video file read with the training sampler (the `uniform` reader: `num_frames` frames, or `fps` frames per
+    second capped by `max_frames`) as the family's clip, timed as [`load_sample_clip`] times it (the lmms-eval
+    adapter, whose tasks name a video file).
+
+    Raises:
+        VideoDecodeError: the video is missing, corrupt or truncated.
+    """
+    video = _load_uniform(path, num_frames, fps, max_frames, policy.frame_transform(processor))
+    return _clip(policy, processor, video)
+
+
+def _clip(policy, processor, video: SampleFrames) -> "Clip":
+    return policy.clip_from_frames(processor, video.frames, fps=video.fps, frame_indices=video.indices)
+
+
+def _load_uniform(path, num_frames, fps, max_frames, frame_transform) -> SampleFrames:
+    if fps is not None:
+        result = load_video_frames(path, fps=fps, max_frames=max_frames, frame_transform=frame_transform)
+    else:
+        result = load_video_frames(path, num_frames=num_frames, frame_transform=frame_transform)
+    return SampleFrames(result.frames, result.indices, result.fps)
 
 
 def _count(duration: float, num_frames, fps, max_frames) -> int:

@@ -8,10 +8,14 @@ entry point `r1video = r1video.eval.lmms_eval_model:lmms_eval_manifest` makes th
     lmms-eval --model r1video --model_args pretrained=runs/grpo,num_frames=16 --tasks mvbench
 
 The task's own prompt (question, options, instruction) is wrapped in the model family's prompt format (the policy's
-`question_prompt`: the `qwen2_base` conversation format for TinyLLaVA-Video) and the videos it names are read with the training sampler (16 uniform frames, or `fps` + `max_frames`). Greedy unless the
-task asks for `temperature > 0` or `do_sample`. With `answer_only=true` each reply is replaced by what r1video's
-answer reader ([`rewards.extract_answer`], as in training and `r1video eval`) finds in it: the option letter, or
-the answer text when it names no option; the task's own scorer then sees r1video's reading. Only generation tasks are supported: `loglikelihood` raises.
+`question_prompt`: the `qwen2_base` conversation format for TinyLLaVA-Video) and the videos it names are read with
+the training sampler (16 uniform frames, or `fps` + `max_frames`) and made into the family's clip with the source's
+frame rate and the frame indices, as `r1video eval` makes them ([`r1video.eval.frames.load_video_clip`]: Qwen2.5-VL's
+`second_per_grid_ts` and Qwen3-VL's timestamps follow the clip's real timing). Greedy unless the task asks for
+`temperature > 0` or `do_sample`. With `answer_only=true` each reply is replaced by what r1video's answer reader
+([`rewards.extract_answer`], as in training and `r1video eval`) finds in it: the option letter, or the answer text
+when it names no option; the task's own scorer then sees r1video's reading. Only generation tasks are supported:
+`loglikelihood` raises.
 
 This module imports lmms-eval, which is not a dependency of r1video (it requires torchvision, which breaks the CPU
 PyTorch build; see docs/evaluation.md#lmms-eval).
@@ -21,7 +25,7 @@ from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
 from lmms_eval.models.registry_v2 import ModelManifest
 
-from r1video.data.video import load_video_frames
+from r1video.eval.frames import load_video_clip
 from r1video.eval.runner import generate_batch
 from rewards import extract_answer
 
@@ -76,12 +80,10 @@ class R1VideoLMM(lmms):
         self.policy, self.model, self.processor = load_policy(str(pretrained), dtype=weights)
         self.model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
 
-    def _frames(self, path: str):
-        # Each frame is preprocessed as it is decoded, as in training: a 4K clip is never held at full size.
-        preprocess = self.policy.frame_transform(self.processor)
-        if self.fps is not None:
-            return load_video_frames(path, fps=self.fps, max_frames=self.max_frames, frame_transform=preprocess).frames
-        return load_video_frames(path, num_frames=self.num_frames, frame_transform=preprocess).frames
+    def _clip(self, path: str):
+        # As `r1video eval` reads a video: each frame preprocessed as it is decoded (a 4K clip is never held at full
+        # size), the clip built with the source's fps and the frame indices (Qwen's timing of the frames).
+        return load_video_clip(self.policy, self.processor, path, self.num_frames, self.fps, self.max_frames)
 
     def _gen_kwargs(self, task_kwargs: dict) -> dict:
         temperature = float(task_kwargs.get("temperature") or 0.0)
@@ -108,7 +110,7 @@ class R1VideoLMM(lmms):
                 if len(paths) != 1 or not isinstance(paths[0], str):
                     raise ValueError(f"{task}: r1video models take exactly one video per question, got {paths!r}")
                 prompts.append(self.policy.question_prompt(self.processor, context))
-                videos.append(self._frames(paths[0]))
+                videos.append(self._clip(paths[0]))
                 settings.append(task_kwargs)
             answers += self._generate(prompts, videos, settings)
         return answers

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from r1video.data.paths import public_name, public_path
 from r1video.data.video import VideoDecodeError
 from r1video.eval.benchmarks import Benchmark, get_benchmark
-from r1video.eval.frames import load_sample_video
+from r1video.eval.frames import load_sample_clip
 from r1video.eval.predictions import PredictionLog
 from r1video.eval.prompts import build_prompt
 from r1video.eval.report import markdown_table, results_payload, write_results
@@ -355,11 +355,10 @@ def _generate_all(samples, benchmark, config, model, processor, log, progress, o
                 try:
                     # preprocessed frame by frame (a 4K clip is not held), with its timing (families like
                     # Qwen2.5-VL space frames by real time)
-                    video = load_sample_video(
-                        sample, config.num_frames, config.fps, config.max_frames, policy.frame_transform(processor)
+                    clip, indices = load_sample_clip(
+                        policy, processor, sample, config.num_frames, config.fps, config.max_frames
                     )
-                    clip = policy.clip_from_frames(processor, video.frames, fps=video.fps, frame_indices=video.indices)
-                    ready.append((sample, clip, video.indices))
+                    ready.append((sample, clip, indices))
                 except VideoDecodeError as exc:
                     logger.warning("skipping %s (counted wrong): %s", sample.id, exc)
                     records[sample.id] = _record(sample, roots, "", None, VIDEO_ERROR, [], error=str(exc))

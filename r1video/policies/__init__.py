@@ -12,7 +12,7 @@ from r1video.policies import (  # noqa: F401  (registers the built-in families)
     smolvlm,
     tinyllava_video,
 )
-from r1video.policies.base import IGNORE_INDEX, Clip, VideoPolicy
+from r1video.policies.base import IGNORE_INDEX, Clip, ModelCardFacts, VideoPolicy
 from r1video.policies.registry import (
     UnknownFamilyError,
     families,
@@ -28,6 +28,7 @@ from r1video.policies.registry import (
 __all__ = [
     "IGNORE_INDEX",
     "Clip",
+    "ModelCardFacts",
     "UnknownFamilyError",
     "VideoPolicy",
     "families",

@@ -125,8 +125,12 @@ Tests and tools
         returns its shapes (`r1video bench gpu`).
     `model_card_tags: tuple[str, ...]`
         the family's tags on the model card.
+    `model_card_facts(model, load_path) -> ModelCardFacts`
+        what the model card written next to every save says about the family: what the model is, the Python lines
+        that load the folder `load_path`, the layout of the saved weights ([`ModelCardFacts`]).
 """
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -161,6 +165,26 @@ class Clip:
             return self
         inputs = {key: tensor.to(device) for key, tensor in self.inputs.items()}
         return Clip(inputs, self.num_frames, list(self.frame_indices))
+
+
+@dataclass(frozen=True)
+class ModelCardFacts:
+    """What the model card (`r1video/trainer/templates/model_card.md`) says about a model's family; markdown.
+
+    Attributes:
+        description: what the model is, the card's first words up to "trained with ...": "A [Family](paper) model
+            (its parts)".
+        python: the Python lines that load the saved folder (the "How to use" snippet).
+        weights: one sentence on the layout of the saved weights; empty: none is written.
+        python_intro: the line before the Python snippet; empty: none (it then follows "With r1video installed").
+        following: the published recipe the card says the run follows (markdown); empty: none.
+    """
+
+    description: str
+    python: str
+    weights: str = ""
+    python_intro: str = ""
+    following: str = ""
 
 
 class VideoPolicy:
@@ -376,6 +400,17 @@ class VideoPolicy:
     def load_checkpoint(self, model, checkpoint_dir) -> bool:
         return False
 
+    def model_card_facts(self, model, load_path: str) -> ModelCardFacts:
+        """What the model card says about the family (see [`ModelCardFacts`]); `load_path` is the folder or Hub id
+        the card's snippet loads. By default the family's `name` and r1video's own loader."""
+        return ModelCardFacts(
+            description=f"A `{self.name}` model",
+            python=(
+                "from r1video.policies import load_policy\n\n"
+                f"policy, model, processor = load_policy({json.dumps(load_path)})"
+            ),
+        )
+
     def sync_reference(self, model, ref_model) -> None:
         return None
 
@@ -390,6 +425,13 @@ class HFVideoPolicy(VideoPolicy):
 
     model_class_name: str = ""
     core_class_name: str = ""
+    # The model card: the family's name (a markdown link to its paper where one is known), its parts (`{llm}`: the
+    # language model's `model_type`), and the key patterns `save_pretrained` writes for `model_class_name`
+    # (`checkpoint_keys`, plus `head_keys` when the output head is not tied to the input embeddings).
+    model_card_title: str = ""
+    model_card_parts: str = ""
+    checkpoint_keys: tuple[str, ...] = ()
+    head_keys: tuple[str, ...] = ("lm_head.*",)
 
     def load(self, name_or_path, *, dtype=torch.float32, attn_implementation=None, revision=None,
              trust_remote_code=False):  # fmt: skip
@@ -413,6 +455,34 @@ class HFVideoPolicy(VideoPolicy):
 
         return AutoProcessor.from_pretrained(
             name_or_path, padding_side="left", revision=revision, trust_remote_code=trust_remote_code
+        )
+
+    def saved_key_patterns(self, model) -> tuple[str, ...]:
+        """The `fnmatch` patterns of the keys `save_pretrained` writes for `model`: `checkpoint_keys`, plus
+        `head_keys` when the output head has its own weights (a tied head is not saved)."""
+        head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
+        untied = head is not None and head.weight is not embeddings.weight
+        return self.checkpoint_keys + (self.head_keys if untied else ())
+
+    def model_card_facts(self, model, load_path: str) -> ModelCardFacts:
+        """The family's name and parts, transformers' own classes to load the folder, the saved key layout."""
+        title = self.model_card_title or self.name
+        llm = getattr(model.config.get_text_config(), "model_type", "causal")
+        parts = f":\n{self.model_card_parts.format(llm=llm)}" if self.model_card_parts else ""
+        path = json.dumps(load_path)
+        keys = ", ".join(f"`{pattern}`" for pattern in self.saved_key_patterns(model))
+        return ModelCardFacts(
+            description=f"A {title} model (transformers' `{self.model_class_name}`{parts})",
+            python_intro="Or with transformers alone:",
+            python=(
+                f"from transformers import AutoProcessor, {self.model_class_name}\n\n"
+                f"model = {self.model_class_name}.from_pretrained({path})\n"
+                f"processor = AutoProcessor.from_pretrained({path})"
+            ),
+            weights=(
+                "The weights are in safetensors, in the key layout transformers' `save_pretrained` writes for\n"
+                f"`{self.model_class_name}`" + (f" ({keys})." if keys else ".")
+            ),
         )
 
     def _placeholder(self, processor, clip: Clip) -> str:

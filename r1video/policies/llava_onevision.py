@@ -69,6 +69,10 @@ class LlavaOnevisionPolicy(HFVideoPolicy):
     vllm_route = "native"  # vLLM runs the family itself; request form: r1video.policies.vllm_video
     model_class_name = "LlavaOnevisionForConditionalGeneration"
     core_class_name = "LlavaOnevisionModel"
+    model_card_title = "[LLaVA-OneVision](https://arxiv.org/abs/2408.03326)"
+    model_card_parts = "SigLIP vision tower, MLP projector, {llm} language model"
+    checkpoint_keys = ("vision_tower.*", "multi_modal_projector.*", "image_newline", "language_model.*")
+    head_keys = ()  # an untied head is saved under language_model.lm_head
 
     # ---- vLLM -----------------------------------------------------------------------------------------------------
 

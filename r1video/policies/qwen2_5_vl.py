@@ -60,6 +60,9 @@ class Qwen2_5_VLPolicy(HFVideoPolicy):
     vllm_route = "native"  # the clip as multimodal data (r1video.trainer.vllm_native): M-RoPE positions cannot travel as prompt embeddings
     model_class_name = "Qwen2_5_VLForConditionalGeneration"
     core_class_name = "Qwen2_5_VLModel"
+    model_card_title = "[Qwen2.5-VL](https://arxiv.org/abs/2502.13923)"
+    model_card_parts = "vision transformer, MLP patch merger, Qwen2.5 language model"
+    checkpoint_keys = ("visual.*", "model.*")  # the released Qwen2.5-VL checkpoints' layout
 
     # ---- loading ------------------------------------------------------------------------------------------------
 

@@ -31,6 +31,9 @@ class Qwen3_5Policy(Qwen3VLPolicy):
     vllm_route = "native"  # Qwen3-VL's request form (vLLM runs Qwen3.5 through Qwen3-VL's multimodal processor)
     model_class_name = "Qwen3_5ForConditionalGeneration"
     core_class_name = "Qwen3_5Model"
+    model_card_title = "Qwen3.5"  # named without a link: no paper of its own is known to cite
+    model_card_parts = "vision transformer, hybrid Gated DeltaNet and attention language model"
+    checkpoint_keys = ("model.visual.*", "model.language_model.*")
 
     def _render_with_replies(self, processor, messages: list[dict]):
         """The conversation as generation sees it: the generation prompt of the turns before the reply, then the

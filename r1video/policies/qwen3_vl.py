@@ -59,6 +59,9 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
     vllm_route = "native"
     model_class_name = "Qwen3VLForConditionalGeneration"
     core_class_name = "Qwen3VLModel"
+    model_card_title = "[Qwen3-VL](https://arxiv.org/abs/2511.21631)"
+    model_card_parts = "vision transformer with DeepStack features, Qwen3 language model"
+    checkpoint_keys = ("model.visual.*", "model.language_model.*")
 
     # ---- loading ------------------------------------------------------------------------------------------------
 

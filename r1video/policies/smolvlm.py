@@ -77,6 +77,9 @@ class SmolVLMPolicy(HFVideoPolicy):
     )
     model_class_name = "SmolVLMForConditionalGeneration"
     core_class_name = "SmolVLMModel"
+    model_card_title = "[SmolVLM](https://arxiv.org/abs/2504.05299)"
+    model_card_parts = "SigLIP vision encoder, pixel-shuffle connector, {llm} language model"
+    checkpoint_keys = ("model.vision_model.*", "model.connector.*", "model.text_model.*")
 
     # ---- loading ------------------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@
 This module and `r1video/model/` are the only places that name TinyLLaVA-Video's classes and methods.
 """
 
+import json
 from collections.abc import Sequence
 
 import torch
@@ -20,6 +21,7 @@ from r1video.data.video import load_video_frames
 from r1video.policies.base import (
     IGNORE_INDEX,
     Clip,
+    ModelCardFacts,
     VideoPolicy,
     check_replies,
     conversation_segments,
@@ -306,6 +308,28 @@ class TinyLlavaVideoPolicy(VideoPolicy):
             return False
         load_checkpoint_weights(model, checkpoint_dir)
         return True
+
+    def model_card_facts(self, model, load_path: str) -> ModelCardFacts:
+        """The paper's architecture with this model's connector and LLM, `load_pretrained`, the released layout."""
+        config = model.config
+        connector = getattr(config, "connector_type", "resampler")
+        llm = getattr(config.get_text_config(), "model_type", "causal")
+        return ModelCardFacts(
+            description=(
+                f"A [TinyLLaVA-Video](https://arxiv.org/abs/2501.15513) model (SigLIP vision tower, {connector} "
+                f"connector,\n{llm} language model)"
+            ),
+            following="[TinyLLaVA-Video-R1](https://arxiv.org/abs/2504.09641)",
+            python=(
+                "import r1video.model  # registers TinyLLaVA-Video with the transformers Auto classes\n"
+                "from r1video.model import load_pretrained\n\n"
+                f"model, processor = load_pretrained({json.dumps(load_path)})"
+            ),
+            weights=(
+                "The weights use the released TinyLLaVA-Video key layout (`language_model.*`, "
+                "`vision_tower._vision_tower.*`,\n`connector._connector.*`) in safetensors."
+            ),
+        )
 
     def sync_reference(self, model, ref_model) -> None:
         # TRL reloads the reference model from the checkpoint path; a released checkpoint's config lacks the

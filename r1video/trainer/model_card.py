@@ -11,6 +11,7 @@ from pathlib import Path
 from huggingface_hub import ModelCard, ModelCardData
 
 from r1video.data.paths import public_name
+from r1video.policies import ModelCardFacts, policy_for
 
 TEMPLATE = Path(__file__).parent / "templates" / "model_card.md"
 
@@ -50,7 +51,7 @@ def is_hub_id(name: str | None) -> bool:
 
 
 def load_path(output_dir: str, hub_model_id: str | None = None, checkpoint: str | None = None) -> str:
-    """What a reader passes to `--model` / `load_pretrained` for the folder a card describes.
+    """What a reader passes to `--model` (and the family's loader) for the folder a card describes.
 
     The Hub id when the run pushes; else the folder as the user named it (`runs/grpo-smoke`, plus `checkpoint`
     for a checkpoint's card), relative to where they launched. An absolute `output_dir` is a local path, which a card
@@ -68,7 +69,7 @@ def render_model_card(
     *,
     model_name: str,
     stage: str,
-    config,
+    facts: ModelCardFacts,
     args,
     log_history: list[dict],
     global_step: int,
@@ -82,9 +83,10 @@ def render_model_card(
     model_path: str | None = None,
     family_tags: tuple[str, ...] = (),
 ) -> ModelCard:
-    """Build the card. `config` is the model's config, `args` the training config, `log_history` the trainer's;
-    `model_path` is what its "how to use" loads (default: `hub_model_id`, else `model_name`); `family_tags` are the
-    model family's tags (its policy's `model_card_tags`)."""
+    """Build the card. `facts` is what it says about the model's family (its policy's `model_card_facts`: what the
+    model is, the Python lines that load it, its weights' layout), `args` the training config, `log_history` the
+    trainer's; `model_path` is what its `r1video infer` line loads (default: `hub_model_id`, else `model_name`);
+    `family_tags` are the model family's tags (its policy's `model_card_tags`)."""
     base = public_name(base_model)
     data = public_name(dataset)
     card_data = ModelCardData(
@@ -116,8 +118,11 @@ def render_model_card(
         template_path=str(TEMPLATE),
         model_name=model_name,
         stage=stage,
-        connector=getattr(config, "connector_type", "resampler"),
-        llm=getattr(config.get_text_config(), "model_type", "causal"),
+        description=facts.description,
+        following=facts.following,
+        python_intro=facts.python_intro,
+        python=facts.python,
+        weights=facts.weights,
         base_model_text=(f"[{base}](https://huggingface.co/{base})" if is_hub_id(base_model) else f"`{base}`")
         if base
         else "a model built from scratch",
@@ -154,13 +159,15 @@ class ModelCardMixin:
         if not self.is_world_process_zero():
             return None
         model = self.accelerator.unwrap_model(self.model)
+        policy = getattr(self, "policy", None) or policy_for(model)
+        path = load_path(self.args.output_dir, self.args.hub_model_id, checkpoint)
         names = getattr(self, "reward_func_names", None)
         weights = getattr(self, "reward_weights", None)
         rewards = list(zip(names, weights.tolist(), strict=True)) if names and weights is not None else None
         return render_model_card(
             model_name=model_name or self._card_model_name(),
             stage=self.card_stage,
-            config=model.config,
+            facts=policy.model_card_facts(model, path),
             args=self.args,
             log_history=self.state.log_history,
             global_step=self.state.global_step,
@@ -171,8 +178,8 @@ class ModelCardMixin:
             hub_model_id=self.args.hub_model_id,
             num_processes=self.accelerator.num_processes,
             tags=[tags] if isinstance(tags, str) else tags,
-            model_path=load_path(self.args.output_dir, self.args.hub_model_id, checkpoint),
-            family_tags=tuple(getattr(getattr(self, "policy", None), "model_card_tags", ())),
+            model_path=path,
+            family_tags=tuple(policy.model_card_tags),
         )
 
     def _card_model_name(self) -> str:
