@@ -112,3 +112,18 @@ def test_a_familys_learning_target_holds_for_every_seed_not_the_mean():
     assert demo_learning.summarise(both, each_seed=True)["met"]
     too_slow = {0: demo_result(50.0, 75.0), 1: demo_result(50.0, 61.0, cpu_minutes=25.0)}
     assert not demo_learning.summarise(too_slow, each_seed=True)["met"]
+
+
+def test_a_family_recipe_beside_the_shared_one_is_the_stage_recipe_for_that_family(tmp_path):
+    """`r1video demo --policy NAME` reads `RECIPES/{stage}_{NAME}.yaml` where there is one, the shared recipe else."""
+    from r1video.demo.stages import parse_recipe, recipe_path
+
+    recipes = default_recipe_dir()
+    for stage in ("model", "base", "coldstart", "grpo"):
+        (tmp_path / f"{stage}.yaml").write_text(Path(recipe_path(recipes, stage)).read_text())
+    shared = yaml.safe_load((tmp_path / "grpo.yaml").read_text())
+    (tmp_path / "grpo_smolvlm.yaml").write_text(yaml.safe_dump(shared | {"max_steps": 7}))
+    assert parse_recipe(str(tmp_path), "grpo", [], "smolvlm")[1].max_steps == 7
+    assert parse_recipe(str(tmp_path), "grpo", [], "qwen2_5_vl")[1].max_steps == shared["max_steps"]
+    assert parse_recipe(str(tmp_path), "grpo", [])[1].max_steps == shared["max_steps"]
+    assert recipe_path(str(tmp_path), "base", "smolvlm") == str(tmp_path / "base.yaml")

@@ -1,7 +1,7 @@
 """The demo's stages in order: data → base → cold start → GRPO, each evaluated on the held-out test questions.
 
-Each stage is its recipe (`recipes/demo/{base,coldstart,grpo}.yaml`) run through `r1video sft` / `r1video grpo`'s
-entry point; each evaluation is `r1video eval`'s runner on a benchmark folder in MMVU's layout. What is the demo's
+Each stage is its recipe (`recipes/demo/{base,coldstart,grpo}.yaml`, or a family's own `{stage}_{NAME}.yaml` there
+with `--policy NAME`) run through `r1video sft` / `r1video grpo`'s entry point; each evaluation is `r1video eval`'s runner on a benchmark folder in MMVU's layout. What is the demo's
 own: the data, the random initial model, the cold-start mix, the choice of the cold-start checkpoint on the
 validation questions, the table.
 """
@@ -21,7 +21,7 @@ from r1video.demo.evaluate import ANSWER_TYPES, evaluate
 from r1video.demo.plot import plot_run
 from r1video.demo.report import format_examples, format_table, pick_examples
 from r1video.demo.settings import DemoSettings
-from r1video.demo.stages import build_model, default_recipe_dir, parse_recipe, run_recipe
+from r1video.demo.stages import build_model, default_recipe_dir, parse_recipe, recipe_path, run_recipe
 from r1video.eval.predictions import PredictionLog
 
 logger = logging.getLogger(__name__)
@@ -117,9 +117,10 @@ def run_demo(
     try:
         # The recipes are read first: a bad one fails before any work. The clips have one step per frame the base
         # samples; every evaluation samples as many.
-        grpo_recipe = parse_recipe(recipe_dir, "grpo", settings.overrides["grpo"])
-        num_frames = parse_recipe(recipe_dir, "base", settings.overrides["base"])[1].num_frames
-        coldstart_args = parse_recipe(recipe_dir, "coldstart", settings.overrides["coldstart"])[1]
+        family = settings.policy
+        grpo_recipe = parse_recipe(recipe_dir, "grpo", settings.overrides["grpo"], family)
+        num_frames = parse_recipe(recipe_dir, "base", settings.overrides["base"], family)[1].num_frames
+        coldstart_args = parse_recipe(recipe_dir, "coldstart", settings.overrides["coldstart"], family)[1]
 
         start = time.time()
         announce(f"[1/5] data: {settings.n_train} train, {settings.n_val} validation, {settings.n_test} test clips")
@@ -133,6 +134,7 @@ def run_demo(
                 name,
                 ["--model_name_or_path", model, "--train_file", train_file, "--video_root", data.root,
                  "--output_dir", os.path.join(out_dir, name), *seed, *quiet, *extra, *settings.overrides[name]],
+                family,
             )  # fmt: skip
             history = trainer.state.log_history
             del trainer  # free its model and optimizer before the next stage
@@ -152,13 +154,18 @@ def run_demo(
             )
 
         start = time.time()
-        announce(f"[2/5] base: `r1video sft` with {recipe_dir}/base.yaml (option answers + captions)")
+        announce(
+            f"[2/5] base: `r1video sft` with {recipe_path(recipe_dir, 'base', family)} (option answers + captions)"
+        )
         stage("base", model_dir, data.base_file)
         test("base", os.path.join(out_dir, "base"))
         timings["base"] = time.time() - start
 
         start = time.time()
-        announce(f"[3/5] cold start: `r1video sft` with {recipe_dir}/coldstart.yaml (16 reasoning samples + replay)")
+        announce(
+            f"[3/5] cold start: `r1video sft` with {recipe_path(recipe_dir, 'coldstart', family)} "
+            "(16 reasoning samples + replay)"
+        )
         coldstart_file = write_coldstart_file(
             data,
             coldstart_args.max_steps,
@@ -172,7 +179,9 @@ def run_demo(
         timings["coldstart"] = time.time() - start
 
         start = time.time()
-        announce(f"[4/5] GRPO: `r1video grpo` with {recipe_dir}/grpo.yaml from the chosen cold start")
+        announce(
+            f"[4/5] GRPO: `r1video grpo` with {recipe_path(recipe_dir, 'grpo', family)} from the chosen cold start"
+        )
         grpo_log = stage("grpo", chosen["checkpoint"], data.grpo_train, ["--eval_file", data.grpo_validation])
         test("grpo", os.path.join(out_dir, "grpo"))
         timings["grpo"] = time.time() - start

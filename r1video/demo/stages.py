@@ -22,12 +22,17 @@ def default_recipe_dir() -> str:
     return str(Path(r1video.__file__).resolve().parents[1] / "recipes" / "demo")
 
 
-def recipe_path(recipe_dir: str, stage: str) -> str:
-    """`RECIPE_DIR/{stage}.yaml`.
+def recipe_path(recipe_dir: str, stage: str, policy: str | None = None) -> str:
+    """`RECIPE_DIR/{stage}_{policy}.yaml` when `policy` names a family with its own recipe for the stage, else
+    `RECIPE_DIR/{stage}.yaml`.
 
     Raises:
         FileNotFoundError: it is not there.
     """
+    if policy is not None:
+        own = os.path.join(recipe_dir, f"{stage}_{policy}.yaml")
+        if os.path.isfile(own):
+            return own
     path = os.path.join(recipe_dir, f"{stage}.yaml")
     if not os.path.isfile(path):
         raise FileNotFoundError(
@@ -37,15 +42,17 @@ def recipe_path(recipe_dir: str, stage: str) -> str:
     return path
 
 
-def parse_recipe(recipe_dir: str, stage: str, overrides: list[str]):
-    """`(script_args, training_args, model_args)` of a stage's recipe with `overrides` (command-line flags)."""
+def parse_recipe(recipe_dir: str, stage: str, overrides: list[str], policy: str | None = None):
+    """`(script_args, training_args, model_args)` of a stage's recipe ([`recipe_path`]) with `overrides`
+    (command-line flags)."""
     parser = ENTRY_POINTS[stage].make_parser()
-    return parser.parse_args_and_config(args=["--config", recipe_path(recipe_dir, stage), *overrides])
+    return parser.parse_args_and_config(args=["--config", recipe_path(recipe_dir, stage, policy), *overrides])
 
 
-def run_recipe(recipe_dir: str, stage: str, overrides: list[str]):
-    """Run a stage's recipe with `overrides` as `r1video sft` / `r1video grpo` would; returns the trainer."""
-    return ENTRY_POINTS[stage].train(*parse_recipe(recipe_dir, stage, overrides))
+def run_recipe(recipe_dir: str, stage: str, overrides: list[str], policy: str | None = None):
+    """Run a stage's recipe ([`recipe_path`]) with `overrides` as `r1video sft` / `r1video grpo` would; returns the
+    trainer."""
+    return ENTRY_POINTS[stage].train(*parse_recipe(recipe_dir, stage, overrides, policy))
 
 
 FAMILY = "tinyllava"  # the model_type of the demo's tiny model (the keys of model.yaml are its config fields)
