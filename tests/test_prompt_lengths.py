@@ -9,16 +9,11 @@ import av
 import pytest
 from video_fixtures import moving_square_frames, write_clips_of_lengths
 
-from r1video.data.lengths import (
-    FrameSampling,
-    RecordClips,
-    check_conversation_lengths,
-    check_prompt_lengths,
-    conversation_length,
-    prompt_length,
-)
+# FrameSampling, RecordClips and probe_video are imported inside the tests, so that the tests of behaviour (what fits
+# is no longer refused) also run, and fail, on the code before them
+from r1video.data.lengths import check_prompt_lengths, conversation_length, prompt_length
 from r1video.data.loaders import load_grpo_dataset, load_sft_dataset
-from r1video.data.video import load_video_frames, probe_video
+from r1video.data.video import load_video_frames
 from r1video.policies import policy_named
 from r1video.trainer import VideoGRPOConfig, VideoGRPOTrainer, VideoSFTCollator
 from r1video.trainer.step_videos import row_video_keys
@@ -27,7 +22,7 @@ VARYING = ["qwen2_5_vl", "qwen3_vl", "qwen3_5", "smolvlm", "llava_onevision"]  #
 TEMPLATE = "{Question} Think first."
 # 25 fps clips of 0.8, 1.64, 2.4 and 0.12 s; sizes under, at and over the tiny Qwen processors' pixel budget
 SPECS = ((20, 32, 32), (41, 48, 32), (60, 96, 160), (3, 32, 48))
-SAMPLINGS = {"fps": FrameSampling(num_frames=None, fps=5.0, max_frames=10), "uniform": FrameSampling(num_frames=6)}
+SAMPLINGS = {"fps": dict(num_frames=None, fps=5.0, max_frames=10), "uniform": dict(num_frames=6)}
 
 
 def write_rotated_clip(path, rotation=-90, count=12, height=32, width=64) -> str:
@@ -78,15 +73,14 @@ def records(path):
 @pytest.mark.parametrize("autorotate", [True, False])
 @pytest.mark.parametrize("frames", [dict(num_frames=6), dict(num_frames=100), dict(fps=5.0, max_frames=10), {}])
 def test_probe_names_the_frames_and_size_the_reader_returns(root, frames, autorotate):
+    from r1video.data.video import probe_video
+
     for path in sorted(root.glob("*.mp4")):
         probe = probe_video(path, **frames, autorotate=autorotate)
         video = load_video_frames(path, **frames, autorotate=autorotate)
         assert probe.indices == video.indices
-        assert (probe.fps, probe.duration, probe.num_total_frames) == (
-            video.fps,
-            video.duration,
-            video.num_total_frames,
-        )
+        facts = (probe.fps, probe.duration, probe.num_total_frames)
+        assert facts == (video.fps, video.duration, video.num_total_frames)
         assert (probe.height, probe.width) == video.frames.shape[1:3]
     phone = probe_video(root / "phone.mp4", num_frames=2, autorotate=autorotate)
     assert (phone.height, phone.width) == ((64, 32) if autorotate else (32, 64))
@@ -94,6 +88,8 @@ def test_probe_names_the_frames_and_size_the_reader_returns(root, frames, autoro
 
 def test_probe_of_a_frame_folder(tmp_path):
     from PIL import Image
+
+    from r1video.data.video import probe_video
 
     for i, frame in enumerate(moving_square_frames(7, 24, 40)):
         Image.fromarray(frame).save(tmp_path / f"frame_{i}.png")
@@ -108,8 +104,10 @@ def test_probe_of_a_frame_folder(tmp_path):
 def test_checked_counts_are_the_lengths_the_trainers_build(root, family, sampling, tmp_path):
     """GRPO: the prompt ids of the trainer's own `_tokenize_prompts` on its decoded clips; SFT: the SFT collator's
     rows. Clips of different lengths and sizes (one with a display rotation) give different counts."""
+    from r1video.data.lengths import FrameSampling, RecordClips
+
     policy, model, processor = family
-    frames = SAMPLINGS[sampling]
+    frames = FrameSampling(**SAMPLINGS[sampling])
     clips = RecordClips(root, processor, frames, policy)
 
     data = load_grpo_dataset(root / "grpo.jsonl", root, question_template=TEMPLATE)
@@ -138,6 +136,8 @@ def test_checked_counts_are_the_lengths_the_trainers_build(root, family, samplin
 
 def test_the_per_frame_pixel_cap_is_counted_as_the_processor_applies_it(root):
     """Qwen2.5-VL's `get_num_of_video_patches` leaves `cap_pixels_per_frame` out; the count applies it as `resize`."""
+    from r1video.data.video import probe_video
+
     policy = policy_named("qwen2_5_vl")
     _, processor = policy.build_tiny()
     processor.video_processor.cap_pixels_per_frame = True
@@ -168,6 +168,7 @@ def test_a_prompt_under_the_limit_passes_data_validate(root, family, tmp_path, c
     """The limit lies between the prompts' real lengths and the family's count without a clip (what was checked
     before): `data validate --model` reports nothing, where it reported every record `prompt_too_long`."""
     from r1video.data.cli import main
+    from r1video.data.lengths import FrameSampling, RecordClips
     from r1video.policies import load_processor
 
     policy = family[0]
@@ -194,6 +195,8 @@ def test_a_prompt_under_the_limit_passes_data_validate(root, family, tmp_path, c
 def test_more_frames_than_the_bound_assumed_are_counted(root, name):
     """The count without a clip assumes 16 frames: with the recipe's 32 a prompt over the limit passed the check
     before (and met the limit only in training); now it is refused before step 1."""
+    from r1video.data.lengths import FrameSampling, RecordClips
+
     policy = policy_named(name)
     _, processor = policy.build_tiny()
     path = root / "grpo.jsonl"
@@ -205,17 +208,16 @@ def test_more_frames_than_the_bound_assumed_are_counted(root, name):
 
 
 def test_sft_trains_a_conversation_that_fits_its_max_length(root, tmp_path):
-    """`r1video sft` on Qwen2.5-VL with `max_length` at the longest conversation's real length: it trains (before, the
+    """`r1video sft` on Qwen2.5-VL with `max_length` at the longest row the SFT collator builds: it trains (before, the
     count without a clip, 16 frames at the processor's largest size, refused every record before step 1)."""
     from r1video import sft
 
     policy = policy_named("qwen2_5_vl")
     model_dir = saved_with_limit(policy, tmp_path / "model", 8192)
     _, processor = policy.build_tiny()
-    clips = RecordClips(root, processor, FrameSampling(num_frames=4), policy)
-    data = records(root / "sft.json")
-    limit = max(conversation_length(processor, r, policy, clips.clip(r)[0]) for r in data)
-    assert min(conversation_length(processor, r, policy) for r in data) > limit
+    collator = VideoSFTCollator(processor, policy=policy, num_frames=4)
+    limit = max(int(collator([row])["attention_mask"].sum()) for row in load_sft_dataset(root / "sft.json", root))
+    assert min(conversation_length(processor, r, policy) for r in records(root / "sft.json")) > limit  # the bound
     argv = ["--model_name_or_path", model_dir, "--train_file", str(root / "sft.json"), "--video_root", str(root),
             "--output_dir", str(tmp_path / "out"), "--use_cpu", "true", "--report_to", "none", "--num_frames", "4",
             "--max_steps", "1", "--save_strategy", "no", "--per_device_train_batch_size", "2",
@@ -223,7 +225,7 @@ def test_sft_trains_a_conversation_that_fits_its_max_length(root, tmp_path):
     assert sft.main(argv) == 0
     assert json.loads((tmp_path / "out" / "trainer_state.json").read_text())["global_step"] == 1
     with pytest.raises(ValueError, match=rf"sft\.json:\d+ \(id 's\d'\): {limit}(\n|$)"):
-        check_conversation_lengths(root / "sft.json", processor, limit - 1, policy=policy, clips=clips)
+        sft.main([*argv[:-1], str(limit - 1), "--output_dir", str(tmp_path / "refused")])
 
 
 # ---- without a readable video, and families whose count is fixed --------------------------------------------------
@@ -247,6 +249,7 @@ def test_a_record_whose_video_cannot_be_read_keeps_the_bound_and_says_so(root, t
 
 def test_tinyllava_video_counts_as_before_and_probes_nothing(root, monkeypatch):
     import r1video.data.lengths as lengths
+    from r1video.data.lengths import FrameSampling, RecordClips
 
     policy = policy_named("tinyllava_video")
     _, processor = policy.build_tiny()
@@ -272,6 +275,8 @@ def test_data_validate_refuses_two_frame_rules(root, capsys):
 
 
 def test_frame_sampling_of_a_trainer_config(tmp_path):
+    from r1video.data.lengths import FrameSampling
+
     args = VideoGRPOConfig(output_dir=str(tmp_path), use_cpu=True, num_frames=None, fps=2.0, max_frames=8,
                            autorotate=False, report_to="none")  # fmt: skip
     assert FrameSampling.of(args) == FrameSampling(None, 2.0, 8, False)
