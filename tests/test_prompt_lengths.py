@@ -244,7 +244,9 @@ def test_a_record_whose_video_cannot_be_read_keeps_the_bound_and_says_so(root, t
     report = validate_file(path, root, processor=processor, question_template=TEMPLATE, policy=policy)
     issues = {issue.code: issue.message for issue in report.issues}
     assert set(issues) == {"prompt_too_long", "video_missing"}
-    assert issues["prompt_too_long"].startswith(f"prompt is {bound} tokens (upper bound: the video cannot be read (")
+    assert issues["prompt_too_long"].startswith(
+        f"prompt is {bound} tokens (counted without its clip: the video cannot be read ("
+    )
 
 
 def test_tinyllava_video_counts_as_before_and_probes_nothing(root, monkeypatch):

@@ -11,7 +11,8 @@ counted with its own clip's exact expansion ([`RecordClips`]): which frames trai
 `num_frames` / `fps` / `max_frames`, [`FrameSampling`]) and their size are read from the video's container without
 decoding the clip ([`r1video.data.video.probe_video`]), and the family turns them into a clip without pixels
 (`VideoPolicy.layout_clip`) that expands exactly as the decoded clip does. A record whose video cannot be read keeps
-the family's count without a clip (an upper bound: 16 frames at the processor's largest size), and its line says so.
+the family's count without a clip (16 frames, Qwen's at the processor's largest frame size: an upper bound for up to
+16 frames, not for more), and its line says so.
 
 The functions take the policy as `policy`; without one they look it up from the processor (the registry is imported
 there, at call time, so that `r1video.data` keeps no import of the families at module level).
@@ -97,20 +98,19 @@ class RecordClips:
 
     def clip(self, record: dict):
         """`(clip, note)` for a checked record: its pixel-free clip and `""`; or `None` and why the record is counted
-        without one (its video cannot be read: the family's count without a clip, an upper bound), `""` when the
-        family's count does not depend on the clip."""
+        without one (its video cannot be read), `""` when the family's count does not depend on the clip."""
         if not self.varies:
             return None, ""
         name = record["video"] if detect_format(record) == "sft" else record["video_filename"]
         try:
             path = resolve_video_path(self.video_root, name)
         except ValueError as exc:  # PathEscapeError included
-            return None, f"upper bound: {exc}"
+            return None, f"counted without its clip: {exc}"
         if path not in self._layouts:
             self._layouts[path] = self._probe(path)
         layout = self._layouts[path]
         if isinstance(layout, str):
-            return None, f"upper bound: {layout}"
+            return None, f"counted without its clip: {layout}"
         return self.policy.layout_clip(self.processor, layout), ""
 
     def _probe(self, path: str) -> VideoLayout | str:
