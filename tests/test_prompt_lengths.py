@@ -228,6 +228,31 @@ def test_sft_trains_a_conversation_that_fits_its_max_length(root, tmp_path):
         sft.main([*argv[:-1], str(limit - 1), "--output_dir", str(tmp_path / "refused")])
 
 
+def test_grpo_trains_prompts_that_fit_the_models_maximum(root, tmp_path):
+    """`r1video grpo` on Qwen2.5-VL whose tokenizer's `model_max_length` is the longest prompt the trainer builds
+    (its clip decoded, placeholder expanded): it trains (before, every prompt was refused before step 1)."""
+    from r1video import grpo
+    from r1video.policies import load_processor
+
+    policy = policy_named("qwen2_5_vl")
+    model_dir = saved_with_limit(policy, tmp_path / "model", 8192)
+    _, processor = load_processor(model_dir)
+    built = []
+    for row in load_grpo_dataset(root / "grpo.jsonl", root, question_template=TEMPLATE):
+        clip = policy.decode_clip(processor, row["video"], num_frames=4)
+        built += policy.tokenize_prompts(processor, [policy.render_prompt(processor, row["prompt"])], [clip])
+    limit = max(map(len, built))
+    processor.tokenizer.model_max_length = limit
+    processor.save_pretrained(model_dir)
+    argv = ["--model_name_or_path", model_dir, "--train_file", str(root / "grpo.jsonl"), "--video_root", str(root),
+            "--question_template", TEMPLATE, "--output_dir", str(tmp_path / "out"), "--use_cpu", "true",
+            "--report_to", "none", "--num_frames", "4", "--max_steps", "1", "--save_strategy", "no",
+            "--per_device_train_batch_size", "2", "--reward_funcs", "format", "--num_generations", "2",
+            "--max_completion_length", "2"]  # fmt: skip
+    assert grpo.main(argv) == 0
+    assert json.loads((tmp_path / "out" / "trainer_state.json").read_text())["global_step"] == 1
+
+
 # ---- without a readable video, and families whose count is fixed --------------------------------------------------
 
 
