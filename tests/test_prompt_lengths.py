@@ -89,12 +89,21 @@ def test_probe_names_the_frames_and_size_the_reader_returns(root, frames, autoro
 def test_probe_of_a_frame_folder(tmp_path):
     from PIL import Image
 
+    from r1video.data.lengths import FrameSampling, RecordClips
     from r1video.data.video import probe_video
 
     for i, frame in enumerate(moving_square_frames(7, 24, 40)):
         Image.fromarray(frame).save(tmp_path / f"frame_{i}.png")
     probe, video = probe_video(tmp_path, num_frames=4), load_video_frames(tmp_path, num_frames=4)
     assert probe.indices == video.indices and (probe.height, probe.width) == video.frames.shape[1:3] == (24, 40)
+    # a folder has no frame rate, so no frame times: counted without its clip, and said so
+    policy = policy_named("qwen3_vl")
+    _, processor = policy.build_tiny()
+    clips = RecordClips(tmp_path.parent, processor, FrameSampling(num_frames=4), policy)
+    assert clips.clip({"problem": "?", "solution": "A", "video_filename": tmp_path.name}) == (
+        None,
+        "counted without its clip: a frame folder has no frame rate",
+    )
 
 
 # ---- the checked count is the trainers' ---------------------------------------------------------------------------

@@ -120,7 +120,11 @@ class RecordClips:
                                  autorotate=sampling.autorotate)  # fmt: skip
         except VideoDecodeError as exc:
             return f"the video cannot be read ({exc.reason})"
-        return layout if layout is not None else "a raw stream without timestamps (its frames are not counted)"
+        if layout is None:
+            return "a raw stream without timestamps (its frames are not counted)"
+        if not layout.fps:  # the families that write frame times cannot time a frame folder's frames
+            return "a frame folder has no frame rate"
+        return layout
 
 
 def prompt_length(processor, record: dict, question_template: str | None = None, policy=None, clip=None) -> int:
