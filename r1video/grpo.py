@@ -37,9 +37,10 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
     from transformers import set_seed
     from trl import get_peft_config
 
-    from r1video.data.lengths import check_prompt_lengths
+    from r1video.data.lengths import FrameSampling, RecordClips, check_prompt_lengths
     from r1video.data.loaders import load_grpo_dataset
     from r1video.model.templates import resolve_question_template
+    from r1video.policies import policy_for
     from r1video.runs import (
         check_resume,
         data_fingerprint,
@@ -83,10 +84,12 @@ def train(script_args: VideoScriptArguments, training_args: "VideoGRPOConfig", m
 
     # Model and processor
     model, processor = load_model(model_args)
-    # Too-long prompts stop the run here, each named by file:line
-    check_prompt_lengths(script_args.train_file, processor, question_template=template)
+    # Too-long prompts stop the run here, each named by file:line, counted with its own clip as the recipe samples it
+    policy = policy_for(model)
+    clips = RecordClips(script_args.video_root, processor, FrameSampling.of(training_args), policy)
+    check_prompt_lengths(script_args.train_file, processor, question_template=template, policy=policy, clips=clips)
     if script_args.eval_file is not None:
-        check_prompt_lengths(script_args.eval_file, processor, question_template=template)
+        check_prompt_lengths(script_args.eval_file, processor, question_template=template, policy=policy, clips=clips)
 
     # Trainer
     trainer = VideoGRPOTrainer(

@@ -39,8 +39,9 @@ def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", mo
     from transformers import set_seed
     from trl import get_peft_config
 
-    from r1video.data.lengths import check_conversation_lengths, check_prompt_lengths
+    from r1video.data.lengths import FrameSampling, RecordClips, check_conversation_lengths, check_prompt_lengths
     from r1video.data.loaders import load_sft_dataset
+    from r1video.policies import policy_for
     from r1video.runs import (
         check_resume,
         data_fingerprint,
@@ -78,12 +79,17 @@ def train(script_args: VideoScriptArguments, training_args: "VideoSFTConfig", mo
 
     # Model and processor
     model, processor = load_model(model_args)
-    # Too-long prompts stop the run here, each named by file:line
-    check_prompt_lengths(script_args.train_file, processor)
-    check_conversation_lengths(script_args.train_file, processor, training_args.max_length)  # replies never cut
+    # Too-long prompts stop the run here, each named by file:line, counted with its own clip as the recipe samples it
+    policy = policy_for(model)
+    clips = RecordClips(script_args.video_root, processor, FrameSampling.of(training_args), policy)
+    check_prompt_lengths(script_args.train_file, processor, policy=policy, clips=clips)
+    # replies never cut
+    check_conversation_lengths(script_args.train_file, processor, training_args.max_length, policy=policy, clips=clips)
     if script_args.eval_file is not None:
-        check_prompt_lengths(script_args.eval_file, processor)
-        check_conversation_lengths(script_args.eval_file, processor, training_args.max_length)
+        check_prompt_lengths(script_args.eval_file, processor, policy=policy, clips=clips)
+        check_conversation_lengths(
+            script_args.eval_file, processor, training_args.max_length, policy=policy, clips=clips
+        )
 
     # Trainer
     trainer = VideoSFTTrainer(

@@ -23,6 +23,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--model", help="checkpoint (directory or Hub id) whose tokenizer limits prompt lengths (default: not checked)"
     )
+    frames = validate.add_argument_group(
+        "frames per clip as training samples them (the recipe's num_frames / fps / max_frames / autorotate), for the "
+        "video tokens of each prompt with --model"
+    )
+    frames.add_argument("--num-frames", type=int, help="uniform frames per clip (default: 16, as the trainers)")
+    frames.add_argument("--fps", type=float, help="sample frames per second instead of --num-frames")
+    frames.add_argument("--max-frames", type=int, help="frame cap with --fps (default: 128; 0: none)")
+    frames.add_argument(
+        "--autorotate", choices=("true", "false"), default="true", help="turn frames by the display rotation"
+    )
     validate.add_argument(
         "--question-template",
         default="r1",
@@ -60,18 +70,26 @@ def _validate(args) -> int:
         return _usage_error(f"annotation file not found: {args.file}")
     if not os.path.isdir(args.video_root):
         return _usage_error(f"--video-root: folder not found: {args.video_root}")
+    from r1video.data.lengths import FrameSampling
     from r1video.data.validate import format_report, validate_file
+    from r1video.data.video import check_frame_rule
     from r1video.model.templates import resolve_question_template
 
     try:
         template = resolve_question_template(args.question_template, "--question-template")
     except ValueError as exc:
         build_parser().error(str(exc))
-    processor = None
+    num_frames = args.num_frames if args.num_frames is not None or args.fps is not None else 16
+    try:
+        check_frame_rule(num_frames, args.fps, args.max_frames)
+    except ValueError as exc:
+        return _usage_error(f"--num-frames/--fps/--max-frames: {exc}")
+    sampling = FrameSampling(num_frames, args.fps, args.max_frames, args.autorotate == "true")
+    policy = processor = None
     if args.model:
         from r1video.policies import load_processor
 
-        _, processor = load_processor(args.model)
+        policy, processor = load_processor(args.model)
     report = validate_file(
         args.file,
         args.video_root,
@@ -80,6 +98,8 @@ def _validate(args) -> int:
         full_decode=not args.quick,
         processor=processor,
         question_template=template,
+        sampling=sampling,
+        policy=policy,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))

@@ -11,9 +11,9 @@ import re
 import numpy as np
 from PIL import Image
 
-from r1video.data.video import VideoDecodeError, VideoFrames, _stack, uniform_indices
+from r1video.data.video import VideoDecodeError, VideoFrames, VideoLayout, _stack, uniform_indices
 
-__all__ = ["FRAME_EXTENSIONS", "list_frame_files", "load_frame_folder", "read_frame_files"]
+__all__ = ["FRAME_EXTENSIONS", "list_frame_files", "load_frame_folder", "probe_frame_folder", "read_frame_files"]
 
 FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
@@ -52,6 +52,31 @@ def read_frame_files(paths: list[str], frame_transform=None):
     return _stack(frames)
 
 
+def _folder_indices(folder, num_frames, fps, max_frames) -> tuple[list[str], list[int]]:
+    if fps is not None:
+        raise VideoDecodeError(folder, "a frame folder has no frame rate: sample it with num_frames, not fps")
+    paths = list_frame_files(folder)
+    total = len(paths)
+    count = num_frames if num_frames is not None else min(total, max_frames or total)
+    return paths, uniform_indices(total, count)
+
+
+def probe_frame_folder(folder: str | os.PathLike, num_frames=None, fps=None, max_frames=None) -> VideoLayout:
+    """[`r1video.data.video.probe_video`] for a frame folder: the frames [`load_frame_folder`] would return and their
+    size, from the listing and the first chosen image's header (no image decoded).
+
+    Raises:
+        VideoDecodeError: No frame images, an unreadable first image, or `fps` sampling.
+    """
+    paths, indices = _folder_indices(folder, num_frames, fps, max_frames)
+    try:
+        with Image.open(paths[indices[0]]) as image:
+            width, height = image.size
+    except OSError as exc:
+        raise VideoDecodeError(paths[indices[0]], f"unreadable frame ({exc})", "corrupt") from exc
+    return VideoLayout(indices, fps=0.0, duration=0.0, num_total_frames=len(paths), height=height, width=width)
+
+
 def load_frame_folder(
     folder: str | os.PathLike,
     num_frames: int | None = None,
@@ -64,11 +89,6 @@ def load_frame_folder(
     Raises:
         VideoDecodeError: No frame images, an unreadable or odd-sized one, or `fps` sampling (a folder has no rate).
     """
-    if fps is not None:
-        raise VideoDecodeError(folder, "a frame folder has no frame rate: sample it with num_frames, not fps")
-    paths = list_frame_files(folder)
-    total = len(paths)
-    count = num_frames if num_frames is not None else min(total, max_frames or total)
-    indices = uniform_indices(total, count)
+    paths, indices = _folder_indices(folder, num_frames, fps, max_frames)
     frames = read_frame_files([paths[i] for i in indices], frame_transform)
-    return VideoFrames(frames, indices, fps=0.0, duration=0.0, num_total_frames=total)
+    return VideoFrames(frames, indices, fps=0.0, duration=0.0, num_total_frames=len(paths))

@@ -4,7 +4,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from r1video.data.jsonio import iter_records
-from r1video.data.lengths import conversation_length, model_max_length, prompt_length
+from r1video.data.lengths import FrameSampling, RecordClips, conversation_length, model_max_length, prompt_length
 from r1video.data.paths import PathEscapeError, resolve_video_path
 from r1video.data.records import RecordError, check_record
 from r1video.data.video import VideoDecodeError, check_video_file, load_video_frames
@@ -77,6 +77,8 @@ def validate_file(
     processor=None,
     question_template: str | None = None,
     full_decode: bool = True,
+    sampling: FrameSampling | None = None,
+    policy=None,
 ) -> ValidationReport:
     """Check an annotation file (GRPO JSONL or LLaVA-style SFT JSON) and the videos it points to.
 
@@ -86,8 +88,8 @@ def validate_file(
     over the whole clip decode (so truncated files fail) and, with `full_decode`, every frame decodes without an
     FFmpeg error or a frame FFmpeg flags as damaged (damaged bytes in a clip); the record is not a duplicate (same
     video and question, or same `id`) of an earlier one; with a `processor`, the prompt (and an SFT record's whole
-    conversation) fits the model's maximum length. Each distinct
-    video is decoded once.
+    conversation) fits the model's maximum length, counted with the record's own clip as training samples it
+    (`sampling`; read from the video's container, [`RecordClips`]). Each distinct video is decoded once.
 
     Args:
         path: The annotation file.
@@ -96,10 +98,15 @@ def validate_file(
         check_videos: Decode the videos (otherwise only paths are checked).
         progress: Show a progress bar; by default only for files of 200 records or more on a terminal.
         processor: The model's processor: prompts, and SFT conversations, longer than its tokenizer's
-            `model_max_length` (counted as the model sees them, video placeholders included) are reported. Not checked without one.
+            `model_max_length` (counted as the model sees them, video tokens included) are reported. Not checked
+            without one.
         question_template: The GRPO question template training applies (`{Question}` field), for those lengths.
         full_decode: Decode every frame of each video, as `ffmpeg -i FILE -f null -` does (`False`: only the
             `num_frames` sampled ones, faster on long clips).
+        sampling: The frames training samples per clip (the recipe's `num_frames` / `fps` / `max_frames` /
+            `autorotate`; default 16 uniform frames), for the video tokens of each record's prompt. A record whose
+            video cannot be read is counted without its clip (the family's upper bound), and its message says so.
+        policy: The model's family (`VideoPolicy`; Qwen3.5 shares Qwen3-VL's processor); the processor's by default.
 
     Returns:
         A [`ValidationReport`]; `report.ok` is `True` when nothing is wrong.
@@ -115,7 +122,8 @@ def validate_file(
         )
     video_results: dict[str, Issue | None] = {}  # resolved path -> the problem with it (None: fine)
     first_seen: dict[tuple, int] = {}
-    limit = model_max_length(processor) if processor is not None else None
+    limit = model_max_length(processor, policy) if processor is not None else None
+    clips = RecordClips(video_root, processor, sampling, policy) if limit is not None else None
     disable = (not progress) if progress is not None else (len(records) < 200 or None)
     for record in tqdm(records, desc=f"validate {os.path.basename(path)}", unit="rec", disable=disable):
         if record.error:
@@ -129,15 +137,19 @@ def validate_file(
         video_field = "video" if fmt == "sft" else "video_filename"
         _check_duplicates(record, fmt, video_name, question, first_seen, report)
         if limit is not None:
-            tokens = prompt_length(processor, record.value, question_template)
+            clip, note = clips.clip(record.value)
+            counted = note or (
+                "its clip's video tokens included" if clip is not None else "video placeholders included"
+            )
+            tokens = prompt_length(processor, record.value, question_template, policy, clip)
             if tokens > limit:
                 where = "conversations" if fmt == "sft" else "problem"
-                message = f"prompt is {tokens} tokens (video placeholders included), over the model's maximum {limit}"
+                message = f"prompt is {tokens} tokens ({counted}), over the model's maximum {limit}"
                 report.issues.append(Issue(record.line, where, "prompt_too_long", message))
-            elif fmt == "sft" and (tokens := conversation_length(processor, record.value)) > limit:
+            elif fmt == "sft" and (tokens := conversation_length(processor, record.value, policy, clip)) > limit:
                 message = (
-                    f"conversation is {tokens} tokens (video placeholders included), over the model's maximum {limit}: "
-                    "training would cut the end of its reply (max_length)"
+                    f"conversation is {tokens} tokens ({counted}), over the model's maximum {limit}: training would "
+                    "cut the end of its reply (max_length)"
                 )
                 report.issues.append(Issue(record.line, "conversations", "conversation_too_long", message))
         try:

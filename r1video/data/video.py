@@ -41,10 +41,12 @@ __all__ = [
     "DEFAULT_FPS_MAX_FRAMES",
     "VideoDecodeError",
     "VideoFrames",
+    "VideoLayout",
     "check_video_file",
     "fps_frame_count",
     "load_video_frames",
     "plan_runs",
+    "probe_video",
     "uniform_indices",
     "write_video",
 ]
@@ -86,6 +88,27 @@ class VideoFrames(NamedTuple):
     duration: float
     num_total_frames: int
     rotation: int = 0
+
+
+class VideoLayout(NamedTuple):
+    """Which frames [`load_video_frames`] would return for a clip and their size, found without decoding them
+    ([`probe_video`]).
+
+    Attributes:
+        indices: The frame indices it would return (display order; repeats when more frames are asked for than the
+            stream has).
+        fps: The stream's average frame rate (0.0 for a frame folder).
+        duration: The stream's duration in seconds (0.0 for a frame folder).
+        num_total_frames: `T`, the number of frames in the stream.
+        height, width: The size of the returned frames, after `autorotate` turned them.
+    """
+
+    indices: list[int]
+    fps: float
+    duration: float
+    num_total_frames: int
+    height: int
+    width: int
 
 
 def check_frame_rule(num_frames: int | None, fps: float | None, max_frames: int | None) -> None:
@@ -219,6 +242,68 @@ def _load_file(path, num_frames, fps, max_frames, convert) -> VideoFrames:
     finally:
         container.close()
     return VideoFrames(frames, indices, stream_fps, duration, total, rotation)
+
+
+def probe_video(
+    path: str | os.PathLike,
+    num_frames: int | None = None,
+    fps: float | None = None,
+    max_frames: int | None = None,
+    *,
+    autorotate: bool = True,
+) -> VideoLayout | None:
+    """Which frames [`load_video_frames`] would return with these arguments and their size, from the container alone:
+    the stream is demuxed (no frame decoded) to index its timestamps, the frames are chosen by the same rule, and only
+    the first chosen frame is decoded, for its size and display rotation. A frame folder is listed and its first
+    chosen image's header read.
+
+    Returns:
+        A [`VideoLayout`], or `None` for a stream whose packets carry no timestamps (raw `.h264`, `.hevc`): counting
+        its frames means decoding them all.
+
+    Raises:
+        VideoDecodeError: as [`load_video_frames`], for what demuxing and the first frame show (damage further in is
+            found only by decoding the clip).
+    """
+    if num_frames is not None and fps is not None:
+        raise ValueError("pass `num_frames` or `fps`, not both")
+    if os.path.isdir(path):
+        from r1video.data.frame_folder import probe_frame_folder
+
+        return probe_frame_folder(path, num_frames, fps, max_frames)
+    if not os.path.isfile(path):
+        raise VideoDecodeError(path, "missing (no such file)", "missing")
+    try:
+        container = _open(path)
+        try:
+            if not container.streams.video:
+                raise VideoDecodeError(path, "no video stream", "no_video_stream")
+            stream = container.streams.video[0]
+            index = _build_index(container, stream, path)
+            if index is None:
+                return None
+            total = len(index.pts)
+            if total == 0:
+                raise VideoDecodeError(path, "zero decodable frames (the video stream is empty)", "no_frames")
+            if stream.frames and index.num_packets < stream.frames:
+                reason = f"truncated (the container lists {stream.frames} frames, the file holds {index.num_packets})"
+                raise VideoDecodeError(path, reason, "truncated")
+            stream_fps = _stream_fps(stream, index, total)
+            duration = _duration(stream, index, total, stream_fps)
+            indices = _select(total, duration, num_frames, fps, max_frames)
+            # the first chosen frame, seen as `_converter` sees it: its stored size and display rotation
+            size, rotation = _decode_at(
+                container, stream, path, index, indices[:1], lambda frame: np.array([[frame.height, frame.width]]),
+                with_rotation=True,
+            )  # fmt: skip
+        finally:
+            container.close()
+    except av.FFmpegError as exc:
+        raise VideoDecodeError(path, f"FFmpeg cannot decode it ({_ffmpeg_message(exc)})") from exc
+    height, width = (int(side) for side in size[0])
+    if autorotate and round(rotation / 90) % 2:  # a quarter turn swaps the sides, as `_converter` turns frames
+        height, width = width, height
+    return VideoLayout(indices, stream_fps, duration, total, height, width)
 
 
 def _converter(autorotate: bool, frame_transform) -> Callable[["av.VideoFrame"], Any]:

@@ -40,7 +40,15 @@ Prompts
         unpadded ids, each placeholder expanded to its clip's real token count (`clips[i]` is `None` for a text-only
         row).
     `prompt_length(processor, text) -> int`
-        tokens of a rendered prompt as the model sees it, without a clip at hand (the data checks).
+        tokens of a rendered prompt as the model sees it, without a clip at hand (an upper bound where the count
+        depends on the clip; the data checks use it for a record whose video cannot be read).
+    `layout_clip(processor, video: VideoLayout) -> Clip | None`
+        a clip without pixels: what the family's placeholder expansion reads of a clip (Qwen: the patch grid and
+        timestamps; SmolVLM2: the frame count and times), from the frames the reader would return and their size
+        ([`r1video.data.video.probe_video`], the container alone), by the processor's own resize rule.
+        `tokenize_prompts` / `tokenize_conversation` with it give the ids the decoded clip gives (the data checks
+        count each record's prompt with it); never a model input. `None`: the count does not depend on the clip
+        (TinyLLaVA-Video: `num_queries`).
     `max_length(processor) -> int | None`
         the prompt-length limit (the tokenizer's `model_max_length`), `None` when none is set.
     `tokenize_conversation(processor, messages, clip) -> (ids, labels)`
@@ -313,6 +321,9 @@ class VideoPolicy:
 
     def prompt_length(self, processor, text: str) -> int:
         return len(self.tokenize_prompts(processor, [text], [None])[0])
+
+    def layout_clip(self, processor, video) -> Clip | None:
+        return None
 
     def max_length(self, processor) -> int | None:
         limit = getattr(getattr(processor, "tokenizer", processor), "model_max_length", None)

@@ -121,6 +121,13 @@ class LlavaOnevisionPolicy(HFVideoPolicy):
         frames = DEFAULT_BOUND_FRAMES if clip is None else int(_frames(clip).shape[0])
         return frames * self.tokens_per_frame(processor) + 1
 
+    def layout_clip(self, processor, video) -> Clip:
+        """The clip's frame count without pixels (`pixel_values_videos [F, 0]`), from the frames the reader would
+        return (`video`, a [`r1video.data.video.VideoLayout`]): every frame is resized to the tower's square input,
+        so its tokens do not depend on the source's size."""
+        indices = list(video.indices)
+        return Clip({"pixel_values_videos": torch.zeros(len(indices), 0)}, len(indices), indices)
+
     def prompt_length(self, processor, text: str, clip: Clip | None = None) -> int:
         """Tokens of a rendered prompt with its placeholder expanded: exactly for `clip`, else for
         `DEFAULT_BOUND_FRAMES` frames (every frame has the same token count)."""

@@ -49,6 +49,15 @@ def _tokens(clip: Clip, merge_size: int) -> int:
     return int(clip.inputs["video_grid_thw"].prod()) // merge_size**2
 
 
+def _layout(video_processor, video, frames: int, videos_kwargs: dict) -> Clip:
+    """A pixel-free clip of `frames` frames of `video`'s size: `video_grid_thw [[t, h*w, 1]]` from the video
+    processor's `get_num_of_video_patches` (t = frames / temporal patch, rounded up as `patchify` pads)."""
+    patches = video_processor.get_num_of_video_patches(frames, video.height, video.width, videos_kwargs)
+    t = -(-frames // video_processor.temporal_patch_size)
+    grid = torch.tensor([[t, patches // t, 1]])
+    return Clip(inputs={"video_grid_thw": grid}, num_frames=len(video.indices), frame_indices=list(video.indices))
+
+
 @register
 class Qwen2_5_VLPolicy(HFVideoPolicy):
     """Qwen2.5-VL (`model_type` `qwen2_5_vl`): stateless; the processor and model are passed to each method."""
@@ -137,6 +146,23 @@ class Qwen2_5_VLPolicy(HFVideoPolicy):
         video = processor.video_processor
         per_frame = video.size["longest_edge"] // (video.patch_size * merge) ** 2
         return per_frame * -(-DEFAULT_BOUND_FRAMES // video.temporal_patch_size)
+
+    def layout_clip(self, processor, video) -> Clip:
+        """The clip's grid without pixels, from the frames the reader would return (`video`, a
+        [`r1video.data.video.VideoLayout`]): the video processor's own `get_num_of_video_patches` for frames of the
+        source's size (its resize rule). Held as `video_grid_thw = [[t, h*w, 1]]`: the prompt needs only the
+        patches of a temporal patch."""
+        video_processor = processor.video_processor
+        frames = len(video.indices)
+        size = dict(video_processor.size)
+        if video_processor.cap_pixels_per_frame:
+            # `Qwen2VLVideoProcessor.resize` then caps each frame at an even share of the clip's pixel budget; its
+            # `get_num_of_video_patches` leaves the cap out, so it gets the capped size (resize's own rule)
+            factor = video_processor.patch_size * video_processor.merge_size
+            budget = int(video_processor.max_video_tokens * factor * factor * 0.9)
+            capped = min(size["longest_edge"], budget * video_processor.temporal_patch_size // frames)
+            size["longest_edge"] = max(capped, int(size["shortest_edge"] * 1.05))
+        return _layout(video_processor, video, frames, {"size": size})
 
     def prompt_length(self, processor, text: str, clip: Clip | None = None) -> int:
         """Tokens of a rendered prompt with its placeholder expanded: exactly for `clip`, else at the upper bound of

@@ -37,6 +37,7 @@ from r1video.policies.qwen2_5_vl import (
     DEFAULT_SAMPLED_FPS,
     VIDEO_TOKEN_TYPE,
     Qwen2_5_VLPolicy,
+    _layout,
     _tokens,
 )
 from r1video.policies.registry import register
@@ -181,6 +182,20 @@ class Qwen3VLPolicy(Qwen2_5_VLPolicy):
             return _tokens(clip, video.merge_size)
         pixels = video.size["longest_edge"]  # t*h*w pixels for the whole clip
         return pixels // (video.patch_size * video.merge_size) ** 2 // video.temporal_patch_size
+
+    def layout_clip(self, processor, video) -> Clip:
+        """The clip's grid and timestamps without pixels, from the frames the reader would return (`video`, a
+        [`r1video.data.video.VideoLayout`]): the video processor's own `get_num_of_video_patches` (its resize rule
+        for the whole clip's pixel budget, with its per-frame cap when set) and the processor's own timestamps of
+        the frame indices at the source's fps, a clip of one frame repeated to a temporal patch as
+        [`clip_from_frames`] repeats it."""
+        video_processor = processor.video_processor
+        indices = list(video.indices)
+        source = indices + indices[-1:] * max(0, video_processor.temporal_patch_size - len(indices))
+        clip = _layout(video_processor, video, len(source), {})
+        timestamps = processor._calculate_timestamps(source, float(video.fps), video_processor.temporal_patch_size)
+        clip.inputs[TIMESTAMPS] = torch.tensor(timestamps, dtype=torch.float64)
+        return clip
 
     def prompt_length(self, processor, text: str, clip: Clip | None = None) -> int:
         """Tokens of a rendered prompt with its placeholder expanded: exactly for `clip`; without one an upper

@@ -53,6 +53,18 @@ def _patch_mask(core, pixel_attention_mask: torch.Tensor) -> torch.Tensor:
     return subgrid.sum(dim=(-1, -2)) > 0
 
 
+def _layout_clip(times: list[float], duration: float, indices: list[int]) -> Clip:
+    """A pixel-free clip of `len(times)` frames at `times` seconds: what the prompt expansion reads
+    (`pixel_values [F, 0]` for the frame count, `timestamps`, `duration`)."""
+    frames = len(times)
+    inputs = {
+        "pixel_values": torch.zeros(frames, 0),
+        "timestamps": torch.tensor(times, dtype=torch.float64),
+        "duration": torch.tensor([duration], dtype=torch.float64),
+    }
+    return Clip(inputs, frames, indices)
+
+
 def _image_output(features: list[torch.Tensor]):
     from transformers.modeling_outputs import BaseModelOutputWithPooling
 
@@ -119,13 +131,20 @@ class SmolVLMPolicy(HFVideoPolicy):
             text += f"\nFrame from {int(second // 60):02d}:{int(second % 60):02d}:" + image
         return text + "\n\n"
 
+    def layout_clip(self, processor, video) -> Clip:
+        """The clip's frame count and times without pixels, from the frames the reader would return (`video`, a
+        [`r1video.data.video.VideoLayout`]): every frame is resized to the tower's square input, so its image tokens
+        do not depend on the source's size; the times are `index / fps` and the duration `frames / fps`, as
+        [`clip_from_frames`] has them."""
+        rate = float(video.fps)
+        times = [i / rate for i in video.indices]
+        return _layout_clip(times, video.num_total_frames / rate, list(video.indices))
+
     def prompt_length(self, processor, text: str, clip: Clip | None = None) -> int:
         """Tokens of a rendered prompt with its video written out: exactly for `clip`, else for a clip of
         `DEFAULT_BOUND_FRAMES` frames at 59:59 (the longest timestamps), an upper bound for clips under an hour."""
         if clip is None and self.video_token(processor) in text:
-            bound = torch.full((DEFAULT_BOUND_FRAMES,), 3599.0, dtype=torch.float64)
-            clip = Clip({"pixel_values": torch.zeros(DEFAULT_BOUND_FRAMES, 0), "timestamps": bound,
-                         "duration": torch.tensor([3599.0], dtype=torch.float64)}, DEFAULT_BOUND_FRAMES)  # fmt: skip
+            clip = _layout_clip([3599.0] * DEFAULT_BOUND_FRAMES, 3599.0, [])
         return len(self.tokenize_prompts(processor, [text], [clip])[0])
 
     def tokenize_conversation(self, processor, messages: list[dict], clip: Clip | None):
