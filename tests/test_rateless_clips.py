@@ -18,6 +18,7 @@ from r1video.policies import policy_named
 
 RATE = 2.0  # the documented rate of a source without one (qwen-vl-utils' rate for a list of frames)
 NUM_FRAMES = 4
+QUESTION = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What moves?"}]}]
 FAMILIES = ["qwen2_5_vl", "qwen3_vl", "qwen3_5", "smolvlm", "llava_onevision", "tinyllava_video"]
 
 
@@ -44,7 +45,8 @@ def expected_times(policy, indices: list[int], total: int, temporal_patch: int =
     if policy.name == "qwen2_5_vl":  # temporal_patch_size / sampled fps, sampled fps = len(indices) / T * fps
         return {"second_per_grid_ts": [temporal_patch / (len(indices) / total * RATE)]}
     if policy.name in ("qwen3_vl", "qwen3_5"):  # the mean time of each temporal patch's frames
-        return {"video_timestamps": [float(np.mean(seconds[k : k + temporal_patch])) for k in range(0, len(seconds), 2)]}
+        pairs = range(0, len(seconds), temporal_patch)
+        return {"video_timestamps": [float(np.mean(seconds[k : k + temporal_patch])) for k in pairs]}
     if policy.name == "smolvlm":
         return {"timestamps": seconds, "duration": [total / RATE]}
     return {}  # LLaVA-OneVision, TinyLLaVA-Video: no timing in the clip
@@ -54,21 +56,20 @@ def expected_times(policy, indices: list[int], total: int, temporal_patch: int =
 def test_every_family_times_a_source_without_a_frame_rate_at_2_fps(family, sources, source):
     policy, processor = family
     path = sources[source]
-    video = load_video_frames(path, num_frames=NUM_FRAMES)
-    total = video.num_total_frames
-    assert (video.fps, video.duration) == (RATE, total / RATE)
-
     clip = policy.decode_clip(processor, path, num_frames=NUM_FRAMES)  # ZeroDivisionError before, for the timed ones
 
+    video = load_video_frames(path, num_frames=NUM_FRAMES)
+    total = video.num_total_frames
+    assert (video.fps, video.duration) == (RATE, total / RATE)  # before: 0.0 and 0.0 for a folder
     assert clip.num_frames == NUM_FRAMES and clip.frame_indices == video.indices
     for key, value in expected_times(policy, video.indices, total).items():
         assert clip.inputs[key].tolist() == pytest.approx(value), key
     # the length check's clip (from the listing / the container, no frame decoded) expands as the decoded clip does
     layout = policy.layout_clip(processor, probe_video(path, num_frames=NUM_FRAMES))
     if layout is not None:
-        text = policy.render_prompt(processor, [{"role": "user", "content": [{"type": "video"}, {"type": "text",
-                                    "text": "What moves?"}]}])  # fmt: skip
-        assert policy.tokenize_prompts(processor, [text], [layout]) == policy.tokenize_prompts(processor, [text], [clip])
+        text = policy.render_prompt(processor, QUESTION)
+        by_layout, by_clip = (policy.tokenize_prompts(processor, [text], [c]) for c in (layout, clip))
+        assert by_layout == by_clip
 
 
 def test_the_rule_is_said_once_per_run(sources):
@@ -95,7 +96,7 @@ def test_a_grpo_step_on_qwen2_5_vl_trains_on_frame_folders(sources, tmp_path):
     policy.build_tiny(model_dir)
     rows = [
         {
-            "prompt": [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": f"Clip {i}. Moves?"}]}],
+            "prompt": [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": f"Clip {i}."}]}],
             "video": sources[name],
             "solution": "<answer>A</answer>",
         }

@@ -76,8 +76,8 @@ def probe_frame_folder(folder: str | os.PathLike, num_frames=None, fps=None, max
             width, height = image.size
     except OSError as exc:
         raise VideoDecodeError(paths[indices[0]], f"unreadable frame ({exc})", "corrupt") from exc
-    fps = rateless_fps()
-    return VideoLayout(indices, fps, duration=len(paths) / fps, num_total_frames=len(paths), height=height, width=width)
+    fps, total = rateless_fps(), len(paths)
+    return VideoLayout(indices, fps, duration=total / fps, num_total_frames=total, height=height, width=width)
 
 
 def load_frame_folder(
