@@ -88,12 +88,28 @@ def test_the_rule_is_said_once_per_run(sources):
     ]
 
 
-def test_a_grpo_step_on_qwen2_5_vl_trains_on_frame_folders(sources, tmp_path):
+@pytest.fixture(scope="module")
+def qwen_dir(tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("qwen")
+    policy_named("qwen2_5_vl").build_tiny(model_dir)
+    return str(model_dir)
+
+
+@pytest.mark.parametrize("source", ["jpg_folder", "rateless_mp4"])
+def test_infer_answers_about_a_source_without_a_frame_rate(qwen_dir, sources, source, capsys):
+    """`r1video infer` on Qwen2.5-VL (before: the folder refused as 'file not found', the mp4 a ZeroDivisionError)."""
+    from r1video.eval import infer
+
+    argv = ["--model", qwen_dir, "--video", sources[source], "--question", "What moves?", "--frames", "4",
+            "--max-new-tokens", "2"]  # fmt: skip
+    assert infer.main(argv) == 0
+    total = {"jpg_folder": 6, "rateless_mp4": 1}[source]
+    assert f"[4 frames of {total}, {total / RATE:.1f}s]" in capsys.readouterr().err
+
+
+def test_a_grpo_step_on_qwen2_5_vl_trains_on_frame_folders(qwen_dir, sources, tmp_path):
     """One real GRPO step on a tiny Qwen2.5-VL whose rows' videos are frame folders (9 and 6 frames, 4 sampled):
     no clip is counted bad, and every forward gets `second_per_grid_ts` of the rule (T / 4: 2.25 and 1.5)."""
-    policy = policy_named("qwen2_5_vl")
-    model_dir = tmp_path / "qwen"
-    policy.build_tiny(model_dir)
     rows = [
         {
             "prompt": [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": f"Clip {i}."}]}],
@@ -103,7 +119,7 @@ def test_a_grpo_step_on_qwen2_5_vl_trains_on_frame_folders(sources, tmp_path):
         for i, name in enumerate(["png_folder", "jpg_folder"])
     ]
     torch.manual_seed(0)
-    trainer = make_trainer(str(model_dir), Dataset.from_list(rows), tmp_path, num_frames=NUM_FRAMES, fps=None,
+    trainer = make_trainer(qwen_dir, Dataset.from_list(rows), tmp_path, num_frames=NUM_FRAMES, fps=None,
                            per_device_train_batch_size=4, beta=0.0)  # fmt: skip
     seen = []
 
