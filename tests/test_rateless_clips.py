@@ -14,6 +14,7 @@ from test_video_inputs import real_content_frames, write_frame_folder
 from video_fixtures import write_rateless_clip
 
 from r1video.data.video import load_video_frames, probe_video
+from r1video.eval.frames import load_video_clip
 from r1video.policies import policy_named
 
 RATE = 2.0  # the documented rate of a source without one (qwen-vl-utils' rate for a list of frames)
@@ -62,8 +63,10 @@ def test_every_family_times_a_source_without_a_frame_rate_at_2_fps(family, sourc
     total = video.num_total_frames
     assert (video.fps, video.duration) == (RATE, total / RATE)  # before: 0.0 and 0.0 for a folder
     assert clip.num_frames == NUM_FRAMES and clip.frame_indices == video.indices
+    eval_clip = load_video_clip(policy, processor, path, num_frames=NUM_FRAMES)  # eval's uniform reader, lmms-eval
     for key, value in expected_times(policy, video.indices, total).items():
         assert clip.inputs[key].tolist() == pytest.approx(value), key
+        assert eval_clip.inputs[key].tolist() == pytest.approx(value), key
     # the length check's clip (from the listing / the container, no frame decoded) expands as the decoded clip does
     layout = policy.layout_clip(processor, probe_video(path, num_frames=NUM_FRAMES))
     if layout is not None:
