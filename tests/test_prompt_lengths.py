@@ -86,24 +86,31 @@ def test_probe_names_the_frames_and_size_the_reader_returns(root, frames, autoro
     assert (phone.height, phone.width) == ((64, 32) if autorotate else (32, 64))
 
 
-def test_probe_of_a_frame_folder(tmp_path):
+@pytest.mark.parametrize("name", ["qwen3_vl", "smolvlm"])  # the families that write frame times into the prompt
+def test_a_frame_folder_is_counted_with_its_clip(tmp_path, name):
+    """A folder is timed at 2 fps as the reader times it, so it is counted with its own clip, exactly as the decoded
+    clip's prompt (before: `counted without its clip: a frame folder has no frame rate`, at the bound)."""
     from PIL import Image
 
     from r1video.data.lengths import FrameSampling, RecordClips
     from r1video.data.video import probe_video
 
+    folder = tmp_path / "frames"
+    folder.mkdir()
     for i, frame in enumerate(moving_square_frames(7, 24, 40)):
-        Image.fromarray(frame).save(tmp_path / f"frame_{i}.png")
-    probe, video = probe_video(tmp_path, num_frames=4), load_video_frames(tmp_path, num_frames=4)
+        Image.fromarray(frame).save(folder / f"frame_{i}.png")
+    probe, video = probe_video(folder, num_frames=4), load_video_frames(folder, num_frames=4)
     assert probe.indices == video.indices and (probe.height, probe.width) == video.frames.shape[1:3] == (24, 40)
-    # a folder has no frame rate, so no frame times: counted without its clip, and said so
-    policy = policy_named("qwen3_vl")
+    assert (probe.fps, probe.duration) == (video.fps, video.duration) == (2.0, 3.5)
+    policy = policy_named(name)
     _, processor = policy.build_tiny()
-    clips = RecordClips(tmp_path.parent, processor, FrameSampling(num_frames=4), policy)
-    assert clips.clip({"problem": "?", "solution": "A", "video_filename": tmp_path.name}) == (
-        None,
-        "counted without its clip: a frame folder has no frame rate",
-    )
+    record = {"problem": "What moves?", "solution": "A", "video_filename": folder.name}
+    clip, note = RecordClips(tmp_path, processor, FrameSampling(num_frames=4), policy).clip(record)
+    assert clip is not None and note == ""
+    decoded = policy.decode_clip(processor, str(folder), num_frames=4)
+    exact = prompt_length(processor, record, TEMPLATE, policy, decoded)
+    assert prompt_length(processor, record, TEMPLATE, policy, clip) == exact
+    assert exact < prompt_length(processor, record, TEMPLATE, policy)  # the bound it was counted at before
 
 
 # ---- the checked count is the trainers' ---------------------------------------------------------------------------

@@ -42,6 +42,24 @@ def write_vfr_clip(path, durations_ms: list[int], size: int = 32) -> str:
     return str(path)
 
 
+def write_rateless_clip(path, size: int = 32) -> str:
+    """A one-frame H.264 MP4 whose stream states no frame rate: no codec rate, a packet without a duration and no edit
+    list, so FFmpeg reports no average rate, no guessed rate and a zero duration (a single-image clip from a tool that
+    writes no timing)."""
+    with av.open(str(path), "w", options={"use_editlist": "0"}) as container:
+        stream = container.add_stream("libx264")
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        stream.codec_context.framerate = Fraction(0, 1)
+        frame = av.VideoFrame.from_ndarray(numbered_frames(1, size)[0], format="rgb24")
+        frame.pts, frame.time_base = 0, Fraction(1, 1000)
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            packet.duration = None
+            container.mux(packet)
+    return str(path)
+
+
 def write_audio_only(path, seconds: float = 0.5) -> str:
     """An MP4 with one AAC audio stream and no video."""
     with av.open(str(path), "w") as container:

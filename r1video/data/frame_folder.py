@@ -1,8 +1,10 @@
 """Clips stored as a folder of frame images (`00001.jpg`, `00002.jpg`, ...), read like a video file.
 
 MVBench ships one of its tasks this way, and some data sets extract frames ahead of training. Frames are the folder's
-`.jpg` / `.jpeg` / `.png` files in natural name order (`frame_2` before `frame_10`); a folder has no frame rate, so
-it is sampled by count (`num_frames`), not per second.
+`.jpg` / `.jpeg` / `.png` files in natural name order (`frame_2` before `frame_10`). A folder states no frame rate, so
+it is sampled by count (`num_frames`), not per second, and timed at [`r1video.data.video.RATELESS_FPS`] (2 fps,
+qwen-vl-utils' rate for a list of frames): frame `i` at `i / 2` s, a folder of `T` frames lasting `T / 2` s, which is
+what families that place frames in time (Qwen2.5-VL, Qwen3-VL, Qwen3.5, SmolVLM2) read from `fps` and `duration`.
 """
 
 import os
@@ -11,7 +13,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from r1video.data.video import VideoDecodeError, VideoFrames, VideoLayout, _stack, uniform_indices
+from r1video.data.video import VideoDecodeError, VideoFrames, VideoLayout, _stack, rateless_fps, uniform_indices
 
 __all__ = ["FRAME_EXTENSIONS", "list_frame_files", "load_frame_folder", "probe_frame_folder", "read_frame_files"]
 
@@ -62,8 +64,8 @@ def _folder_indices(folder, num_frames, fps, max_frames) -> tuple[list[str], lis
 
 
 def probe_frame_folder(folder: str | os.PathLike, num_frames=None, fps=None, max_frames=None) -> VideoLayout:
-    """[`r1video.data.video.probe_video`] for a frame folder: the frames [`load_frame_folder`] would return and their
-    size, from the listing and the first chosen image's header (no image decoded).
+    """[`r1video.data.video.probe_video`] for a frame folder: the frames [`load_frame_folder`] would return, their
+    size and timing, from the listing and the first chosen image's header (no image decoded).
 
     Raises:
         VideoDecodeError: No frame images, an unreadable first image, or `fps` sampling.
@@ -74,7 +76,8 @@ def probe_frame_folder(folder: str | os.PathLike, num_frames=None, fps=None, max
             width, height = image.size
     except OSError as exc:
         raise VideoDecodeError(paths[indices[0]], f"unreadable frame ({exc})", "corrupt") from exc
-    return VideoLayout(indices, fps=0.0, duration=0.0, num_total_frames=len(paths), height=height, width=width)
+    fps, total = rateless_fps(), len(paths)
+    return VideoLayout(indices, fps, duration=total / fps, num_total_frames=total, height=height, width=width)
 
 
 def load_frame_folder(
@@ -84,11 +87,13 @@ def load_frame_folder(
     max_frames: int | None = None,
     frame_transform=None,
 ) -> VideoFrames:
-    """[`load_video_frames`] for a frame folder: the same `linspace(0, T - 1, N)` rule over its `T` images.
+    """[`load_video_frames`] for a frame folder: the same `linspace(0, T - 1, N)` rule over its `T` images, timed at
+    2 fps (`fps` 2.0, `duration` `T / 2`; see the module docstring).
 
     Raises:
         VideoDecodeError: No frame images, an unreadable or odd-sized one, or `fps` sampling (a folder has no rate).
     """
     paths, indices = _folder_indices(folder, num_frames, fps, max_frames)
     frames = read_frame_files([paths[i] for i in indices], frame_transform)
-    return VideoFrames(frames, indices, fps=0.0, duration=0.0, num_total_frames=len(paths))
+    fps = rateless_fps()
+    return VideoFrames(frames, indices, fps, duration=len(paths) / fps, num_total_frames=len(paths))

@@ -9,7 +9,8 @@ Where a family's video tokens depend on the clip (Qwen2.5-VL, Qwen3-VL, Qwen3.5:
 after the processor's resize, Qwen3-VL's timestamps; SmolVLM2 and LLaVA-OneVision: the frames sampled), a record is
 counted with its own clip's exact expansion ([`RecordClips`]): which frames training would sample (the recipe's
 `num_frames` / `fps` / `max_frames`, [`FrameSampling`]) and their size are read from the video's container without
-decoding the clip ([`r1video.data.video.probe_video`]), and the family turns them into a clip without pixels
+decoding the clip ([`r1video.data.video.probe_video`]; a frame folder from its listing, timed at 2 fps as the reader
+times it), and the family turns them into a clip without pixels
 (`VideoPolicy.layout_clip`) that expands exactly as the decoded clip does. A record whose video cannot be read keeps
 the family's count without a clip (16 frames, Qwen's at the processor's largest frame size: an upper bound for up to
 16 frames, not for more), and its line says so.
@@ -122,8 +123,6 @@ class RecordClips:
             return f"the video cannot be read ({exc.reason})"
         if layout is None:
             return "a raw stream without timestamps (its frames are not counted)"
-        if not layout.fps:  # the families that write frame times cannot time a frame folder's frames
-            return "a frame folder has no frame rate"
         return layout
 
 

@@ -22,6 +22,7 @@ frame FFmpeg flags as damaged (it conceals damaged data and would otherwise hand
 """
 
 import bisect
+import functools
 import itertools
 import os
 import warnings
@@ -39,6 +40,7 @@ except ImportError:  # reading or writing a file needs PyAV; in-memory frames (t
 
 __all__ = [
     "DEFAULT_FPS_MAX_FRAMES",
+    "RATELESS_FPS",
     "VideoDecodeError",
     "VideoFrames",
     "VideoLayout",
@@ -47,6 +49,7 @@ __all__ = [
     "load_video_frames",
     "plan_runs",
     "probe_video",
+    "rateless_fps",
     "uniform_indices",
     "write_video",
 ]
@@ -75,8 +78,9 @@ class VideoFrames(NamedTuple):
         frames: `uint8` array of shape `(N, H, W, 3)`, RGB.
         indices: The frame index (in display order) of each returned frame; repeats when more frames were asked for
             than the stream has.
-        fps: The stream's average frame rate (frames per second).
-        duration: The stream's duration in seconds.
+        fps: The stream's average frame rate (frames per second); [`RATELESS_FPS`] (2.0) for a source without one
+            (a frame folder, a stream that reports none).
+        duration: The stream's duration in seconds (`T / 2` for a frame folder).
         num_total_frames: `T`, the number of frames in the stream.
         rotation: The stream's display rotation in degrees, counter-clockwise (FFmpeg's sign: a phone clip tagged
             "rotate 90" reads -90); frames were turned by it unless `autorotate=False`. 0 for frame folders.
@@ -97,8 +101,9 @@ class VideoLayout(NamedTuple):
     Attributes:
         indices: The frame indices it would return (display order; repeats when more frames are asked for than the
             stream has).
-        fps: The stream's average frame rate (0.0 for a frame folder).
-        duration: The stream's duration in seconds (0.0 for a frame folder).
+        fps: The stream's average frame rate ([`RATELESS_FPS`], 2.0, for a source without one: a frame folder, a stream
+            that reports none).
+        duration: The stream's duration in seconds (`T / 2` for a frame folder).
         num_total_frames: `T`, the number of frames in the stream.
         height, width: The size of the returned frames, after `autorotate` turned them.
     """
@@ -155,6 +160,25 @@ def fps_frame_count(duration: float, fps: float, max_frames: int | None = None) 
         )
         return DEFAULT_FPS_MAX_FRAMES
     return min(count, max_frames) if max_frames else count
+
+
+RATELESS_FPS = 2.0  # qwen-vl-utils' rate for a video given as a list of frames
+
+
+@functools.cache  # the warning once per process, whatever the warning filters (they change during a run)
+def rateless_fps() -> float:
+    """The frame rate a source without one is timed at: [`RATELESS_FPS`], 2 frames per second, the rate
+    qwen-vl-utils gives a video handed to it as a list of frames. Frame `i` of a frame folder is at `i / 2` s and a
+    folder of `T` frames lasts `T / 2` s, so families that place frames in time (Qwen2.5-VL's `second_per_grid_ts`,
+    Qwen3-VL's and Qwen3.5's timestamps, SmolVLM2's frame times) get a clip. Warns the first time only, once per
+    process (`rateless_fps.cache_clear()` warns again)."""
+    warnings.warn(
+        f"a video without a frame rate (a frame folder, or a stream that reports none) is timed at {RATELESS_FPS:g} "
+        f"fps, qwen-vl-utils' rate for a list of frames: frame i at i/{RATELESS_FPS:g} s (docs/data.md, Frame folders)",
+        UserWarning,
+        stacklevel=2,
+    )
+    return RATELESS_FPS
 
 
 class _Index(NamedTuple):
@@ -383,11 +407,14 @@ def _build_index(container, stream, path) -> _Index | None:
 
 
 def _stream_fps(stream, index: _Index, total: int) -> float:
+    """The header's average rate, else the rate of the timestamps, else FFmpeg's guess, else [`rateless_fps`] (a
+    single frame in a container that states no rate)."""
     if stream.average_rate:
         return float(stream.average_rate)
-    if total > 1:
-        return (total - 1) / float((index.pts[-1] - index.pts[0]) * stream.time_base)
-    return float(stream.guessed_rate or 0.0)
+    span = float((index.pts[-1] - index.pts[0]) * stream.time_base)
+    if total > 1 and span > 0:
+        return (total - 1) / span
+    return float(stream.guessed_rate or rateless_fps())
 
 
 def _duration(stream, index: _Index, total: int, stream_fps: float) -> float:
@@ -608,14 +635,15 @@ def _load_sequential(path, num_frames, fps, max_frames, convert) -> VideoFrames:
     first keeps only the chosen frames in memory.
     """
     total, stream_fps = _count_frames(path)
-    duration = total / stream_fps if stream_fps else 0.0
+    duration = total / stream_fps
     indices = _select(total, duration, num_frames, fps, max_frames)
     frames, rotation = _decode_by_position(path, indices, convert)
     return VideoFrames(frames, indices, stream_fps, duration, total, rotation)
 
 
 def _count_frames(path) -> tuple[int, float]:
-    """Decode every frame (nothing converted): `(frame count, the stream's frame rate)`.
+    """Decode every frame (nothing converted): `(frame count, the stream's frame rate)` ([`rateless_fps`] when it
+    states none).
 
     Raises:
         VideoDecodeError: FFmpeg fails, or no frame decodes (`no_frames`).
@@ -630,7 +658,7 @@ def _count_frames(path) -> tuple[int, float]:
         stream_fps = float(stream.average_rate or stream.guessed_rate or 0.0)
     if total == 0:
         raise VideoDecodeError(path, "zero decodable frames", "no_frames")
-    return total, stream_fps
+    return total, stream_fps or rateless_fps()
 
 
 def check_video_file(path: str | os.PathLike) -> int:

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="r1video infer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", required=True, help="checkpoint directory or Hub id")
-    parser.add_argument("--video", required=True, help="video file")
+    parser.add_argument("--video", required=True, help="video file, or a folder of frame images")
     parser.add_argument("--question", required=True)
     parser.add_argument("--options", nargs="+", help="option texts; letters A, B, C, ... are added")
     parser.add_argument(
@@ -80,7 +80,7 @@ def check_args(args: argparse.Namespace) -> None:
     from r1video.eval.cli import resolve_frames
 
     check_model_path(args.model, key="--model")
-    if not os.path.isfile(args.video):
+    if not (os.path.isfile(args.video) or os.path.isdir(args.video)):  # a folder of frame images is a video too
         raise UsageError(f"--video: file not found: {args.video}")
     if args.temperature is not None and not args.sample:
         raise UsageError("--temperature needs --sample")
