@@ -22,16 +22,18 @@ from r1video.trainer.checkpoints import incomplete_reason
 from r1video.trainer.rollout_buffer import load_rollout_buffer
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_MODEL = REPO / "recipes" / "demo" / "model.yaml"  # build_tiny_model arguments, not a training recipe
+# the demo's tiny-model arguments (model.yaml, a family's model_NAME.yaml), not training recipes; built in test_demo*.py
+DEMO_MODELS = sorted((REPO / "recipes" / "demo").glob("model*.yaml"))
 RECIPES = sorted(
-    p for p in (REPO / "recipes").rglob("*.yaml") if "accelerate_configs" not in p.parts and p != DEMO_MODEL
+    p for p in (REPO / "recipes").rglob("*.yaml") if "accelerate_configs" not in p.parts and p not in DEMO_MODELS
 )
 ACCELERATE_CONFIGS = sorted((REPO / "recipes" / "accelerate_configs").glob("*.yaml"))
 
 
 def _is_sft(recipe: Path) -> bool:
     stages = ("sft", "coldstart", "pretrain", "finetune")  # the SFT entry point's stages
-    return any(stage in recipe.stem for stage in stages) or recipe == REPO / "recipes" / "demo" / "base.yaml"
+    demo_base = recipe.parent == REPO / "recipes" / "demo" and recipe.stem.split("_")[0] == "base"  # base[_NAME]
+    return any(stage in recipe.stem for stage in stages) or demo_base
 
 
 def _strings(value):
@@ -58,7 +60,9 @@ def test_recipe_parses_with_the_real_parser(recipe):
     assert _is_sft(recipe) or training_args.num_generations >= 2
 
 
-@pytest.mark.parametrize("recipe", [*RECIPES, DEMO_MODEL, *ACCELERATE_CONFIGS], ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize(
+    "recipe", [*RECIPES, *DEMO_MODELS, *ACCELERATE_CONFIGS], ids=lambda p: str(p.relative_to(REPO))
+)
 def test_recipe_has_no_absolute_paths(recipe):
     for value in _strings(yaml.safe_load(recipe.read_text())):
         assert not value.startswith(("/", "~")), f"{recipe.name}: absolute path {value!r}"
