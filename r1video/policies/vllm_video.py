@@ -78,6 +78,29 @@ def collapse_placeholders(ids: list[int], placeholder_ids) -> list[int]:
     return out
 
 
+def unnormalized_frames(pixel_values_videos: torch.Tensor, video_processor) -> np.ndarray:
+    """Invert a video processor's fused rescale-and-normalize on one clip: its frames back to the uint8 frames the
+    processor resized them to (LLaVA-OneVision's frames as they are, Qwen's once unpatchified) (transformers 5.24 `video_processing_utils.py`, `_preprocess`: resize, then
+    `rescale_and_normalize`; the resize works on uint8, so every value is `(k * rescale - mean) / std` for an integer
+    `k`, which rounding recovers exactly).
+
+    Args:
+        pixel_values_videos: `[F, C, S, S]` the clip's frames (any float dtype, any device).
+        video_processor: the processor that made them (mean, std, rescale factor).
+
+    Returns:
+        `[F, S, S, C]` uint8 frames.
+    """
+    frames = pixel_values_videos.detach().to("cpu", torch.float64)
+    if video_processor.do_normalize:
+        mean = torch.tensor(video_processor.image_mean, dtype=torch.float64).view(1, -1, 1, 1)
+        std = torch.tensor(video_processor.image_std, dtype=torch.float64).view(1, -1, 1, 1)
+        frames = frames * std + mean
+    if video_processor.do_rescale:
+        frames = frames / video_processor.rescale_factor
+    return frames.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 # ---- Qwen2.5-VL ----------------------------------------------------------------------------------------------------
 
 
@@ -101,13 +124,7 @@ def qwen_patches_to_frames(pixel_values_videos: torch.Tensor, grid_thw, video_pr
     # patchify views [t, tp, C, h/m, m, P, w/m, m, P] and permutes to [t, h/m, w/m, m, m, C, tp, P, P]
     patches = values.reshape(t, h // m, w // m, m, m, channels, tp, p, p)
     frames = patches.permute(0, 6, 5, 1, 3, 7, 2, 4, 8).reshape(t * tp, channels, h * p, w * p)
-    if video_processor.do_normalize:
-        mean = torch.tensor(video_processor.image_mean, dtype=torch.float64).view(1, -1, 1, 1)
-        std = torch.tensor(video_processor.image_std, dtype=torch.float64).view(1, -1, 1, 1)
-        frames = frames * std + mean
-    if video_processor.do_rescale:
-        frames = frames / video_processor.rescale_factor
-    return frames.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return unnormalized_frames(frames, video_processor)
 
 
 @native_request("qwen2_5_vl")
@@ -366,29 +383,6 @@ def vllm_sent_name(policy_name: str, name: str) -> str:
 # ---- LLaVA-OneVision -----------------------------------------------------------------------------------------------
 
 
-def llava_onevision_frames(pixel_values_videos: torch.Tensor, video_processor) -> np.ndarray:
-    """Invert `LlavaOnevisionVideoProcessor`'s fused rescale-and-normalize on one clip: its frames back to the uint8
-    frames the processor resized them to (transformers 5.24 `video_processing_utils.py`, `_preprocess`: resize, then
-    `rescale_and_normalize`; the resize works on uint8, so every value is `(k * rescale - mean) / std` for an integer
-    `k`, which rounding recovers exactly).
-
-    Args:
-        pixel_values_videos: `[F, C, S, S]` the clip's frames (any float dtype, any device).
-        video_processor: the processor that made them (mean, std, rescale factor).
-
-    Returns:
-        `[F, S, S, C]` uint8 frames.
-    """
-    frames = pixel_values_videos.detach().to("cpu", torch.float64)
-    if video_processor.do_normalize:
-        mean = torch.tensor(video_processor.image_mean, dtype=torch.float64).view(1, -1, 1, 1)
-        std = torch.tensor(video_processor.image_std, dtype=torch.float64).view(1, -1, 1, 1)
-        frames = frames * std + mean
-    if video_processor.do_rescale:
-        frames = frames / video_processor.rescale_factor
-    return frames.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
 @native_request("llava_onevision")
 def llava_onevision_video(processor, clip: Clip) -> dict:
     """LLaVA-OneVision's request form: the clip's frames at the tower's input size, not resized again, not sampled.
@@ -403,7 +397,7 @@ def llava_onevision_video(processor, clip: Clip) -> dict:
     `llava_onevision.py:190-217`, with `F = len(frames)`, `llava_onevision.py:403-443`), which is the HF processor's
     own count (`replace_video_token`) when `num_image_tokens = (S/P)²`.
 
-    - the uint8 frames are recovered from the clip's own pixels ([`llava_onevision_frames`]), so the clip needs
+    - the uint8 frames are recovered from the clip's own pixels ([`unnormalized_frames`]), so the clip needs
       nothing beyond what the policy keeps, and vLLM processes the very pixels the trainer trained on;
     - `do_resize: False`: they are at the tower's size already;
     - `do_sample_frames: False`: every frame is kept (a checkpoint may turn the processor's sampling on).
@@ -411,7 +405,7 @@ def llava_onevision_video(processor, clip: Clip) -> dict:
     Returns:
         `{"multi_modal_data": {"video": [F, S, S, 3] uint8}, "mm_processor_kwargs": {...}}`.
     """
-    frames = llava_onevision_frames(clip.inputs["pixel_values_videos"], processor.video_processor)
+    frames = unnormalized_frames(clip.inputs["pixel_values_videos"], processor.video_processor)
     return {
         "multi_modal_data": {"video": frames},
         "mm_processor_kwargs": {"do_resize": False, "do_sample_frames": False},
